@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One-shot set-up on a fresh Debian/Ubuntu machine with Python 3.11:
+# system packages (FFmpeg, PostgreSQL server binaries, demo footage), then a virtual
+# environment in .venv with the project and its test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+need_apt=0
+for bin in ffmpeg ffprobe; do command -v "$bin" >/dev/null || need_apt=1; done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt=1
+[[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]] || need_apt=1
+dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
+if [[ $need_apt -eq 1 ]]; then
+    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 >/dev/null
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [[ ! -x .venv/bin/python ]]; then
+    echo "==> creating .venv"
+    "$PY" -m venv .venv
+fi
+echo "==> installing Python packages into .venv (torch comes from local disk where present)"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "==> ready: .venv/bin/jianguan --help"
