@@ -1,0 +1,25 @@
+"""Analytics: detector (Ultralytics YOLO), tracker, zones and rules. Frames in, incidents and metrics out."""
+
+from analytics.camera import AnalysisResult, CameraAnalytics, OccupancySample
+from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig, ZoneUnattendedConfig
+from analytics.detector import ModelError, YoloDetector, resolve_model
+from analytics.rules import Incident, IncidentEvent, Observation
+from analytics.zones import Zone
+
+__all__ = [
+    "AnalysisResult",
+    "CameraAnalytics",
+    "DetectorConfig",
+    "Incident",
+    "IncidentEvent",
+    "ModelError",
+    "Observation",
+    "OccupancySample",
+    "RegionOfInterest",
+    "RuleConfig",
+    "YoloDetector",
+    "Zone",
+    "ZoneConfig",
+    "ZoneUnattendedConfig",
+    "resolve_model",
+]

@@ -1,0 +1,58 @@
+"""What every rule shares: the observation it reads and the incident it emits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import supervision as sv
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One analysed frame of one camera: tracked detections and which of them stand in which zone."""
+
+    camera_id: str
+    ts: float
+    frame_wh: tuple[int, int]
+    detections: sv.Detections
+    in_zone: dict[str, np.ndarray]  # zone id -> boolean mask over detections
+
+
+@dataclass
+class Incident:
+    """A finding with a start and (once over) an end, and the evidence a reviewer needs."""
+
+    camera_id: str
+    rule: str
+    zone_id: str | None
+    severity: str
+    started_at: float
+    raised_at: float
+    ended_at: float | None = None
+    confidence: float = 1.0
+    track_ids: list[int] = field(default_factory=list)
+    boxes: list[dict[str, Any]] = field(default_factory=list)  # {"ts", "track_id", "xyxy"}
+    measures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Deduplication key: one live alert per camera, rule and zone."""
+        return f"{self.camera_id}:{self.rule}:{self.zone_id or '-'}"
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    kind: Literal["opened", "closed"]
+    incident: Incident
+
+
+class Rule(Protocol):
+    name: str
+
+    def update(self, obs: Observation) -> list[IncidentEvent]: ...
+
+    def flush(self, ts: float) -> list[IncidentEvent]:
+        """Close what is open because observation stopped (end of a file, shutdown)."""
+        ...

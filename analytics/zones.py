@@ -1,0 +1,44 @@
+"""Zones: polygons in relative coordinates; membership by the bottom-centre of a box (where feet stand)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from analytics.config import ZoneConfig
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A named polygon with points relative to the frame.
+
+    >>> z = Zone("desk", "staff", ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.0, 0.5)))
+    >>> d = sv.Detections(xyxy=np.array([[10., 10., 30., 40.], [300., 10., 320., 40.]]))
+    >>> z.contains(d, (100, 100)).tolist()   # frame is 100x100: only the first box stands inside
+    [True, False]
+    """
+
+    id: str
+    kind: str
+    polygon: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def from_config(cls, cfg: ZoneConfig) -> Zone:
+        return cls(cfg.id, cfg.kind, tuple((float(x), float(y)) for x, y in cfg.polygon))
+
+    def pixels(self, frame_wh: tuple[int, int]) -> np.ndarray:
+        w, h = frame_wh
+        return np.array([(x * w, y * h) for x, y in self.polygon], dtype=np.float32)
+
+    def contains(self, detections: sv.Detections, frame_wh: tuple[int, int]) -> np.ndarray:
+        """Boolean mask: which detections have their bottom-centre inside (or on the edge of) the zone."""
+        if len(detections) == 0:
+            return np.zeros(0, dtype=bool)
+        anchors = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)
+        poly = self.pixels(frame_wh)
+        return np.array(
+            [cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in anchors], dtype=bool
+        )
