@@ -1,0 +1,167 @@
+"""Incidents become alerts: snapshot now, push now (via the outbox), clip as soon as the recording has it."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import supervision as sv
+
+from alerts.config import AlertsConfig
+from alerts.notifiers import Notifier
+from alerts.snapshot import draw_evidence, write_jpeg
+from alerts.store import AlertRef, AlertStore
+from analytics import Incident, IncidentEvent
+
+log = logging.getLogger(__name__)
+
+SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+
+RULE_TITLES = {"zone_unattended": "Zone {zone} unattended for {seconds:.0f} s"}
+
+
+class ClipSource(Protocol):
+    """What the alert side needs from recording: how far it reaches, and a clip cut from it."""
+
+    def covered_until(self, camera_id: str) -> float: ...
+
+    def finished(self, camera_id: str) -> bool: ...
+
+    def cut(self, camera_id: str, t0: float, t1: float, out_path: Path) -> Any: ...
+
+
+@dataclass
+class AlertStats:
+    incidents: int = 0
+    alerts_opened: int = 0
+    merged: int = 0
+    clips: int = 0
+    clip_failures: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _ClipJob:
+    alert_id: int
+    camera_id: str
+    t0: float
+    t1: float
+    deadline: float
+
+
+class AlertManager:
+    def __init__(
+        self,
+        store: AlertStore,
+        config: AlertsConfig,
+        notifiers: dict[str, Notifier],
+        evidence_dir: Path,
+        site_of: Callable[[str], str],
+        clips: ClipSource | None = None,
+        clip_wait_s: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.notifiers = notifiers
+        self.evidence_dir = evidence_dir
+        self.site_of = site_of
+        self.clips = clips
+        self.clip_wait_s = clip_wait_s
+        self.stats = AlertStats()
+        self._live: dict[int, AlertRef] = {}  # id(incident) -> alert
+        self._jobs: queue.Queue[_ClipJob | None] = queue.Queue()
+        self._clipper = threading.Thread(target=self._clip_loop, name="clipper", daemon=True)
+        self._clipper.start()
+
+    def handle(self, event: IncidentEvent, image: np.ndarray, detections: sv.Detections,
+               zone_polygon: np.ndarray | None) -> None:
+        inc = event.incident
+        if event.kind == "opened":
+            self._opened(inc, image, detections, zone_polygon)
+        else:
+            ref = self._live.pop(id(inc), None)
+            if ref is not None:
+                self.store.close_incident(ref, inc)
+
+    def _opened(self, inc: Incident, image: np.ndarray, detections: sv.Detections,
+                zone_polygon: np.ndarray | None) -> None:
+        self.stats.incidents += 1
+        title = RULE_TITLES.get(inc.rule, inc.rule).format(
+            zone=inc.zone_id, seconds=inc.measures.get("threshold_s", 0.0))
+        stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
+        base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
+        caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
+        snapshot_path = base.with_suffix(".jpg")
+        sha = write_jpeg(draw_evidence(image, detections, zone_polygon, caption), snapshot_path)
+        ref = self.store.record_incident(inc, self.site_of(inc.camera_id), title, (str(snapshot_path), sha))
+        self._live[id(inc)] = ref
+        if not ref.created:
+            self.stats.merged += 1
+            return
+        self.stats.alerts_opened += 1
+        self.stats.alert_ids.append(ref.alert_id)
+        self._push(ref, inc, title)
+        if self.clips is not None:
+            t0 = inc.started_at - self.config.clip_pre_s
+            t1 = min(inc.raised_at + self.config.clip_post_s, t0 + self.config.max_clip_s)
+            self._jobs.put(_ClipJob(ref.alert_id, inc.camera_id, t0, t1, time.monotonic() + self.clip_wait_s))
+
+    def _push(self, ref: AlertRef, inc: Incident, title: str) -> None:
+        payload = {
+            "event": "alert.opened",
+            "alert_id": ref.alert_id,
+            "site_id": self.site_of(inc.camera_id),
+            "camera_id": inc.camera_id,
+            "rule": inc.rule,
+            "zone_id": inc.zone_id,
+            "severity": inc.severity,
+            "title": title,
+            "started_at": datetime.fromtimestamp(inc.started_at, tz=UTC).isoformat(),
+            "raised_at": datetime.fromtimestamp(inc.raised_at, tz=UTC).isoformat(),
+            "confidence": inc.confidence,
+            "measures": inc.measures,
+            "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{ref.alert_id}",
+        }
+        for name, notifier in self.notifiers.items():
+            if SEVERITY_ORDER[inc.severity] >= SEVERITY_ORDER[notifier.min_severity]:
+                self.store.enqueue(ref.alert_id, name, payload, f"alert-{ref.alert_id}-opened-{name}")
+
+    # -- clips: cut on a worker thread, because the recording must first reach t1 --------------------
+    def _clip_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._cut(job)
+            except Exception as exc:  # a bad clip must not take the alert path down
+                log.exception("clip for alert %s failed", job.alert_id)
+                self.stats.clip_failures += 1
+                self.store.clip_failed(job.alert_id, str(exc).splitlines()[0][:300])
+            finally:
+                self._jobs.task_done()
+
+    def _cut(self, job: _ClipJob) -> None:
+        assert self.clips is not None
+        while (self.clips.covered_until(job.camera_id) < job.t1 and not self.clips.finished(job.camera_id)
+               and time.monotonic() < job.deadline):
+            time.sleep(0.5)
+        out = self.evidence_dir / job.camera_id / f"alert-{job.alert_id}.mp4"
+        clip = self.clips.cut(job.camera_id, job.t0, job.t1, out)
+        self.store.attach_clip(job.alert_id, job.camera_id, clip)
+        self.stats.clips += 1
+
+    def close(self, wait: bool = True) -> None:
+        """Finish pending clip jobs (they wait for the recording) and stop the clip thread."""
+        if wait:
+            self._jobs.join()
+        self._jobs.put(None)
+        self._clipper.join(timeout=5)

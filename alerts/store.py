@@ -1,0 +1,91 @@
+"""The alert lifecycle in the database: incidents, alerts (deduplicated), events, clips, outbox rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from analytics import Incident
+
+
+def ts(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    alert_id: int
+    incident_id: int
+    created: bool  # False: an ongoing alert with the same key absorbed this incident
+
+
+class AlertStore:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def record_incident(self, inc: Incident, site_id: str, title: str, snapshot: tuple[str, str] | None) -> AlertRef:
+        """Insert the incident, and open an alert for it unless a live one with the same key exists."""
+        evidence = {"boxes": inc.boxes, "measures": inc.measures, "raised_at": inc.raised_at}
+        with self.pool.connection() as conn, conn.transaction():
+            incident_id = conn.execute(
+                "INSERT INTO incidents (camera_id, rule, zone_id, started_at, ended_at, confidence, track_ids,"
+                " evidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (inc.camera_id, inc.rule, inc.zone_id, ts(inc.started_at), ts(inc.ended_at), inc.confidence,
+                 inc.track_ids, Jsonb(evidence)),
+            ).fetchone()[0]
+            row = conn.execute(
+                "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, rule, zone_id, severity, title,"
+                " started_at, snapshot_path, snapshot_sha256) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
+                " SET updated_at = now() RETURNING id, (xmax = 0) AS inserted",
+                (inc.key, incident_id, site_id, inc.camera_id, inc.rule, inc.zone_id, inc.severity, title,
+                 ts(inc.started_at), snapshot[0] if snapshot else None, snapshot[1] if snapshot else None),
+            ).fetchone()
+            alert_id, created = int(row[0]), bool(row[1])
+            self._event(conn, alert_id, "system", "opened" if created else "incident_merged",
+                        {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
+        return AlertRef(alert_id, incident_id, created)
+
+    def close_incident(self, ref: AlertRef, inc: Incident) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE incidents SET ended_at = %s, evidence = evidence || %s WHERE id = %s",
+                (ts(inc.ended_at), Jsonb({"measures": inc.measures}), ref.incident_id),
+            )
+            conn.execute("UPDATE alerts SET ended_at = %s, updated_at = now() WHERE id = %s",
+                         (ts(inc.ended_at), ref.alert_id))
+            self._event(conn, ref.alert_id, "system", "incident_ended", {"ended_at": inc.ended_at})
+
+    def attach_clip(self, alert_id: int, camera_id: str, clip: Any) -> int:
+        """Store the clip row (locked: evidence of a live alert) and link it to the alert."""
+        with self.pool.connection() as conn, conn.transaction():
+            clip_id = conn.execute(
+                "INSERT INTO clips (camera_id, started_at, ended_at, path, sha256, bytes, locked)"
+                " VALUES (%s, %s, %s, %s, %s, %s, true) RETURNING id",
+                (camera_id, ts(clip.start_ts), ts(clip.end_ts), str(clip.path), clip.sha256, clip.bytes),
+            ).fetchone()[0]
+            conn.execute("UPDATE alerts SET clip_id = %s, updated_at = now() WHERE id = %s", (clip_id, alert_id))
+            self._event(conn, alert_id, "system", "clip_attached", {"clip_id": clip_id, "sha256": clip.sha256})
+        return int(clip_id)
+
+    def clip_failed(self, alert_id: int, reason: str) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            self._event(conn, alert_id, "system", "clip_failed", {"reason": reason})
+
+    def enqueue(self, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:
+        """Queue one message for one channel; the idempotency key makes a repeat a no-op."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (idempotency_key) DO NOTHING",
+                (alert_id, channel, key, Jsonb(payload)),
+            )
+
+    @staticmethod
+    def _event(conn, alert_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:
+        conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",
+                     (alert_id, actor, action, Jsonb(detail)))
