@@ -1,0 +1,8 @@
+"""The one exception type the storage package lets through to callers."""
+
+
+class StorageError(Exception):
+    """A failure the user can cause or fix (no binaries, busy port, bad DSN, a server that will not start).
+
+    The message is one human-readable line and never contains a password: the CLI prints it as is.
+    """

@@ -1,0 +1,109 @@
+"""Forward-only, versioned schema migrations from the `storage/migrations/NNNN_name.sql` files.
+
+A file is applied in one transaction together with its `schema_migrations` row, so it is either wholly
+applied and recorded or not at all. A session-level advisory lock serialises concurrent runners: the
+second one waits, then finds nothing left to do.
+
+A file whose first line is `-- requires: ext[, ext]` is applied only where those extensions can be
+created, and recorded only when applied, so a database that gains TimescaleDB later picks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+from storage.dsn import connect
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# "jianguan" in ASCII: one fixed key, so every jianguan process contends for the same lock.
+MIGRATION_LOCK_KEY = 0x6A69616E6775616E
+_FILE_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+_REQUIRES = re.compile(r"^--\s*requires:\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str          # the file's stem, e.g. "0001_core"
+    sql: str
+    requires: tuple[str, ...]
+
+
+def load_migrations() -> list[Migration]:
+    """The migration files shipped in the package, in version order."""
+    found: list[Migration] = []
+    seen: dict[str, str] = {}
+    for entry in resources.files("storage").joinpath("migrations").iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if not match:
+            continue
+        number = match.group(1)
+        if number in seen:
+            raise StorageError(f"two migrations share number {number}: {seen[number]} and {entry.name}")
+        seen[number] = entry.name
+        text = entry.read_text(encoding="utf-8")
+        first = text.splitlines()[0] if text else ""
+        req = _REQUIRES.match(first)
+        requires = tuple(e.strip() for e in req.group(1).split(",") if e.strip()) if req else ()
+        found.append(Migration(entry.name.removesuffix(".sql"), text, requires))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(dsn: str) -> list[str]:
+    """Apply pending migrations to the database at `dsn`; return the versions applied by this call."""
+    migrations = load_migrations()
+    applied_now: list[str] = []
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            unknown = done - {m.version for m in migrations}
+            if unknown:
+                log.warning("database has migrations this code does not know: %s", ", ".join(sorted(unknown)))
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                missing = [ext for ext in migration.requires if not _ensure_extension(conn, ext)]
+                if missing:
+                    log.info("migration %s skipped: extension %s not available", migration.version,
+                             ", ".join(missing))
+                    continue
+                _apply(conn, migration)
+                applied_now.append(migration.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied_now
+
+
+def _apply(conn: psycopg.Connection, migration: Migration) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql)  # no parameters: sent as one simple query, many statements allowed
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,))
+    except psycopg.Error as exc:
+        detail = " ".join(str(exc).split())
+        raise StorageError(f"migration {migration.version} failed and was rolled back: {detail}") from None
+    log.info("applied migration %s", migration.version)
+
+
+def _ensure_extension(conn: psycopg.Connection, name: str) -> bool:
+    """Create extension `name` if the server offers it; False when it is absent or cannot be created
+    (e.g. timescaledb installed but not in shared_preload_libraries)."""
+    if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone() is None:
+        return False
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        log.warning("extension %s is available but could not be created: %s", name, " ".join(str(exc).split()))
+        return False
+    return True
