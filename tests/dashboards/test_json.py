@@ -1,0 +1,84 @@
+"""Dashboard JSON structure, and the files `export` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+
+from dashboards import DATASOURCE_UID, all_dashboards, export, supervision_overview
+
+
+def test_dashboards_are_well_formed():
+    dashboards = all_dashboards()
+    assert len(dashboards) >= 7
+    assert len({d["title"] for d in dashboards.values()}) == len(dashboards)
+    for uid, dash in dashboards.items():
+        assert dash["uid"] == uid and len(uid) <= 40
+        assert dash["schemaVersion"] == 39 and "jianguan" in dash["tags"]
+        assert dash["time"]["from"].startswith("now-")
+        names = [v["name"] for v in dash["templating"]["list"]]
+        assert names[0] == "site" and len(names) == len(set(names))
+        ids = [p["id"] for p in dash["panels"]]
+        assert len(ids) == len(set(ids))
+        cells = set()
+        for panel in dash["panels"]:
+            pos = panel["gridPos"]
+            assert {"x", "y", "w", "h"} <= pos.keys() and pos["x"] >= 0 and pos["x"] + pos["w"] <= 24
+            cell = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+            assert not cells & cell, f"{uid}: panel {panel['title']} overlaps another"
+            cells |= cell
+            assert panel["type"] in {"timeseries", "stat", "table", "barchart", "piechart", "bargauge"}
+            assert panel["datasource"]["uid"] == DATASOURCE_UID
+            assert panel["targets"], panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"] == {"type": "grafana-postgresql-datasource", "uid": DATASOURCE_UID}
+                assert target["format"] in ("table", "time_series")
+                assert target["rawQuery"] is True and target["editorMode"] == "code"
+                assert "$site" in target["rawSql"], f"{uid}/{panel['title']} ignores the site filter"
+                if "$camera" in target["rawSql"]:
+                    assert "camera" in names
+        for var in dash["templating"]["list"]:
+            if var["type"] == "query":
+                assert var["multi"] and var["includeAll"] and var["datasource"]["uid"] == DATASOURCE_UID
+        json.dumps(dash)  # serialisable
+
+
+def test_overview_has_the_spine_panels():
+    dash = supervision_overview()
+    titles = {p["title"]: p for p in dash["panels"]}
+    assert {"Open alerts", "Alerts per rule", "Latest alerts", "People per zone",
+            "Cameras (latest sample in range)"} <= titles.keys()
+    assert titles["Open alerts"]["type"] == "stat"
+    assert "$__timeGroupAlias(a.started_at, $__interval)" in titles["Alerts per rule"]["targets"][0]["rawSql"]
+    assert titles["Alerts per rule"]["targets"][0]["format"] == "time_series"
+    assert "'/alerts/' || a.id AS link" in titles["Latest alerts"]["targets"][0]["rawSql"]
+    link = titles["Latest alerts"]["fieldConfig"]["overrides"][0]
+    assert link["matcher"]["options"] == "link"
+    assert [v["name"] for v in dash["templating"]["list"]][:2] == ["site", "camera"]
+
+
+def test_export_writes_parseable_files_without_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("JIANGUAN_GRAFANA_DB_PASSWORD", "very-secret-db-pw")
+    paths = export(tmp_path, timescaledb=True)
+    names = {p.relative_to(tmp_path).as_posix() for p in paths}
+    assert {f"{uid}.json" for uid in all_dashboards()} | {"provisioning/dashboards/jianguan.yaml",
+                                                         "provisioning/datasources/jianguan.yaml"} == names
+    for path in paths:
+        text = path.read_text()
+        assert "very-secret-db-pw" not in text
+        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        assert doc
+    ds = yaml.safe_load((tmp_path / "provisioning/datasources/jianguan.yaml").read_text())["datasources"][0]
+    assert ds["uid"] == DATASOURCE_UID and ds["type"] == "grafana-postgresql-datasource"
+    assert ds["jsonData"]["timescaledb"] is True
+    assert ds["secureJsonData"] == {"password": "$JIANGUAN_GRAFANA_DB_PASSWORD"}
+    provider = yaml.safe_load((tmp_path / "provisioning/dashboards/jianguan.yaml").read_text())["providers"][0]
+    assert provider["options"]["path"] == str(tmp_path) and provider["folder"] == "Jianguan"
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+    # Re-export overwrites in place.
+    assert export(tmp_path) == paths
+    ds = yaml.safe_load((tmp_path / "provisioning/datasources/jianguan.yaml").read_text())["datasources"][0]
+    assert ds["jsonData"]["timescaledb"] is False
+    assert os.access(paths[0], os.R_OK)
