@@ -47,7 +47,7 @@ class CameraAnalytics:
         self.incidents_opened = 0
 
     def process(self, ts: float, frame_wh: tuple[int, int], detections: sv.Detections) -> AnalysisResult:
-        tracked = self.tracker.update(detections)
+        tracked = self.tracker.update(detections, ts)
         in_zone = {z.id: z.contains(tracked, frame_wh) for z in self.zones}
         obs = Observation(self.camera_id, ts, frame_wh, tracked, in_zone)
         result = AnalysisResult(obs)
