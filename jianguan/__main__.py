@@ -1,0 +1,3 @@
+from jianguan.cli import main
+
+main()

@@ -1,0 +1,256 @@
+"""The `jianguan` command. Every error the user can cause ends as one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import click
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+
+
+def _fail(message: str, code: int = EXIT_RUNTIME) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from alerts import DeliveryError
+    from analytics import ModelError
+    from dashboards import GrafanaPushError
+    from ingest import ClipError, SourceError
+    from storage import StorageError
+
+    return (ModelError, SourceError, ClipError, StorageError, DeliveryError, GrafanaPushError)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what every component does.")
+def cli(verbose: bool) -> None:
+    """jianguan (监管): video analytics and supervision for vehicle & driver administration offices."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+
+
+# -- config -----------------------------------------------------------------------------------------
+@cli.group()
+def config() -> None:
+    """Check site configuration files."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate FILE; print a summary, or every problem with the field it concerns."""
+    from jianguan.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"config error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    areas = Counter(c.area for c in cfg.cameras)
+    zones = sum(len(c.zones) for c in cfg.cameras)
+    rules = sum(len(c.rules) for c in cfg.cameras)
+    by_area = ", ".join(f"{n} {a}" for a, n in sorted(areas.items()))
+    click.echo(f"ok: site {cfg.site.id}: {len(cfg.cameras)} cameras ({by_area}), {zones} zones, {rules} rules")
+
+
+# -- database ---------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """The PostgreSQL/TimescaleDB store (embedded when no DSN is configured)."""
+
+
+@db.command("migrate")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/pg"), show_default=True,
+              help="Embedded database directory, used when JIANGUAN_DSN is not set.")
+def db_migrate(data_dir: Path) -> None:
+    """Apply pending schema migrations."""
+    from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
+
+    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
+    applied = migrate(dsn)
+    click.echo(f"{redact_dsn(dsn)}: applied {', '.join(applied) if applied else 'nothing (up to date)'}")
+    if embedded is not None and embedded.started_here:
+        embedded.stop()
+
+
+@db.command("start")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/pg"), show_default=True)
+def db_start(data_dir: Path) -> None:
+    """Start the embedded PostgreSQL and print its DSN (password hidden; it is in DATA_DIR)."""
+    from storage import EmbeddedPostgres, redact_dsn
+
+    dsn = EmbeddedPostgres(data_dir).start()
+    click.echo(redact_dsn(dsn))
+
+
+@db.command("stop")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/pg"), show_default=True)
+def db_stop(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL."""
+    from storage import EmbeddedPostgres
+
+    EmbeddedPostgres(data_dir).stop()
+    click.echo("stopped")
+
+
+# -- dashboards -------------------------------------------------------------------------------------
+@cli.group()
+def dashboards() -> None:
+    """Grafana dashboards as code."""
+
+
+@dashboards.command("export")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+def dashboards_export(out_dir: Path) -> None:
+    """Write dashboard JSON and Grafana provisioning files to OUT_DIR."""
+    from dashboards import export
+
+    for path in export(out_dir):
+        click.echo(str(path))
+
+
+# -- run and demo -----------------------------------------------------------------------------------
+@cli.command("run")
+@click.argument("file", type=click.Path(path_type=Path))
+def run(file: Path) -> None:
+    """Run the node for the site in FILE until interrupted (or until file sources end)."""
+    from jianguan.config import ConfigError, load_config
+    from jianguan.node import Node, preflight
+    from storage import migrate, resolve_dsn
+
+    try:
+        cfg = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"config error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    checked = preflight(cfg)
+    dsn, embedded = resolve_dsn(cfg.storage)
+    try:
+        migrate(dsn)
+        node = Node(cfg, dsn, checked=checked, progress=_print_progress)
+        try:
+            report = node.run()
+        except KeyboardInterrupt:
+            node.stop_event.set()
+            raise
+        _print_summary(report)
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+
+
+@cli.command("demo")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
+              help="Where the demo keeps its database, recordings, clips and dashboards.")
+@click.option("--source", type=click.Path(path_type=Path), default=None,
+              help="Footage to analyse (default: Debian opencv-doc's vtest.avi).")
+@click.option("--model", default=None, help="YOLO weights (default: the offline yolo11n-pose.pt).")
+@click.option("--webhook-url", default=None, envvar="JIANGUAN_DEMO_WEBHOOK",
+              help="Push alerts here instead of the demo's own local receiver.")
+def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: str | None) -> None:
+    """Run the whole path on real footage: detect, track, rule, alert, clip, push, store, dashboard."""
+    from dashboards import export
+    from jianguan.demo import DEMO_VIDEO, WebhookReceiver, demo_config, run_demo
+    from jianguan.node import preflight
+    from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
+
+    source = source or DEMO_VIDEO
+    if not source.exists():
+        _fail(f"footage not found: {source} (install Debian's opencv-doc, or pass --source)")
+    receiver = None if webhook_url else WebhookReceiver()
+    cfg = demo_config(data_dir.resolve(), webhook_url or receiver.url, source.resolve(), model)
+    click.echo(f"jianguan demo: {source} -> camera {cfg.cameras[0].id}, rule zone_unattended "
+               f"({cfg.cameras[0].rules[0].seconds:.0f} s), data in {data_dir}")
+    checked = preflight(cfg)
+    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir / "pg"))
+    try:
+        applied = migrate(dsn)
+        click.echo(f"database: {redact_dsn(dsn)} ({'embedded' if embedded else 'JIANGUAN_DSN'}; "
+                   f"migrations applied: {', '.join(applied) or 'none needed'})")
+        report = run_demo(cfg, dsn, checked=checked, progress=_print_progress)
+        _print_summary(report)
+        _print_alerts(dsn, report.alert_ids)
+        paths = export(data_dir / "dashboards")
+        click.echo(f"dashboards: {len(paths)} files in {data_dir / 'dashboards'}")
+        if receiver is not None:
+            click.echo(f"webhook receiver: {len(receiver.deliveries)} deliveries, {receiver.attempts} attempts")
+        if embedded is not None and embedded.started_here:
+            click.echo(f"embedded PostgreSQL data: {data_dir / 'pg'} "
+                       f"(reopen with: jianguan db start --data-dir {data_dir / 'pg'})")
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+        if receiver is not None:
+            receiver.close()
+
+
+def _print_progress(report) -> None:
+    parts = []
+    for cam_id, c in report.cameras.items():
+        total = f"/{c.expected_frames}" if c.expected_frames else ""
+        parts.append(f"{cam_id}: {c.frames_analysed}{total} frames, {c.detections} detections")
+    click.echo(f"  ... {'; '.join(parts)}", err=True)
+
+
+def _print_summary(report) -> None:
+    fps = report.frames / report.wall_s if report.wall_s else 0.0
+    click.echo(f"frames analysed: {report.frames} in {report.wall_s:.1f} s ({fps:.1f} fps)")
+    click.echo(f"detections: {report.detections}")
+    click.echo(f"incidents: {report.incidents}; alerts opened: {report.alerts}; clips: {report.clips}"
+               f"{f' ({report.clip_failures} failed)' if report.clip_failures else ''}")
+    click.echo(f"pushes delivered: {report.deliveries} (failed attempts retried: {report.failed_deliveries}; "
+               f"still queued: {report.undelivered})")
+
+
+def _print_alerts(dsn: str, alert_ids: list[int]) -> None:
+    import psycopg
+
+    if not alert_ids:
+        return
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT a.id, a.title, a.started_at, a.ended_at, a.snapshot_path, c.path, c.sha256"
+            " FROM alerts a LEFT JOIN clips c ON c.id = a.clip_id WHERE a.id = ANY(%s) ORDER BY a.id",
+            (alert_ids,)).fetchall()
+    for alert_id, title, started, ended, snap, clip, sha in rows:
+        span = f"{started:%H:%M:%S}-{ended:%H:%M:%S}" if ended else f"{started:%H:%M:%S}-(open)"
+        click.echo(f"  alert {alert_id}: {title} [{span}]")
+        click.echo(f"    snapshot: {snap}")
+        click.echo(f"    clip:     {clip or '(none)'}{f'  sha256 {sha[:16]}…' if sha else ''}")
+
+
+def main() -> None:
+    tempfile.tempdir = None
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line
+        if isinstance(exc, _user_errors()):
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        from jianguan.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            for problem in exc.problems:
+                click.echo(f"config error: {problem}", err=True)
+            sys.exit(EXIT_CONFIG)
+        raise
+
+
+if __name__ == "__main__":
+    main()

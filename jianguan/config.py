@@ -1,0 +1,213 @@
+"""The site configuration: one YAML file, one Pydantic tree, composed of the domain packages' models.
+
+Secrets never sit in the YAML in clear: fields that hold them, and passwords inside stream URLs,
+must be written as `${ENV_VAR}` references, which are filled from the environment at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alerts import AlertsConfig
+from analytics import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
+from storage import StorageConfig
+
+Area = Literal["window", "inspection_lane", "exam_room", "outlet", "hall", "self_service"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEYS = {"password", "token", "secret", "hmac_secret", "api_key"}
+_SECRET_URL_PARENTS = {"notifiers"}  # webhook URLs carry robot keys (WeCom, DingTalk)
+
+
+class ConfigError(Exception):
+    """Everything wrong with a config file, one problem per line, each naming the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteInfo(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
+    timezone: str = "Asia/Shanghai"
+
+
+class StreamsConfig(_Strict):
+    detect: str = Field(description="low-resolution sub stream that is decoded for analysis")
+    record: str | None = Field(None, description="main stream remuxed into rolling segments; defaults to detect")
+
+
+class DetectSettings(_Strict):
+    fps: float = Field(5.0, gt=0, le=30)
+    max_width: int | None = Field(None, ge=64, description="downscale decoded frames to this width")
+    roi: RegionOfInterest | None = None
+
+
+class RecordSettings(_Strict):
+    enabled: bool = True
+    segment_s: float = Field(10.0, ge=1, le=600)
+    keep_s: float = Field(3600.0, ge=60)
+
+
+class CameraConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
+    area: Area
+    streams: StreamsConfig
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    record: RecordSettings = Field(default_factory=RecordSettings)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _zones_and_rules_agree(self) -> CameraConfig:
+        ids = [z.id for z in self.zones]
+        dupes = sorted({z for z in ids if ids.count(z) > 1})
+        if dupes:
+            raise ValueError(f"zone ids must be unique within a camera: {', '.join(dupes)}")
+        for i, rule in enumerate(self.rules):
+            if rule.zone not in ids:
+                raise ValueError(f"rules[{i}] ({rule.type}) refers to zone {rule.zone!r}, which this camera lacks")
+        return self
+
+
+class PathsConfig(_Strict):
+    data_dir: Path = Path("var")
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+
+class SiteConfig(_Strict):
+    site: SiteInfo
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> SiteConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({c for c in ids if ids.count(c) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique: {', '.join(dupes)}")
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        return next(c for c in self.cameras if c.id == camera_id)
+
+
+def load_config(path: Path | str, env: dict[str, str] | None = None) -> SiteConfig:
+    """Read, check for clear-text secrets, fill `${ENV}` references, validate. Raises ConfigError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    return parse_config(raw, env=env, source=str(path))
+
+
+def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "config") -> SiteConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping with site: and cameras:"])
+    problems = _clear_text_secrets(raw)
+    filled = _interpolate(raw, os.environ if env is None else env, (), problems)
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    try:
+        return SiteConfig.model_validate(filled)
+    except ValidationError as exc:
+        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = _path(tuple(p for p in err["loc"] if not _is_union_tag(p)))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    return f"{loc or '(top level)'}: {msg}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # Pydantic puts the discriminator's value into the location of tagged unions ("zone_unattended").
+    return isinstance(part, str) and part in {"zone_unattended", "webhook"}
+
+
+def _path(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _interpolate(node: Any, env: Any, where: tuple[Any, ...], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*where, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*where, i), problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{_path(where)}: environment variable {name} is not set")
+            return ""
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def _clear_text_secrets(node: Any, where: tuple[Any, ...] = ()) -> list[str]:
+    """Secrets must be `${ENV}` references: find the ones written in clear."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found += _clear_text_secrets(v, (*where, k))
+        return found
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            found += _clear_text_secrets(v, (*where, i))
+        return found
+    if not isinstance(node, str) or not node:
+        return found
+    key = where[-1] if where else ""
+    is_ref = bool(_ENV_REF.fullmatch(node.strip()))
+    if key in _SECRET_KEYS and not is_ref:
+        found.append(f"{_path(where)}: secrets must come from the environment, write ${{VAR}}")
+    elif key == "url" and any(p in _SECRET_URL_PARENTS for p in where if isinstance(p, str)) and not is_ref:
+        found.append(f"{_path(where)}: notifier URLs carry tokens; write ${{VAR}} and set it in the environment")
+    elif "://" in node and "@" in node:
+        try:
+            password = urlsplit(node).password
+        except ValueError:
+            password = None
+        if password and not _ENV_REF.fullmatch(password):
+            found.append(f"{_path(where)}: the password in this URL is in clear; write user:${{VAR}}@host")
+    return found

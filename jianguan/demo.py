@@ -1,0 +1,102 @@
+"""`jianguan demo`: the whole path on real footage, with no external service to install."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jianguan.config import SiteConfig, parse_config
+from jianguan.node import Node, NodeReport, Preflight
+
+DEMO_VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP receiver on 127.0.0.1 standing in for the commanders' chat robot.
+
+    `fail_first` answers that many requests with HTTP 503 before accepting, to show the outbox retry.
+    """
+
+    fail_first: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    attempts: int = 0
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                receiver.attempts += 1
+                if receiver.attempts <= receiver.fail_first:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                receiver.deliveries.append(Delivery(dict(self.headers), json.loads(raw)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/hook"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def demo_config(data_dir: Path, webhook_url: str, source: Path = DEMO_VIDEO, model: str | None = None) -> SiteConfig:
+    raw = yaml.safe_load(resources.files("jianguan").joinpath("examples/demo.yaml").read_text(encoding="utf-8"))
+    env = {"JIANGUAN_DEMO_DATA": str(data_dir), "JIANGUAN_DEMO_WEBHOOK": webhook_url,
+           "JIANGUAN_DEMO_VIDEO": str(source)}
+    if model:
+        env["JIANGUAN_DEMO_MODEL"] = model
+    return parse_config(raw, env=env, source="demo.yaml")
+
+
+def close_stale_alerts(dsn: str, config: SiteConfig) -> int:
+    """A re-run of the demo starts clean: live alerts of its cameras from an earlier run are closed
+    (with an audit event), or deduplication would fold the new incident into them."""
+    import psycopg
+
+    cams = [c.id for c in config.cameras]
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        rows = conn.execute(
+            "UPDATE alerts SET status = 'closed', updated_at = now()"
+            " WHERE camera_id = ANY(%s) AND status IN ('open', 'acknowledged') RETURNING id", (cams,)
+        ).fetchall()
+        for (alert_id,) in rows:
+            conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
+                         " VALUES (%s, 'demo', 'closed', '{\"reason\": \"demo restarted\"}')", (alert_id,))
+    return len(rows)
+
+
+def run_demo(config: SiteConfig, dsn: str, checked: Preflight | None = None, progress=None,
+             drain_s: float = 30.0) -> NodeReport:
+    close_stale_alerts(dsn, config)
+    node = Node(config, dsn, checked=checked, base_ts=time.time(), progress=progress, drain_s=drain_s)
+    return node.run()

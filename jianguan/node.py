@@ -1,0 +1,296 @@
+"""One node: readers -> batched detector -> per-camera analytics -> alerts -> storage.
+
+Data flows one way. Reader threads push frames into small per-camera queues; the main loop takes
+at most one frame per camera per round so a busy camera cannot starve the others, runs the
+detector on the batch, then tracking, zones and rules per camera. Recorders run beside the readers
+(ffmpeg, no decoding in Python) and the alert side cuts clips from their segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from psycopg_pool import ConnectionPool
+
+from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
+from analytics import CameraAnalytics, YoloDetector
+from ingest import CameraReader, Frame, Recorder, SourceError, SourceInfo, cut_clip, probe
+from jianguan.config import CameraConfig, SiteConfig
+from jianguan.mirror import mirror_site
+from storage import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraCounters:
+    frames_analysed: int = 0
+    detections: int = 0
+    dropped: int = 0  # frames a live reader produced while analytics was still busy
+    expected_frames: int | None = None
+
+
+@dataclass
+class NodeReport:
+    base_ts: float = 0.0  # epoch of second 0 of file sources: their frame times are base_ts + pts
+    wall_s: float = 0.0
+    cameras: dict[str, CameraCounters] = field(default_factory=dict)
+    incidents: int = 0
+    alerts: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+    clips: int = 0
+    clip_failures: int = 0
+    deliveries: int = 0
+    failed_deliveries: int = 0
+    undelivered: int = 0
+
+    @property
+    def frames(self) -> int:
+        return sum(c.frames_analysed for c in self.cameras.values())
+
+    @property
+    def detections(self) -> int:
+        return sum(c.detections for c in self.cameras.values())
+
+
+class RecorderClips:
+    """ClipSource over the node's recorders."""
+
+    def __init__(self, recorders: dict[str, Recorder]) -> None:
+        self.recorders = recorders
+
+    def covered_until(self, camera_id: str) -> float:
+        return self.recorders[camera_id].covered_until()
+
+    def finished(self, camera_id: str) -> bool:
+        return self.recorders[camera_id].finished
+
+    def cut(self, camera_id: str, t0: float, t1: float, out_path: Path):
+        return cut_clip(self.recorders[camera_id].segments(), t0, t1, out_path)
+
+
+def is_file_source(url: str) -> bool:
+    return "://" not in url or url.startswith("file:")
+
+
+@dataclass
+class Preflight:
+    """What was checked before anything starts: the model loads, and sources answer."""
+
+    detector: YoloDetector
+    sources: dict[str, SourceInfo]
+    unreachable: dict[str, str]  # live cameras that did not answer (their readers keep retrying)
+
+
+def preflight(config: SiteConfig, probe_timeout_s: float = 5.0) -> Preflight:
+    """Fail fast with one clear error on what the user must fix: missing weights, missing files,
+    or a site where not a single camera answers. A few dead live cameras are reported, not fatal."""
+    detector = YoloDetector(config.detector)
+    sources: dict[str, SourceInfo] = {}
+    unreachable: dict[str, str] = {}
+    live = [c for c in config.cameras if not is_file_source(c.streams.detect)]
+    for cam in config.cameras:
+        if is_file_source(cam.streams.detect):
+            sources[cam.id] = probe(cam.streams.detect, timeout_s=probe_timeout_s)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = {cam.id: pool.submit(probe, cam.streams.detect, probe_timeout_s) for cam in live}
+        for cam_id, fut in futures.items():
+            try:
+                sources[cam_id] = fut.result()
+            except SourceError as exc:
+                unreachable[cam_id] = str(exc)
+    if live and len(unreachable) == len(live) and not any(is_file_source(c.streams.detect) for c in config.cameras):
+        first = next(iter(unreachable.values()))
+        raise SourceError(f"no camera could be reached ({len(live)} tried); first: {first}")
+    for cam_id, why in unreachable.items():
+        log.warning("camera %s unreachable at start, will keep retrying: %s", cam_id, why)
+    return Preflight(detector, sources, unreachable)
+
+
+class Node:
+    def __init__(self, config: SiteConfig, dsn: str, *, checked: Preflight | None = None,
+                 base_ts: float | None = None,
+                 progress: Callable[[NodeReport], None] | None = None, progress_every_s: float = 3.0,
+                 stats_every_s: float = 5.0, drain_s: float = 30.0) -> None:
+        self.config = config
+        self.dsn = dsn
+        self.checked = checked
+        self.base_ts = time.time() if base_ts is None else base_ts
+        self.progress = progress
+        self.progress_every_s = progress_every_s
+        self.stats_every_s = stats_every_s
+        self.drain_s = drain_s
+        self.report = NodeReport(base_ts=self.base_ts, cameras={c.id: CameraCounters() for c in config.cameras})
+        self.stop_event = threading.Event()
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _open_sources(self) -> tuple[dict[str, CameraReader], dict[str, Recorder], dict[str, bool]]:
+        readers, recorders, live = {}, {}, {}
+        assert self.checked is not None
+        for cam in self.config.cameras:
+            live[cam.id] = not is_file_source(cam.streams.detect)
+            info = self.checked.sources.get(cam.id)
+            duration = getattr(info, "duration_s", None)
+            if not live[cam.id] and info is not None and info.fps and duration:
+                self.report.cameras[cam.id].expected_frames = int(duration * min(cam.detect.fps, info.fps))
+            readers[cam.id] = CameraReader(cam.id, cam.streams.detect, cam.detect.fps, base_ts=self.base_ts,
+                                           max_width=cam.detect.max_width)
+            if cam.record.enabled:
+                out = self.config.paths.recordings_dir / cam.id
+                # A file's recording shares the reader's time base; a live recording starts its own clock.
+                recorders[cam.id] = Recorder(cam.id, cam.streams.record or cam.streams.detect, out,
+                                             segment_s=cam.record.segment_s,
+                                             base_ts=None if live[cam.id] else self.base_ts)
+        return readers, recorders, live
+
+    def run(self) -> NodeReport:
+        started = time.monotonic()
+        cfg = self.config
+        if self.checked is None:
+            self.checked = preflight(cfg)
+        detector = self.checked.detector
+        readers, recorders, live = self._open_sources()
+        pool = ConnectionPool(self.dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-node"},
+                              open=True)
+        try:
+            mirror_site(pool, cfg)
+            notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
+            outbox = OutboxWorker(pool, notifiers, cfg.alerts.retry)
+            outbox.start()
+            manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
+                                   site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders))
+            occupancy = BatchWriter(pool, "occupancy_samples", ["ts", "camera_id", "zone_id", "people"])
+            stats = BatchWriter(pool, "camera_stats", ["ts", "camera_id", "online", "camera_fps", "process_fps",
+                                                       "skipped_fps", "detection_fps", "decode_ms", "lag_s",
+                                                       "reconnects"])
+            for rec in recorders.values():
+                rec.start()
+            self._loop(detector, readers, live, manager, occupancy, stats)
+            occupancy.flush()
+            self._write_stats(readers, stats, final=True)
+            stats.flush()
+            manager.close(wait=True)
+            outbox.stop(drain_s=self.drain_s)
+            self.report.incidents = manager.stats.incidents
+            self.report.alerts = manager.stats.alerts_opened
+            self.report.alert_ids = list(manager.stats.alert_ids)
+            self.report.clips = manager.stats.clips
+            self.report.clip_failures = manager.stats.clip_failures
+            self.report.deliveries = outbox.stats.delivered
+            self.report.failed_deliveries = outbox.stats.failed_attempts
+            self.report.undelivered = outbox.pending_due()
+        finally:
+            for reader in readers.values():
+                reader.stop()
+            for rec in recorders.values():
+                rec.stop()
+            pool.close()
+        self.report.wall_s = time.monotonic() - started
+        return self.report
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loop(self, detector: YoloDetector, readers: dict[str, CameraReader], live: dict[str, bool],
+              manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
+        cams = {c.id: c for c in self.config.cameras}
+        analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules) for c in self.config.cameras}
+        queues: dict[str, queue.Queue[Frame]] = {c: queue.Queue(maxsize=4) for c in cams}
+        finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
+        last_ts: dict[str, float] = {}
+
+        for cam_id, reader in readers.items():
+            threading.Thread(target=self._pump, args=(reader, queues[cam_id], live[cam_id], finished[cam_id]),
+                             name=f"pump:{cam_id}", daemon=True).start()
+
+        next_progress = next_stats = time.monotonic()
+        while not self.stop_event.is_set():
+            batch = []
+            for q in queues.values():
+                with contextlib.suppress(queue.Empty):
+                    batch.append(q.get_nowait())
+            if not batch:
+                if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
+                    break
+                time.sleep(0.005)
+                continue
+            results = detector.detect([f.image for f in batch], [cams[f.camera_id].detect.roi for f in batch])
+            for frame, det in zip(batch, results, strict=True):
+                self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager, occupancy)
+                last_ts[frame.camera_id] = frame.ts
+            now = time.monotonic()
+            if now >= next_stats:
+                self._write_stats(readers, stats)
+                next_stats = now + self.stats_every_s
+            if self.progress and now >= next_progress:
+                self.progress(self.report)
+                next_progress = now + self.progress_every_s
+
+        # Observation is over: open incidents end where the footage ends.
+        for cam_id, cam_analytics in analytics.items():
+            if cam_id in last_ts:
+                for event in cam_analytics.flush(last_ts[cam_id]):
+                    manager.handle(event, None, None, None)
+
+    def _pump(self, reader: CameraReader, q: queue.Queue[Frame], is_live: bool, done: threading.Event) -> None:
+        counters = self.report.cameras[reader.camera_id]
+        try:
+            for frame in reader.frames():
+                if self.stop_event.is_set():
+                    break
+                if is_live:
+                    # Live: never fall behind; keep the newest frames, count what we skip.
+                    while True:
+                        try:
+                            q.put_nowait(frame)
+                            break
+                        except queue.Full:
+                            try:
+                                q.get_nowait()
+                                counters.dropped += 1
+                            except queue.Empty:
+                                pass
+                else:
+                    # File: back-pressure, every sampled frame is analysed.
+                    while not self.stop_event.is_set():
+                        try:
+                            q.put(frame, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception:
+            log.exception("reader %s stopped", reader.camera_id)
+        finally:
+            done.set()
+
+    def _analyse(self, frame: Frame, det, cam: CameraConfig, cam_analytics: CameraAnalytics,
+                 manager: AlertManager, occupancy: BatchWriter) -> None:
+        h, w = frame.image.shape[:2]
+        result = cam_analytics.process(frame.ts, (w, h), det)
+        counters = self.report.cameras[cam.id]
+        counters.frames_analysed += 1
+        counters.detections += len(det)
+        for event in result.events:
+            zone = next((z for z in cam_analytics.zones if z.id == event.incident.zone_id), None)
+            polygon = zone.pixels((w, h)) if zone else None
+            manager.handle(event, frame.image, result.observation.detections, polygon)
+        for sample in result.occupancy:
+            occupancy.add((datetime.fromtimestamp(sample.ts, tz=UTC), sample.camera_id, sample.zone_id,
+                           sample.people))
+
+    def _write_stats(self, readers: dict[str, CameraReader], stats: BatchWriter, final: bool = False) -> None:
+        now = datetime.now(tz=UTC)
+        for cam_id, reader in readers.items():
+            s = reader.stats()
+            counters = self.report.cameras[cam_id]
+            det_fps = counters.detections / max(1e-6, counters.frames_analysed) * s.process_fps
+            stats.add((now, cam_id, bool(s.online and not final), float(s.camera_fps), float(s.process_fps),
+                       max(0.0, float(s.camera_fps) - float(s.process_fps)), float(det_fps),
+                       float(s.decode_ms), float(s.lag_s), int(s.reconnects)))

@@ -1,0 +1,131 @@
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jianguan.config import ConfigError, load_config, parse_config
+
+OFFICE = Path(str(resources.files("jianguan") / "examples" / "office-112.yaml"))
+ENV = {"JIANGUAN_CAMERA_PASSWORD": "s3cret", "JIANGUAN_WEBHOOK_URL": "https://hook.example/robot?key=abc",
+       "JIANGUAN_WEBHOOK_SECRET": "k"}
+
+
+def minimal(**camera_overrides):
+    cam = {"id": "w1", "name": "Window 1", "area": "window", "streams": {"detect": "/tmp/x.mp4"},
+           "zones": [{"id": "staff", "kind": "staff", "polygon": [[0, 0], [1, 0], [1, 1]]}],
+           "rules": [{"type": "zone_unattended", "zone": "staff", "seconds": 30}]}
+    cam.update(camera_overrides)
+    return {"site": {"id": "s1", "name": "Site"}, "cameras": [cam]}
+
+
+def problems(raw, env=None):
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, env=env or {})
+    return info.value.problems
+
+
+def test_office_example_has_112_cameras_and_fills_secrets_from_env():
+    cfg = load_config(OFFICE, env=ENV)
+    assert len(cfg.cameras) == 112
+    assert {c.area for c in cfg.cameras} == {"window", "inspection_lane", "exam_room", "outlet", "hall",
+                                              "self_service"}
+    assert cfg.cameras[0].streams.detect.startswith("rtsp://viewer:s3cret@127.0.0.1:8554/")
+    assert cfg.alerts.notifiers[0].url.get_secret_value() == ENV["JIANGUAN_WEBHOOK_URL"]
+    assert "s3cret" not in repr(cfg.alerts) and "abc" not in repr(cfg.alerts)  # SecretStr hides them
+
+
+def test_missing_env_var_is_named():
+    (p,) = problems(yaml.safe_load(OFFICE.read_text()), env={"JIANGUAN_CAMERA_PASSWORD": "x",
+                                                             "JIANGUAN_WEBHOOK_URL": "u"})
+    assert "alerts.notifiers[0].hmac_secret" in p and "JIANGUAN_WEBHOOK_SECRET is not set" in p
+
+
+def test_wrong_field_names_the_field_and_why():
+    raw = minimal()
+    raw["cameras"][0]["zones"][0]["polygon"] = [[0, 0], [1.5, 0], [1, 1]]
+    (p,) = problems(raw)
+    assert p.startswith("config: cameras[0].zones[0].polygon:") and "outside 0..1" in p
+
+
+def test_unknown_field_and_missing_field():
+    raw = minimal(fps=5)
+    del raw["cameras"][0]["area"]
+    ps = problems(raw)
+    assert "config: cameras[0].fps: unknown field (check the spelling)" in ps
+    assert "config: cameras[0].area: required field is missing" in ps
+
+
+def test_rule_must_point_at_an_existing_zone():
+    raw = minimal(rules=[{"type": "zone_unattended", "zone": "desk", "seconds": 30}])
+    (p,) = problems(raw)
+    assert "refers to zone 'desk'" in p
+
+
+def test_bad_rule_parameter():
+    raw = minimal(rules=[{"type": "zone_unattended", "zone": "staff", "seconds": -1}])
+    (p,) = problems(raw)
+    assert p.startswith("config: cameras[0].rules[0].seconds:") and "greater than 0" in p
+
+
+def test_duplicate_camera_ids():
+    raw = minimal()
+    raw["cameras"].append(dict(raw["cameras"][0]))
+    (p,) = problems(raw)
+    assert "camera ids must be unique: w1" in p
+
+
+@pytest.mark.parametrize("where, value", [
+    (("streams", "detect"), "rtsp://admin:hunter2@10.0.0.5/stream1"),
+])
+def test_clear_text_password_in_url_is_refused(where, value):
+    raw = minimal()
+    raw["cameras"][0]["streams"]["detect"] = value
+    (p,) = problems(raw)
+    assert "cameras[0].streams.detect" in p and "in clear" in p
+    assert "hunter2" not in p
+
+
+def test_clear_text_notifier_url_and_secret_are_refused():
+    raw = minimal()
+    raw["alerts"] = {"notifiers": [{"type": "webhook", "id": "w", "url": "https://x/robot?key=abc",
+                                    "hmac_secret": "plain"}]}
+    ps = problems(raw)
+    assert any("alerts.notifiers[0].url" in p for p in ps)
+    assert any("alerts.notifiers[0].hmac_secret" in p for p in ps)
+    assert not any("abc" in p or "plain" in p for p in ps)
+
+
+def _cli(*args, env=None):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "jianguan", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_cli_config_check_ok():
+    r = _cli("config", "check", str(OFFICE), env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok: site office-01: 112 cameras")
+
+
+def test_cli_config_check_bad_field_gives_one_line(tmp_path):
+    raw = minimal()
+    raw["cameras"][0]["detect"] = {"fps": "fast"}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    r = _cli("config", "check", str(path))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cameras[0].detect.fps" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_cli_config_check_broken_yaml_and_missing_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("site: {id: s1\ncameras: [")
+    r = _cli("config", "check", str(path))
+    assert r.returncode == 2 and "not valid YAML" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("config", "check", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "file not found" in r.stderr
