@@ -167,7 +167,8 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
     source = source or DEMO_VIDEO
     if not source.exists():
         _fail(f"footage not found: {source} (install Debian's opencv-doc, or pass --source)")
-    receiver = None if webhook_url else WebhookReceiver()
+    # The demo's own receiver refuses the first push, so every run shows the outbox retrying.
+    receiver = None if webhook_url else WebhookReceiver(fail_first=1)
     cfg = demo_config(data_dir.resolve(), webhook_url or receiver.url, source.resolve(), model)
     click.echo(f"jianguan demo: {source} -> camera {cfg.cameras[0].id}, rule zone_unattended "
                f"({cfg.cameras[0].rules[0].seconds:.0f} s), data in {data_dir}")
@@ -183,7 +184,8 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
         paths = export(data_dir / "dashboards")
         click.echo(f"dashboards: {len(paths)} files in {data_dir / 'dashboards'}")
         if receiver is not None:
-            click.echo(f"webhook receiver: {len(receiver.deliveries)} deliveries, {receiver.attempts} attempts")
+            click.echo(f"webhook receiver on 127.0.0.1: {len(receiver.deliveries)} deliveries in {receiver.attempts}"
+                       " attempts (it refuses the first on purpose)")
         if embedded is not None and embedded.started_here:
             click.echo(f"embedded PostgreSQL data: {data_dir / 'pg'} "
                        f"(reopen with: jianguan db start --data-dir {data_dir / 'pg'})")

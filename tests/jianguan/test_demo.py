@@ -184,3 +184,30 @@ def test_cli_run_with_missing_file_source_is_one_clear_line(tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("error: ") and "missing.mp4" in line
+
+
+def test_overview_dashboard_shows_the_demo_alert_and_occupancy(demo):
+    from datetime import UTC, datetime, timedelta
+
+    from dashboards import expand_macros, iter_targets, supervision_overview, variable_options
+
+    dash = supervision_overview()
+    base = datetime.fromtimestamp(demo["report"].base_ts, tz=UTC)
+    t0, t1 = base - timedelta(minutes=5), base + timedelta(minutes=5)
+    results = {}
+    with psycopg.connect(demo["dsn"]) as conn:
+        selected, options = variable_options(conn, dash, {"site": ["demo-office"]}, t0, t1)
+        assert options["camera"] == ["demo-window-03"]
+        for pt in iter_targets({dash["uid"]: dash}):
+            sql = expand_macros(pt.target["rawSql"], time_from=t0, time_to=t1, interval_s=10,
+                                variables=selected, all_values=options)
+            cur = conn.execute(sql)
+            results[pt.panel_title] = ([c.name for c in cur.description], cur.fetchall())
+    columns, rows = results["Latest alerts"]
+    assert len(rows) == 1
+    row = dict(zip(columns, rows[0], strict=True))
+    (alert_id,) = demo["report"].alert_ids
+    assert row["camera"] == "Hall window 03 (demo footage)"  # the panel shows camera names
+    assert (row["rule"], row["zone"], row["link"]) == ("zone_unattended", "staff_area", f"/alerts/{alert_id}")
+    people_panel = next(t for t in results if "eople" in t)
+    assert len(results[people_panel][1]) > 5  # occupancy curve over the footage
