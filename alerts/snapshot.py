@@ -30,7 +30,7 @@ def draw_evidence(
     for i, (x0, y0, x1, y1) in enumerate(detections.xyxy.astype(int)):
         cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 255, 0), 2)
         label = []
-        if ids is not None:
+        if ids is not None and int(ids[i]) >= 0:  # -1: seen, but not (yet) a confirmed track
             label.append(f"#{int(ids[i])}")
         if conf is not None:
             label.append(f"{float(conf[i]):.2f}")
