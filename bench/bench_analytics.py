@@ -61,7 +61,7 @@ def main() -> None:
           f"threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}")
     images = frames(args.frames)
     print(f"footage: vtest.avi 768x576, {len(images)} frames sampled at 5 fps")
-    roi = RegionOfInterest(x0=0.0, y0=0.2, x1=0.75, y1=0.65)
+    roi = RegionOfInterest(x0=0.3, y0=0.15, x1=0.7, y1=0.6)  # the demo camera's crop
     base = None
     for imgsz in args.imgsz:
         for label, r in (("full frame", None), ("ROI crop", roi)):

@@ -1,10 +1,39 @@
-"""Batched writers for time-series rows: buffer in memory, write with COPY in one transaction."""
+"""Batched writers for time-series rows: buffer in memory, write with COPY in one transaction.
+
+Two modes of `BatchWriter`:
+
+- in memory (no `spool_dir`): a failed write keeps the rows in memory for the next flush, bounded by
+  `max_buffer` (oldest dropped with a warning). A short outage loses nothing; a long one does.
+- durable (`spool_dir` given): a batch that cannot be written is appended to an on-disk spool (one
+  append-only file per table, each batch framed with a sequence number and a CRC, fsync'd), and the spool
+  is replayed in order once the database answers again. Every write, direct or replayed, goes through a
+  COPY into a temporary table and `INSERT .. SELECT .. ON CONFLICT DO NOTHING`, so a batch whose commit
+  was lost in transit (the server died between COMMIT and its reply) and is then replayed cannot create
+  duplicates: the table's primary key absorbs it. Memory stays bounded by `max_rows` whatever the outage
+  length: the disk holds the backlog (up to `max_spool_bytes`).
+
+Spool layout, per table, in `spool_dir`:
+
+    <table>.spool   frames: magic "JGSP", u32 payload length, u64 sequence number, u32 crc32, pickled rows
+    <table>.ack     the highest sequence number known to be committed (written atomically: tmp + rename)
+
+A frame whose header or payload is cut short (a crash mid-append) is detected by its length/CRC and
+truncated when the spool is opened. When every frame is acknowledged both files are removed. The spool
+is read back only by this process's code; it is never taken from anywhere else (pickle is trusted here).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import pickle
+import struct
 import threading
-from collections.abc import Sequence
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -12,36 +41,92 @@ from psycopg_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
+_MAGIC = b"JGSP"
+_HEADER = struct.Struct("<4sIQI")  # magic, payload length, sequence number, crc32 of the payload
+
 
 class BatchWriter:
     """Collects rows for one table and writes them with COPY when `max_rows` gather or on `flush()`.
 
-    Thread-safe. A failed write keeps the rows for the next flush (bounded by `max_buffer`, oldest
-    dropped with a warning) so a short database outage loses nothing.
+    Thread-safe: `add()` may be called from any thread; writes (direct, spooled or replayed) are serialised,
+    so rows reach the table in the order their batches were formed.
+
+    Without `spool_dir`, a failed write keeps the rows for the next flush (bounded by `max_buffer`, oldest
+    dropped with a warning). With `spool_dir`, see the module docstring: nothing is lost, nothing is
+    written twice (given a primary key or unique constraint on the table), and after a failure the writer
+    spools without touching the database for `retry_s` (doubling up to `max_retry_s`), so a dead server
+    does not stall the producer for a connection timeout on every batch.
     """
 
     def __init__(self, pool: ConnectionPool, table: str, columns: Sequence[str], max_rows: int = 500,
-                 max_buffer: int = 100_000) -> None:
+                 max_buffer: int = 100_000, spool_dir: Path | str | None = None, *,
+                 connect_timeout_s: float = 2.0, retry_s: float = 1.0, max_retry_s: float = 30.0,
+                 max_spool_bytes: int = 2 * 1024**3, replay_batches: int = 20) -> None:
         self.pool = pool
         self.table = table
         self.columns = list(columns)
         self.max_rows = max_rows
         self.max_buffer = max_buffer
-        self.written = 0
-        self.dropped = 0
+        self.connect_timeout_s = connect_timeout_s
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self.replay_batches = replay_batches
+        self.written = 0       # rows inserted (duplicates absorbed by the key are not counted)
+        self.duplicates = 0    # rows skipped by ON CONFLICT DO NOTHING (replays of committed rows)
+        self.dropped = 0       # rows lost: in-memory overflow, or a full spool
+        self.spooled = 0       # rows that went to the spool
         self._rows: list[tuple[Any, ...]] = []
-        self._lock = threading.Lock()
-        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, self.columns)))
+        self._lock = threading.Lock()       # guards _rows
+        self._io_lock = threading.Lock()    # serialises database and spool I/O (keeps batch order)
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), cols)
+        stage = sql.Identifier(f"_jg_stage_{table}")
+        self._stage_create = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {table} WITH NO DATA"
+        ).format(stage=stage, cols=cols, table=sql.Identifier(table))
+        self._stage_copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        self._stage_insert = sql.SQL("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING"
+                                     ).format(table=sql.Identifier(table), cols=cols, stage=stage)
+        self.spool: _Spool | None = None
+        if spool_dir is not None:
+            self.spool = _Spool(Path(spool_dir), table, max_spool_bytes)
+        self._next_try = 0.0
+        self._backoff = retry_s
 
+    # -- public -------------------------------------------------------------------------------------
     def add(self, row: Sequence[Any]) -> None:
         with self._lock:
             self._rows.append(tuple(row))
             full = len(self._rows) >= self.max_rows
         if full:
-            self.flush()
+            # A producer's flush replays at most a few spooled batches, so it is never held up for long.
+            self._flush(replay_limit=self.replay_batches)
 
     def flush(self) -> int:
+        """Write what is buffered; in durable mode replay the whole spool first if the database is back.
+        Returns the number of rows inserted by this call."""
+        return self._flush(replay_limit=None)
+
+    def _flush(self, replay_limit: int | None) -> int:
+        if self.spool is None:
+            return self._flush_memory()
+        with self._io_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            return self._flush_durable(rows, replay_limit)
+
+    def pending(self) -> int:
+        """Rows not yet in the database: in memory plus in the spool (durable mode)."""
+        with self._lock:
+            n = len(self._rows)
+        return n + (self.spool.pending_rows if self.spool is not None else 0)
+
+    def close(self) -> None:
+        """Last flush; in durable mode whatever the database refused stays in the spool for the next run."""
+        self.flush()
+
+    # -- in-memory mode (the original behaviour) ------------------------------------------------------
+    def _flush_memory(self) -> int:
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:
@@ -62,3 +147,198 @@ class BatchWriter:
             return 0
         self.written += len(rows)
         return len(rows)
+
+    # -- durable mode ---------------------------------------------------------------------------------
+    def _flush_durable(self, rows: list[tuple[Any, ...]], replay_limit: int | None) -> int:
+        spool = self.spool
+        assert spool is not None
+        inserted = 0
+        if spool.has_backlog() and time.monotonic() >= self._next_try:
+            inserted += self._replay(replay_limit)
+        if rows:
+            # Straight to the table only when nothing waits in the spool (order) and the server is not
+            # known to be down (a failed replay just now has pushed _next_try into the future).
+            if not spool.has_backlog() and time.monotonic() >= self._next_try:
+                try:
+                    inserted += self._write_idempotent(rows)
+                    return inserted
+                except Exception as exc:
+                    self._failed(exc, len(rows))
+            if spool.append(rows):
+                self.spooled += len(rows)
+            else:
+                self.dropped += len(rows)
+                log.error("%s: spool full (%d bytes); %d rows dropped", self.table, spool.size, len(rows))
+        return inserted
+
+    def _replay(self, limit: int | None) -> int:
+        spool = self.spool
+        assert spool is not None
+        inserted = 0
+        for i, (seq, rows, end) in enumerate(spool.unacked()):
+            if limit is not None and i >= limit:
+                return inserted
+            try:
+                inserted += self._write_idempotent(rows)
+            except Exception as exc:
+                self._failed(exc, len(rows), replay=True)
+                return inserted
+            spool.ack(seq, end, len(rows))
+        spool.reset_if_done()
+        log.info("%s: spool replayed", self.table)
+        return inserted
+
+    def _write_idempotent(self, rows: list[tuple[Any, ...]]) -> int:
+        with self.pool.connection(timeout=self.connect_timeout_s) as conn, conn.transaction():
+            cur = conn.cursor()
+            cur.execute(self._stage_create)
+            with cur.copy(self._stage_copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(self._stage_insert)
+            n = max(cur.rowcount, 0)
+        self.written += n
+        self.duplicates += len(rows) - n
+        self._backoff = self.retry_s
+        self._next_try = 0.0
+        return n
+
+    def _failed(self, exc: Exception, n: int, replay: bool = False) -> None:
+        self._next_try = time.monotonic() + self._backoff
+        log.warning("%s: %s of %d rows failed (%s); spooling, next try in %.1f s", self.table,
+                    "replay" if replay else "write", n, type(exc).__name__, self._backoff)
+        self._backoff = min(self._backoff * 2, self.max_retry_s)
+
+
+class _Spool:
+    """One table's append-only spool file plus its acknowledgement marker. Not thread-safe: the writer's
+    I/O lock serialises every call."""
+
+    def __init__(self, directory: Path, table: str, max_bytes: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{table}.spool"
+        self.ack_path = directory / f"{table}.ack"
+        self.max_bytes = max_bytes
+        self.acked = self._read_ack()
+        self.last_seq = self.acked
+        self.pending_rows = 0
+        self.size = 0
+        self.ack_offset = 0   # byte offset just past the last acknowledged frame
+        self._recover()
+
+    # -- state ----------------------------------------------------------------------------------------
+    def has_backlog(self) -> bool:
+        return self.last_seq > self.acked
+
+    def _read_ack(self) -> int:
+        try:
+            return int(self.ack_path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _recover(self) -> None:
+        """Scan an existing spool: find the last good frame, cut a torn tail, count unacknowledged rows."""
+        if not self.path.exists():
+            return
+        good_end = 0
+        for seq, rows, end in self._frames():
+            self.last_seq = max(self.last_seq, seq)
+            if seq > self.acked:
+                self.pending_rows += len(rows)
+            else:
+                self.ack_offset = end
+            good_end = end
+        size = self.path.stat().st_size
+        if size > good_end:
+            log.warning("%s: cutting %d bytes of a torn spool frame", self.path, size - good_end)
+            with self.path.open("r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+        self.size = good_end
+        self.reset_if_done()
+
+    def _frames(self, start: int = 0) -> Iterator[tuple[int, list[tuple[Any, ...]], int]]:
+        """(sequence, rows, end offset) for each intact frame from byte `start`, stopping at the first
+        damaged one."""
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with f:
+            f.seek(start)
+            offset = start
+            while True:
+                header = f.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    return
+                magic, length, seq, crc = _HEADER.unpack(header)
+                if magic != _MAGIC:
+                    return
+                payload = f.read(length)
+                if len(payload) < length or zlib.crc32(payload) != crc:
+                    return
+                try:
+                    rows = pickle.loads(payload)
+                except Exception:  # noqa: BLE001 - a damaged frame ends the readable part
+                    return
+                offset += _HEADER.size + length
+                yield seq, rows, offset
+
+    # -- operations -------------------------------------------------------------------------------------
+    def append(self, rows: list[tuple[Any, ...]]) -> bool:
+        payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        frame = _HEADER.pack(_MAGIC, len(payload), self.last_seq + 1, zlib.crc32(payload)) + payload
+        if self.size + len(frame) > self.max_bytes:
+            return False
+        with self.path.open("ab") as f:
+            f.write(frame)
+            f.flush()
+            os.fsync(f.fileno())
+        if self.size == 0:
+            _fsync_dir(self.path.parent)  # the file is new: make its directory entry durable too
+        self.size += len(frame)
+        self.last_seq += 1
+        self.pending_rows += len(rows)
+        return True
+
+    def unacked(self) -> Iterator[tuple[int, list[tuple[Any, ...]], int]]:
+        """(sequence, rows, end offset) of the frames after the acknowledged one, in order, one at a time
+        (memory: one batch)."""
+        for seq, rows, end in self._frames(self.ack_offset):
+            if seq > self.acked:
+                yield seq, rows, end
+
+    def ack(self, seq: int, end: int, n_rows: int) -> None:
+        tmp = self.ack_path.with_suffix(".ack.tmp")
+        with tmp.open("w") as f:
+            f.write(f"{seq}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.ack_path)
+        self.acked = seq
+        self.ack_offset = end
+        self.pending_rows = max(0, self.pending_rows - n_rows)
+
+    def reset_if_done(self) -> None:
+        """Everything acknowledged: remove the spool, then the marker (in that order, so a crash between
+        the two leaves a marker without a spool, which reads as 'nothing pending')."""
+        if self.has_backlog():
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.ack_path.unlink()
+        _fsync_dir(self.path.parent)
+        self.acked = self.last_seq = 0
+        self.pending_rows = 0
+        self.size = self.ack_offset = 0
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
