@@ -196,6 +196,16 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
             receiver.close()
 
 
+def _register() -> None:
+    from jianguan.review_cli import review, users
+
+    cli.add_command(review)
+    cli.add_command(users)
+
+
+_register()
+
+
 def _print_progress(report) -> None:
     parts = []
     for cam_id, c in report.cameras.items():

@@ -13,11 +13,12 @@ for bin in ffmpeg ffprobe; do command -v "$bin" >/dev/null || need_apt=1; done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt=1
 [[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]] || need_apt=1
 dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
+command -v chromium >/dev/null || need_apt=1  # browser tests drive Debian's Chromium
 if [[ $need_apt -eq 1 ]]; then
-    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1)"
+    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1, chromium)"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 >/dev/null
+        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium >/dev/null
 fi
 
 PY=${PYTHON:-python3.11}

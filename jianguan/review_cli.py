@@ -1,0 +1,83 @@
+"""`jianguan review serve` and `jianguan users add`: the review desk and its accounts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+SESSION_ENV = "JIANGUAN_SESSION_SECRET"
+PASSWORD_ENV = "JIANGUAN_USER_PASSWORD"
+
+
+def _store(data_dir: Path):
+    from storage import StorageConfig, migrate, resolve_dsn
+
+    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir / "pg"))
+    migrate(dsn)
+    return dsn, embedded
+
+
+@click.group()
+def users() -> None:
+    """Accounts of the review desk (roles: auditor, supervisor, commander, admin)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["auditor", "supervisor", "commander", "admin"]), required=True)
+@click.option("--site", "sites", multiple=True, help="Site the user may see (repeat); admins without one see all.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True)
+def users_add(username: str, role: str, sites: tuple[str, ...], data_dir: Path) -> None:
+    """Create or update USERNAME. The password comes from $JIANGUAN_USER_PASSWORD or a prompt, never argv."""
+    import psycopg
+
+    from alerts.review import add_user
+
+    password = os.environ.get(PASSWORD_ENV) or click.prompt("password", hide_input=True,
+                                                            confirmation_prompt=True)
+    if role != "admin" and not sites:
+        raise click.UsageError("non-admin users need at least one --site")
+    dsn, embedded = _store(data_dir)
+    try:
+        with psycopg.connect(dsn) as conn:
+            try:
+                user_id = add_user(conn, username, password, role, list(sites))
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
+        click.echo(f"user {username} ({role}; sites: {', '.join(sites) or 'all'}) saved as id {user_id}")
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+
+
+@click.group()
+def review() -> None:
+    """The auditors' review desk (web UI)."""
+
+
+@review.command("serve")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
+              help="Where the database and the evidence live (the demo's by default).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def review_serve(data_dir: Path, host: str, port: int) -> None:
+    """Serve the review desk. Sessions are signed with $JIANGUAN_SESSION_SECRET (random if unset)."""
+    import uvicorn
+
+    from alerts.review import create_app
+
+    secret = os.environ.get(SESSION_ENV)
+    if not secret:
+        secret = secrets.token_urlsafe(48)
+        click.echo(f"note: {SESSION_ENV} is not set; sessions end when this process stops", err=True)
+    dsn, embedded = _store(data_dir)
+    try:
+        app = create_app(dsn, secret, data_dir / "evidence", https_only=False)
+        click.echo(f"review desk on http://{host}:{port}/ (evidence from {data_dir / 'evidence'})")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
