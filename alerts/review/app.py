@@ -19,7 +19,16 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from starlette.middleware.sessions import SessionMiddleware
 
-from alerts.review.auth import CAN_ACKNOWLEDGE, CAN_GIVE_VERDICT, LoginLimiter, User, authenticate, load_user
+from alerts.links import LinkSigner
+from alerts.review.auth import (
+    CAN_ACKNOWLEDGE,
+    CAN_CLOSE,
+    CAN_GIVE_VERDICT,
+    LoginLimiter,
+    User,
+    authenticate,
+    load_user,
+)
 
 VERDICTS = {"confirmed": "Violation confirmed", "false_alarm": "False alarm", "needs_follow_up": "Needs follow-up"}
 STATUSES = ("open", "acknowledged", "reviewed", "closed")
@@ -33,7 +42,8 @@ class _LoginRequired(Exception):
 
 
 def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only: bool = False,
-               limiter: LoginLimiter | None = None, pool: ConnectionPool | None = None) -> FastAPI:
+               limiter: LoginLimiter | None = None, pool: ConnectionPool | None = None,
+               links: LinkSigner | None = None) -> FastAPI:
     """The review app. `evidence_root`: only files below it are ever served."""
     if len(session_secret) < 32:
         raise ValueError("the session secret needs at least 32 characters")
@@ -200,7 +210,8 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         return TEMPLATES.TemplateResponse(request, "alert.html", {
             "user": user, "alert": alert, "events": events, "verdicts": VERDICTS,
             "csrf": request.session.get("csrf"),
-            "can_verdict": user.role in CAN_GIVE_VERDICT, "can_ack": user.role in CAN_ACKNOWLEDGE})
+            "can_verdict": user.role in CAN_GIVE_VERDICT, "can_ack": user.role in CAN_ACKNOWLEDGE,
+            "can_close": user.role in CAN_CLOSE})
 
     @app.get("/alerts/{alert_id}/clip.mp4")
     def clip(alert_id: int, user: Annotated[User, Depends(current_user)]):
@@ -236,15 +247,59 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         if user.role not in CAN_ACKNOWLEDGE:
             raise HTTPException(403, f"a {user.role} cannot acknowledge alerts")
         alert_for(user, alert_id)
+        _acknowledge(alert_id, user.username, "review desk")
+        return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+
+    def _acknowledge(alert_id: int, actor: str, via: str) -> bool:
         with pool.connection() as conn, conn.transaction():
             updated = conn.execute("UPDATE alerts SET status = 'acknowledged', updated_at = now()"
                                    " WHERE id = %s AND status = 'open' RETURNING id", (alert_id,)).fetchone()
             if updated:
-                conn.execute("INSERT INTO alert_events (alert_id, actor, action) VALUES (%s, %s, 'acknowledged')",
-                             (alert_id, user.username))
-                conn.execute("INSERT INTO audit_log (actor, action, object) VALUES (%s, 'acknowledge', %s)",
-                             (user.username, f"alert:{alert_id}"))
+                conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
+                             " VALUES (%s, %s, 'acknowledged', %s)", (alert_id, actor, Jsonb({"via": via})))
+                conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, 'acknowledge', %s, %s)",
+                             (actor, f"alert:{alert_id}", Jsonb({"via": via})))
+        return bool(updated)
+
+    @app.post("/alerts/{alert_id}/close")
+    def close(request: Request, alert_id: int, user: Annotated[User, Depends(current_user)],
+              csrf: Annotated[str, Form(max_length=128)]):
+        check_csrf(request, csrf)
+        if user.role not in CAN_CLOSE:
+            raise HTTPException(403, f"a {user.role} cannot close alerts")
+        alert = alert_for(user, alert_id)
+        if alert["status"] != "reviewed":
+            raise HTTPException(409, "only a reviewed alert can be closed")
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("UPDATE alerts SET status = 'closed', updated_at = now() WHERE id = %s", (alert_id,))
+            # Evidence stays locked unless the verdict says there was nothing to keep it for.
+            if alert["verdict"] == "false_alarm" and alert["clip_id"]:
+                conn.execute("UPDATE clips SET locked = false WHERE id = %s", (alert["clip_id"],))
+            conn.execute("INSERT INTO alert_events (alert_id, actor, action) VALUES (%s, %s, 'closed')",
+                         (alert_id, user.username))
+            conn.execute("INSERT INTO audit_log (actor, action, object) VALUES (%s, 'close', %s)",
+                         (user.username, f"alert:{alert_id}"))
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+
+    # -- signed links from pushes: GET shows, only POST acts (link previewers must not acknowledge) ---
+    def _claim(token: str):
+        claim = links.verify(token) if links is not None and len(token) < 512 else None
+        if claim is None or claim.action != "acknowledge":
+            raise HTTPException(403, "this link is invalid or has expired")
+        return claim
+
+    @app.get("/ack/{token}", response_class=HTMLResponse)
+    def ack_page(request: Request, token: str):
+        claim = _claim(token)
+        return TEMPLATES.TemplateResponse(request, "ack.html", {"user": None, "alert_id": claim.alert_id,
+                                                                "token": token, "done": None})
+
+    @app.post("/ack/{token}", response_class=HTMLResponse)
+    def ack_by_link(request: Request, token: str):
+        claim = _claim(token)
+        done = _acknowledge(claim.alert_id, f"link:{claim.channel}", "signed link")
+        return TEMPLATES.TemplateResponse(request, "ack.html", {"user": None, "alert_id": claim.alert_id,
+                                                                "token": token, "done": done})
 
     @app.get("/healthz")
     def healthz() -> Response:

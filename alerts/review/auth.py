@@ -16,6 +16,7 @@ ROLES = ("auditor", "supervisor", "commander", "admin")
 # What each role may do. Everyone with a role may view alerts of their own sites.
 CAN_GIVE_VERDICT = {"auditor", "supervisor", "admin"}
 CAN_ACKNOWLEDGE = {"commander", "supervisor", "admin"}
+CAN_CLOSE = {"supervisor", "admin"}
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the timing the same either way.

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from psycopg.types.json import Jsonb
 
+from alerts.links import LinkSigner
 from alerts.review import LoginLimiter, add_user, create_app
 from alerts.snapshot import write_jpeg
 
@@ -68,12 +69,15 @@ def site(db_dsn, tmp_path):
         add_user(conn, "auditor1", PASSWORD, "auditor", ["s1"])
         add_user(conn, "auditor2", PASSWORD, "auditor", ["s2"])
         add_user(conn, "cmdr", PASSWORD, "commander", ["s1"])
+        add_user(conn, "super", PASSWORD, "supervisor", ["s1"])
     return {"dsn": db_dsn, "evidence": evidence, "ids": ids}
 
 
 @pytest.fixture
 def server(site):
-    app = create_app(site["dsn"], "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60))
+    links = LinkSigner("l" * 40)
+    app = create_app(site["dsn"], "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60),
+                     links=links)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -86,7 +90,7 @@ def server(site):
                 break
         except httpx.HTTPError:
             time.sleep(0.05)
-    yield {**site, "base": base}
+    yield {**site, "base": base, "links": links}
     srv.should_exit = True
     thread.join(timeout=5)
     app.state.pool.close()
@@ -201,3 +205,51 @@ def test_auditor_reviews_an_alert_in_the_browser(server):
     with psycopg.connect(server["dsn"]) as conn:
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE actor = 'auditor1' ORDER BY id")]
     assert actions == ["login", "view", "verdict", "view"]  # the page shown after the verdict is a view too
+
+
+def status_of(dsn, alert_id):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT status FROM alerts WHERE id = %s", (alert_id,)).fetchone()[0]
+
+
+def test_signed_link_acknowledges_only_on_post(server):
+    alert = server["ids"]["s1"]
+    token = server["links"].sign(alert, "acknowledge", "wecom")
+    anon = httpx.Client(base_url=server["base"])
+    page = anon.get(f"/ack/{token}")  # what a chat app's link preview does
+    assert page.status_code == 200 and status_of(server["dsn"], alert) == "open"
+    assert anon.post(f"/ack/{token}").status_code == 200
+    assert status_of(server["dsn"], alert) == "acknowledged"
+    assert "already acknowledged" in anon.post(f"/ack/{token}").text
+    with psycopg.connect(server["dsn"]) as conn:
+        events = conn.execute("SELECT actor, action FROM alert_events WHERE alert_id = %s AND action = 'acknowledged'",
+                              (alert,)).fetchall()
+    assert events == [("link:wecom", "acknowledged")]
+    assert anon.post(f"/ack/{token[:-3]}abc").status_code == 403
+    other = LinkSigner("z" * 40).sign(alert, "acknowledge", "wecom")  # signed with another key
+    assert anon.get(f"/ack/{other}").status_code == 403
+
+
+def test_expired_link_is_refused():
+    signer = LinkSigner("l" * 40)
+    token = signer.sign(1, "acknowledge", "mail")
+    time.sleep(1.1)
+    assert signer.verify(token, max_age_s=0) is None and signer.verify(token) is not None
+
+
+def test_false_alarm_closed_by_a_supervisor_unlocks_the_clip(server):
+    alert = server["ids"]["s1"]
+    auditor, _ = login(server["base"], "auditor1")
+    r = auditor.post(f"/alerts/{alert}/verdict", data={"verdict": "false_alarm", "note": "shadow",
+                                                        "csrf": csrf_of(auditor, "/alerts")})
+    assert r.status_code == 303
+    assert auditor.post(f"/alerts/{alert}/close", data={"csrf": csrf_of(auditor, "/alerts")}).status_code == 403
+    sup, _ = login(server["base"], "super")
+    assert sup.post(f"/alerts/{alert}/close", data={"csrf": csrf_of(sup, "/alerts")}).status_code == 303
+    with psycopg.connect(server["dsn"]) as conn:
+        status, locked = conn.execute("SELECT a.status, c.locked FROM alerts a JOIN clips c ON c.id = a.clip_id"
+                                      " WHERE a.id = %s", (alert,)).fetchone()
+        trail = [r[0] for r in conn.execute("SELECT action FROM alert_events WHERE alert_id = %s ORDER BY id",
+                                            (alert,))]
+    assert (status, locked) == ("closed", False)
+    assert trail == ["opened", "verdict", "closed"]
