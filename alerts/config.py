@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from alerts.routing import EscalationConfig, Route
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -38,3 +40,7 @@ class AlertsConfig(_Strict):
     review_base_url: str = Field("http://127.0.0.1:8080", description="links in pushes point here")
     notifiers: list[NotifierConfig] = Field(default_factory=list)
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    routes: list[Route] = Field(default_factory=list, description="empty: every notifier by its min_severity")
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    link_secret: SecretStr | None = Field(None, description="signs acknowledge links in pushes (>= 32 chars)")
+    link_ttl_h: float = Field(24.0, gt=0, le=24 * 30)

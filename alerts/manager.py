@@ -16,14 +16,14 @@ import numpy as np
 import supervision as sv
 
 from alerts.config import AlertsConfig
+from alerts.links import LinkSigner
 from alerts.notifiers import Notifier
+from alerts.routing import SEVERITY_ORDER, AlertFacts, route
 from alerts.snapshot import draw_evidence, write_jpeg
 from alerts.store import AlertRef, AlertStore
 from analytics import Incident, IncidentEvent
 
 log = logging.getLogger(__name__)
-
-SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 
 RULE_TITLES = {"zone_unattended": "Zone {zone} unattended for {seconds:.0f} s"}
 
@@ -67,6 +67,8 @@ class AlertManager:
         site_of: Callable[[str], str],
         clips: ClipSource | None = None,
         clip_wait_s: float = 120.0,
+        area_of: Callable[[str], str] = lambda _camera: "",
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self.store = store
         self.config = config
@@ -75,6 +77,10 @@ class AlertManager:
         self.site_of = site_of
         self.clips = clips
         self.clip_wait_s = clip_wait_s
+        self.area_of = area_of
+        self.timezone = timezone
+        secret = config.link_secret.get_secret_value() if config.link_secret else None
+        self.links = LinkSigner(secret, max_age_s=int(config.link_ttl_h * 3600)) if secret else None
         self.stats = AlertStats()
         self._live: dict[int, AlertRef] = {}  # id(incident) -> alert
         self._jobs: queue.Queue[_ClipJob | None] = queue.Queue()
@@ -130,9 +136,18 @@ class AlertManager:
             "measures": inc.measures,
             "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{ref.alert_id}",
         }
-        for name, notifier in self.notifiers.items():
-            if SEVERITY_ORDER[inc.severity] >= SEVERITY_ORDER[notifier.min_severity]:
-                self.store.enqueue(ref.alert_id, name, payload, f"alert-{ref.alert_id}-opened-{name}")
+        facts = AlertFacts(payload["site_id"], self.area_of(inc.camera_id), inc.rule, inc.severity,
+                           datetime.fromtimestamp(inc.raised_at, tz=UTC))
+        targets = route(self.config.routes, facts, self.timezone, default=list(self.notifiers))
+        base = self.config.review_base_url.rstrip("/")
+        for name in targets:
+            notifier = self.notifiers.get(name)
+            if notifier is not None and SEVERITY_ORDER[inc.severity] < SEVERITY_ORDER[notifier.min_severity]:
+                continue
+            message = dict(payload)
+            if self.links is not None:
+                message["ack_url"] = f"{base}/ack/{self.links.sign(ref.alert_id, 'acknowledge', name)}"
+            self.store.enqueue(ref.alert_id, name, message, f"alert-{ref.alert_id}-opened-{name}")
 
     # -- clips: cut on a worker thread, because the recording must first reach t1 --------------------
     def _clip_loop(self) -> None:

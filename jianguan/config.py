@@ -22,7 +22,7 @@ from storage import StorageConfig
 Area = Literal["window", "inspection_lane", "exam_room", "outlet", "hall", "self_service"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = {"password", "token", "secret", "hmac_secret", "api_key"}
+_SECRET_KEYS = {"password", "token", "secret", "hmac_secret", "api_key", "link_secret"}
 _SECRET_URL_PARENTS = {"notifiers"}  # webhook URLs carry robot keys (WeCom, DingTalk)
 
 
@@ -109,6 +109,13 @@ class SiteConfig(_Strict):
         dupes = sorted({c for c in ids if ids.count(c) > 1})
         if dupes:
             raise ValueError(f"camera ids must be unique: {', '.join(dupes)}")
+        # Routes and escalation steps must name notifiers that exist: a typo would silence an alert.
+        known = {n.id for n in self.alerts.notifiers}
+        named = [n for r in self.alerts.routes for n in r.notifiers]
+        named += [n for step in self.alerts.escalation.steps for n in step.notifiers]
+        unknown = sorted(set(named) - known)
+        if unknown:
+            raise ValueError(f"alerts: routes/escalation name unknown notifiers: {', '.join(unknown)}")
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:

@@ -22,6 +22,7 @@ from pathlib import Path
 from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
+from alerts.routing import Escalator
 from analytics import CameraAnalytics, YoloDetector
 from ingest import CameraReader, Frame, Recorder, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
@@ -166,8 +167,12 @@ class Node:
             notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
             outbox = OutboxWorker(pool, notifiers, cfg.alerts.retry)
             outbox.start()
+            areas = {c.id: c.area for c in cfg.cameras}
             manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
-                                   site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders))
+                                   site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders),
+                                   area_of=areas.__getitem__, timezone=cfg.site.timezone)
+            escalator = Escalator(pool, cfg.alerts.escalation, cfg.alerts.review_base_url)
+            escalator.start()
             occupancy = BatchWriter(pool, "occupancy_samples", ["ts", "camera_id", "zone_id", "people"])
             stats = BatchWriter(pool, "camera_stats", ["ts", "camera_id", "online", "camera_fps", "process_fps",
                                                        "skipped_fps", "detection_fps", "decode_ms", "lag_s",
@@ -179,6 +184,7 @@ class Node:
             self._write_stats(readers, stats, final=True)
             stats.flush()
             manager.close(wait=True)
+            escalator.stop()
             outbox.stop(drain_s=self.drain_s)
             self.report.incidents = manager.stats.incidents
             self.report.alerts = manager.stats.alerts_opened

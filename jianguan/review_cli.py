@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 SESSION_ENV = "JIANGUAN_SESSION_SECRET"
+LINK_ENV = "JIANGUAN_LINK_SECRET"  # the same secret as the nodes' alerts.link_secret
 PASSWORD_ENV = "JIANGUAN_USER_PASSWORD"
 
 
@@ -67,6 +68,7 @@ def review_serve(data_dir: Path, host: str, port: int) -> None:
     """Serve the review desk. Sessions are signed with $JIANGUAN_SESSION_SECRET (random if unset)."""
     import uvicorn
 
+    from alerts.links import LinkSigner
     from alerts.review import create_app
 
     secret = os.environ.get(SESSION_ENV)
@@ -75,7 +77,9 @@ def review_serve(data_dir: Path, host: str, port: int) -> None:
         click.echo(f"note: {SESSION_ENV} is not set; sessions end when this process stops", err=True)
     dsn, embedded = _store(data_dir)
     try:
-        app = create_app(dsn, secret, data_dir / "evidence", https_only=False)
+        link_secret = os.environ.get(LINK_ENV)
+        links = LinkSigner(link_secret) if link_secret else None
+        app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links)
         click.echo(f"review desk on http://{host}:{port}/ (evidence from {data_dir / 'evidence'})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -129,3 +129,12 @@ def test_cli_config_check_broken_yaml_and_missing_file(tmp_path):
     assert r.returncode == 2 and "not valid YAML" in r.stderr and "Traceback" not in r.stderr
     r = _cli("config", "check", str(tmp_path / "missing.yaml"))
     assert r.returncode == 2 and "file not found" in r.stderr
+
+
+def test_routes_must_name_existing_notifiers():
+    raw = minimal()
+    raw["alerts"] = {"notifiers": [{"type": "webhook", "id": "hook", "url": "${U}"}],
+                     "routes": [{"match": {"min_severity": "major"}, "notifiers": ["hook", "dingtalk-chief"]}],
+                     "escalation": {"steps": [{"after_min": 5, "notifiers": ["director"]}]}}
+    (p,) = problems(raw, env={"U": "http://127.0.0.1:9/x"})
+    assert "unknown notifiers: dingtalk-chief, director" in p

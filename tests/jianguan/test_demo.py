@@ -130,6 +130,11 @@ def test_webhook_got_exactly_one_delivery_after_one_failure(demo):
     body = receiver.deliveries[0].body
     assert body["alert_id"] == demo["report"].alert_ids[0]
     assert body["rule"] == "zone_unattended" and body["review_url"].endswith(f"/alerts/{body['alert_id']}")
+    from alerts.links import LinkSigner
+
+    token = body["ack_url"].rsplit("/ack/", 1)[1]
+    claim = LinkSigner("demo-link-secret-do-not-use-in-production").verify(token)
+    assert (claim.alert_id, claim.action, claim.channel) == (body["alert_id"], "acknowledge", "commander-webhook")
     status, attempts = one(demo["dsn"], "SELECT status, attempts FROM outbox WHERE alert_id = %s", body["alert_id"])
     assert (status, attempts) == ("delivered", 2)
 
