@@ -76,3 +76,16 @@ def test_close_and_attach_clip(store, db_dsn):
     assert q(db_dsn, "SELECT clip_id, ended_at IS NOT NULL FROM alerts WHERE id = %s", ref.alert_id) == [
         (clip_id, True)]
     assert q(db_dsn, "SELECT locked, bytes FROM clips WHERE id = %s", clip_id) == [(True, 1234)]
+
+
+@pytest.mark.parametrize("table", ["alert_events", "audit_log"])
+def test_trails_are_append_only(store, db_dsn, table):
+    ref = store.record_incident(incident(), "s1", "t", None)
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("INSERT INTO audit_log (actor, action, object) VALUES ('a', 'verdict', 'alert:1')")
+    for sql in (f"UPDATE {table} SET actor = 'someone else'", f"DELETE FROM {table}", f"TRUNCATE {table} CASCADE"):
+        with psycopg.connect(db_dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege,
+                                                            match="append-only"):
+            conn.execute(sql)
+    assert q(db_dsn, f"SELECT count(*) > 0 FROM {table}") == [(True,)]
+    assert ref.alert_id
