@@ -64,7 +64,9 @@ def review() -> None:
               help="Where the database and the evidence live (the demo's by default).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def review_serve(data_dir: Path, host: str, port: int) -> None:
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Site config whose cameras get a live view (default: the demo camera).")
+def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None) -> None:
     """Serve the review desk. Sessions are signed with $JIANGUAN_SESSION_SECRET (random if unset)."""
     import uvicorn
 
@@ -79,7 +81,16 @@ def review_serve(data_dir: Path, host: str, port: int) -> None:
     try:
         link_secret = os.environ.get(LINK_ENV)
         links = LinkSigner(link_secret) if link_secret else None
-        app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links)
+        if config_file is not None:
+            from jianguan.config import load_config
+
+            cfg = load_config(config_file)
+            live = {c.id: c.streams.detect for c in cfg.cameras}
+        else:
+            from jianguan.demo import DEMO_VIDEO
+
+            live = {"demo-window-03": str(DEMO_VIDEO)} if DEMO_VIDEO.exists() else {}
+        app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links, live_sources=live)
         click.echo(f"review desk on http://{host}:{port}/ (evidence from {data_dir / 'evidence'})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

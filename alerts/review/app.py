@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from alerts.links import LinkSigner
@@ -29,6 +32,7 @@ from alerts.review.auth import (
     authenticate,
     load_user,
 )
+from alerts.review.live import LiveHub
 
 VERDICTS = {"confirmed": "Violation confirmed", "false_alarm": "False alarm", "needs_follow_up": "Needs follow-up"}
 STATUSES = ("open", "acknowledged", "reviewed", "closed")
@@ -43,7 +47,7 @@ class _LoginRequired(Exception):
 
 def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only: bool = False,
                limiter: LoginLimiter | None = None, pool: ConnectionPool | None = None,
-               links: LinkSigner | None = None) -> FastAPI:
+               links: LinkSigner | None = None, live_sources: dict[str, str] | None = None) -> FastAPI:
     """The review app. `evidence_root`: only files below it are ever served."""
     if len(session_secret) < 32:
         raise ValueError("the session secret needs at least 32 characters")
@@ -52,6 +56,9 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     limiter = limiter or LoginLimiter()
     evidence_root = evidence_root.resolve()
     app = FastAPI(title="jianguan review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    hub = LiveHub(live_sources or {})
+    app.router.add_event_handler("shutdown", hub.close)
     app.add_middleware(SessionMiddleware, secret_key=session_secret, session_cookie="jianguan_session",
                        max_age=8 * 3600, same_site="strict", https_only=https_only)
 
@@ -211,7 +218,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             "user": user, "alert": alert, "events": events, "verdicts": VERDICTS,
             "csrf": request.session.get("csrf"),
             "can_verdict": user.role in CAN_GIVE_VERDICT, "can_ack": user.role in CAN_ACKNOWLEDGE,
-            "can_close": user.role in CAN_CLOSE})
+            "can_close": user.role in CAN_CLOSE, "has_live": hub.has(alert["camera_id"])})
 
     @app.get("/alerts/{alert_id}/clip.mp4")
     def clip(alert_id: int, user: Annotated[User, Depends(current_user)]):
@@ -300,6 +307,35 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         done = _acknowledge(claim.alert_id, f"link:{claim.channel}", "signed link")
         return TEMPLATES.TemplateResponse(request, "ack.html", {"user": None, "alert_id": claim.alert_id,
                                                                 "token": token, "done": done})
+
+    # -- live view ---------------------------------------------------------------------------------
+    def camera_for(user: User, camera_id: str) -> tuple[str, str]:
+        with pool.connection() as conn:
+            row = conn.execute("SELECT site_id, name FROM cameras WHERE id = %s", (camera_id,)).fetchone()
+        if row is None or not user.may_see(row[0]) or not hub.has(camera_id):
+            raise HTTPException(404, "camera not found")
+        return row[0], row[1]
+
+    @app.get("/cameras/{camera_id}/live", response_class=HTMLResponse)
+    def live_page(request: Request, camera_id: Annotated[str, FastAPIPath(pattern=_ID)],
+                  user: Annotated[User, Depends(current_user)]):
+        _, name = camera_for(user, camera_id)
+        audit(user.username, "live_view", f"camera:{camera_id}", {})
+        return TEMPLATES.TemplateResponse(request, "live.html", {"user": user, "camera_id": camera_id,
+                                                                 "camera_name": name,
+                                                                 "csrf": request.session.get("csrf")})
+
+    @app.post("/cameras/{camera_id}/live/offer")
+    async def live_offer(request: Request, camera_id: Annotated[str, FastAPIPath(pattern=_ID)],
+                         user: Annotated[User, Depends(current_user)]):
+        check_csrf(request, request.headers.get("x-csrf-token", ""))
+        await run_in_threadpool(camera_for, user, camera_id)
+        body = await request.json()
+        if not isinstance(body, dict) or body.get("type") != "offer" or not isinstance(body.get("sdp"), str) \
+                or len(body["sdp"]) > 20_000:
+            raise HTTPException(422, "expected a JSON WebRTC offer {sdp, type: 'offer'}")
+        answer = await hub.answer(camera_id, body["sdp"], "offer")
+        return {"sdp": answer.sdp, "type": answer.type}
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -77,7 +77,7 @@ def site(db_dsn, tmp_path):
 def server(site):
     links = LinkSigner("l" * 40)
     app = create_app(site["dsn"], "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60),
-                     links=links)
+                     links=links, live_sources={"w1": VIDEO})
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -169,15 +169,55 @@ def test_hostile_input(server):
     assert "httponly" in cookie and "samesite=strict" in cookie
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic",
+                 # WebRTC between two processes on loopback, with real host candidates:
+                 "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+
+
+def browser_login(p, base, user):
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    page.goto(base + "/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url("**/alerts")
+    return browser, page
+
+
+@needs_chromium
+def test_live_view_receives_frames_over_webrtc(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = browser_login(p, server["base"], "auditor1")
+        page.goto(server["base"] + "/cameras/w1/live")
+        page.wait_for_function("window.liveFramesDecoded().then(n => n > 10)", timeout=30_000, polling=500)
+        expect(page.locator("#live-status")).to_have_text("playing", timeout=20_000)
+        t0 = page.evaluate("document.querySelector('#live').currentTime")
+        page.wait_for_timeout(1000)
+        assert page.evaluate("document.querySelector('#live').currentTime") > t0  # it keeps playing
+        assert page.evaluate("document.querySelector('#live').videoWidth") == 768
+        browser.close()
+    other, _ = login(server["base"], "auditor2")
+    assert other.get("/cameras/w1/live").status_code == 404  # another site's camera
+    r = other.post("/cameras/w1/live/offer", json={"sdp": "v=0", "type": "offer"},
+                   headers={"X-CSRF-Token": csrf_of(other, "/alerts")})
+    assert r.status_code == 404
+    mine, _ = login(server["base"], "auditor1")
+    r = mine.post("/cameras/w1/live/offer", json={"sdp": "v=0", "type": "offer"})  # no CSRF header
+    assert r.status_code == 403
+
+
+@needs_chromium
 def test_auditor_reviews_an_alert_in_the_browser(server):
     from playwright.sync_api import sync_playwright
 
     alert = server["ids"]["s1"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(server["base"] + "/alerts")
         assert page.url.startswith(server["base"] + "/login")

@@ -1,0 +1,32 @@
+// Live view: offer to receive one video track, send the offer with the CSRF token, play the answer.
+(async () => {
+  const video = document.getElementById("live");
+  const status = document.getElementById("live-status");
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  window.livePeer = pc;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (event) => { video.srcObject = event.streams[0] || new MediaStream([event.track]); };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") status.textContent = "failed"; };
+  video.onplaying = () => { status.textContent = "playing"; };
+  await pc.setLocalDescription(await pc.createOffer());
+  // Wait for ICE gathering so the offer carries its candidates (no trickle endpoint).
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") resolve(); };
+  });
+  const response = await fetch(video.dataset.offerUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": video.dataset.csrf },
+    body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+  });
+  if (!response.ok) { status.textContent = "refused: " + response.status; return; }
+  await pc.setRemoteDescription(await response.json());
+})();
+// For tests and the curious: frames decoded so far.
+window.liveFramesDecoded = async () => {
+  if (!window.livePeer) return 0;
+  const stats = await window.livePeer.getStats();
+  let frames = 0;
+  stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded || 0; });
+  return frames;
+};
