@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from string import Formatter
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.routing import EscalationConfig, Route
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
 
 
 class WebhookNotifierConfig(_Strict):
@@ -24,7 +37,102 @@ class WebhookNotifierConfig(_Strict):
     min_severity: Literal["info", "minor", "major", "critical"] = "info"
 
 
-NotifierConfig = Annotated[WebhookNotifierConfig, Field(discriminator="type")]
+Severity = Literal["info", "minor", "major", "critical"]
+
+# Fields a topic template may name: all plain values of an alert push.
+TOPIC_FIELDS = frozenset({"event", "alert_id", "site_id", "camera_id", "rule", "zone_id", "severity"})
+
+
+class WeComNotifierConfig(_Strict):
+    """WeCom (企业微信) group robot: markdown to the robot's webhook URL (its `key` is the secret)."""
+
+    type: Literal["wecom"]
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url: SecretStr = Field(description="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...: write ${ENV}")
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    min_severity: Severity = "info"
+    timezone: TimeZone = Field("Asia/Shanghai", description="times in the message are shown in this zone")
+
+
+class DingTalkNotifierConfig(_Strict):
+    """DingTalk (钉钉) custom robot: markdown; with `secret` (SEC...) every request is signed (加签)."""
+
+    type: Literal["dingtalk"]
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url: SecretStr = Field(description="https://oapi.dingtalk.com/robot/send?access_token=...: write ${ENV}")
+    secret: SecretStr | None = Field(None, description="the robot's signing secret (加签), SEC...")
+    title_prefix: str = Field("[监管告警]", max_length=40, description="also satisfies a robot's keyword check")
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    min_severity: Severity = "info"
+    timezone: TimeZone = "Asia/Shanghai"
+
+
+class MqttNotifierConfig(_Strict):
+    """MQTT publish (QoS 1, waits for the broker's PUBACK): JSON payload with the idempotency key inside."""
+
+    type: Literal["mqtt"]
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    topic: str = Field("jianguan/alerts/{site_id}/{severity}",
+                       description="template; fields: " + ", ".join(sorted(TOPIC_FIELDS)))
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id_prefix: str = Field("jianguan-", max_length=40)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    timeout_s: float = Field(5.0, gt=0, le=60, description="connect and PUBACK wait, each")
+    min_severity: Severity = "info"
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"bad topic template: {exc}") from None
+        unknown = sorted(names - TOPIC_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown topic fields {unknown}; known: {sorted(TOPIC_FIELDS)}")
+        if not value or "+" in value or "#" in value:
+            raise ValueError("a publish topic must be non-empty and hold no wildcard (+, #)")
+        return value
+
+
+class EmailNotifierConfig(_Strict):
+    """E-mail over SMTP: plain text + HTML, Message-ID derived from the idempotency key."""
+
+    type: Literal["email"]
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = Field(True, description="upgrade with STARTTLS (certificate verified) before anything else")
+    ca_file: str | None = Field(None, description="CA bundle for STARTTLS; default: the system's")
+    username: str | None = None
+    password: SecretStr | None = None
+    from_addr: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]] = Field(min_length=1)
+    subject_prefix: str = Field("[监管告警]", max_length=40)
+    message_id_domain: str = Field("jianguan.local", pattern=r"^[A-Za-z0-9.-]+$")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    min_severity: Severity = "info"
+    timezone: TimeZone = "Asia/Shanghai"
+
+    allow_plaintext_auth: bool = Field(False, description="log in without STARTTLS (a trusted local relay only)")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> EmailNotifierConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.password is not None and not self.starttls and not self.allow_plaintext_auth:
+            raise ValueError("a password would cross the network in clear: enable starttls "
+                             "(or allow_plaintext_auth for a trusted local relay)")
+        return self
+
+
+NotifierConfig = Annotated[
+    WebhookNotifierConfig | WeComNotifierConfig | DingTalkNotifierConfig | MqttNotifierConfig | EmailNotifierConfig,
+    Field(discriminator="type"),
+]
 
 
 class RetryConfig(_Strict):

@@ -99,7 +99,10 @@ class OutboxWorker:
             if notifier is None:
                 raise DeliveryError(f"no notifier named {channel!r} is configured")
             notifier.send(payload, key)
-        except DeliveryError as exc:
+        except Exception as exc:  # a notifier bug must cost an attempt, not wedge the queue on one row
+            if not isinstance(exc, DeliveryError):
+                log.error("outbox %s: notifier %r raised %s", row_id, channel, type(exc).__name__)
+                exc = DeliveryError(f"{channel}: unexpected {type(exc).__name__}")
             self.stats.failed_attempts += 1
             if attempts >= self.retry.max_attempts:
                 self.stats.dead += 1

@@ -14,11 +14,13 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt=1
 [[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]] || need_apt=1
 dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
 command -v chromium >/dev/null || need_apt=1  # browser tests drive Debian's Chromium
+[[ -x /usr/sbin/mosquitto ]] || need_apt=1    # MQTT notifier tests run a real broker
+command -v openssl >/dev/null || need_apt=1
 if [[ $need_apt -eq 1 ]]; then
-    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1, chromium)"
+    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1, chromium, mosquitto)"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium >/dev/null
+        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl >/dev/null
 fi
 
 PY=${PYTHON:-python3.11}
