@@ -163,6 +163,18 @@ GROUP BY c.name
 ORDER BY offline_samples DESC, reconnects DESC, c.name
 """, columns=("camera", "samples", "offline_samples", "reconnects", "avg_decode_ms", "max_lag_s",
               "avg_skipped_fps")),), w=24, h=8)
+    uptime = Panel("Least available cameras", "table", (Target("""
+SELECT c.name AS camera, c.area,
+       round((100.0 * sum(u.online_samples) / sum(u.samples))::numeric, 2) AS uptime_pct,
+       sum(u.reconnects) AS reconnects, round(max(u.max_lag_s)::numeric, 1) AS max_lag_s
+FROM camera_uptime_hourly u JOIN cameras c ON c.id = u.camera_id
+WHERE $__timeFilter(u.bucket) AND c.site_id IN ($site) AND u.camera_id IN ($camera)
+GROUP BY c.name, c.area
+ORDER BY uptime_pct, reconnects DESC, c.name
+LIMIT 20
+""", columns=("camera", "area", "uptime_pct", "reconnects", "max_lag_s")),), w=24, h=8,
+        description="Share of stats samples online per camera, from the hourly view camera_uptime_hourly "
+                    "(a continuous aggregate on TimescaleDB).")
     return Dashboard(
         uid="jianguan-camera-health", title="Jianguan · Camera health", tags=("cameras",),
         description="Frame rates, lag, offline time and reconnects per camera (Frigate-style stats).",
@@ -173,7 +185,7 @@ ORDER BY offline_samples DESC, reconnects DESC, c.name
                 per_camera("Lag", "round(max(s.lag_s)::numeric, 2)", "lag_s", unit="s"),
                 per_camera("Offline share", "round(100.0 * avg(CASE WHEN s.online THEN 0 ELSE 1 END), 1)",
                            "offline_pct", unit="percent"),
-                reconnects, cameras_table()),
+                reconnects, uptime, cameras_table()),
     )
 
 
@@ -255,10 +267,20 @@ SELECT count(*) AS transactions, round(avg(t.wait_s)::numeric, 1) AS avg_wait_s
 FROM transactions t
 WHERE $__timeFilter(t.queued_at) AND t.site_id IN ($site)
 """, columns=("transactions", "avg_wait_s")),), w=24, h=4)
+    service_level = Panel("Finished within 30 minutes", "timeseries", (Target("""
+SELECT $__timeGroupAlias(v.bucket, $__interval), v.business_type AS metric,
+       round((100.0 * sum(v.within_target) / nullif(sum(v.finished), 0))::numeric, 1) AS within_target_pct
+FROM business_volume_hourly v
+WHERE $__timeFilter(v.bucket) AND v.site_id IN ($site)
+GROUP BY 1, 2
+ORDER BY 1
+""", format="time_series", columns=("time", "metric", "within_target_pct")),), unit="percent",
+        description="Share of finished tickets done within 30 min of queueing (wait + handling), per business "
+                    "type, from the hourly view business_volume_hourly.")
     return Dashboard(
         uid="jianguan-business", title="Jianguan · Business volume", tags=("business",),
         description="Queue-system transactions: volume per business type, waits and handling times per window.",
-        variables=(SITE,), panels=(totals, per_type, wait, windows),
+        variables=(SITE,), panels=(totals, per_type, wait, service_level, windows),
     )
 
 

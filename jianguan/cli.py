@@ -198,9 +198,11 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
 
 def _register() -> None:
     from jianguan.review_cli import review, users
+    from jianguan.seed_cli import seed
 
     cli.add_command(review)
     cli.add_command(users)
+    cli.add_command(seed)
 
 
 _register()

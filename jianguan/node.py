@@ -173,16 +173,19 @@ class Node:
                                    area_of=areas.__getitem__, timezone=cfg.site.timezone)
             escalator = Escalator(pool, cfg.alerts.escalation, cfg.alerts.review_base_url)
             escalator.start()
-            occupancy = BatchWriter(pool, "occupancy_samples", ["ts", "camera_id", "zone_id", "people"])
+            # Metrics spool to disk while the database is away and replay in order when it returns.
+            spool = cfg.paths.data_dir / "spool"
+            occupancy = BatchWriter(pool, "occupancy_samples", ["ts", "camera_id", "zone_id", "people"],
+                                    spool_dir=spool)
             stats = BatchWriter(pool, "camera_stats", ["ts", "camera_id", "online", "camera_fps", "process_fps",
                                                        "skipped_fps", "detection_fps", "decode_ms", "lag_s",
-                                                       "reconnects"])
+                                                       "reconnects"], spool_dir=spool)
             for rec in recorders.values():
                 rec.start()
             self._loop(detector, readers, live, manager, occupancy, stats)
-            occupancy.flush()
             self._write_stats(readers, stats, final=True)
-            stats.flush()
+            occupancy.close()
+            stats.close()
             manager.close(wait=True)
             escalator.stop()
             outbox.stop(drain_s=self.drain_s)

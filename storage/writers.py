@@ -25,6 +25,7 @@ is read back only by this process's code; it is never taken from anywhere else (
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pickle
@@ -36,8 +37,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class BatchWriter:
         self.duplicates = 0    # rows skipped by ON CONFLICT DO NOTHING (replays of committed rows)
         self.dropped = 0       # rows lost: in-memory overflow, or a full spool
         self.spooled = 0       # rows that went to the spool
+        self.rejected = 0      # rows the database refused (bad data): moved to dead_letters, not retried
         self._rows: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()       # guards _rows
         self._io_lock = threading.Lock()    # serialises database and spool I/O (keeps batch order)
@@ -163,6 +166,8 @@ class BatchWriter:
                     inserted += self._write_idempotent(rows)
                     return inserted
                 except Exception as exc:
+                    if not _transient(exc) and self._reject(rows, exc):
+                        return inserted
                     self._failed(exc, len(rows))
             if spool.append(rows):
                 self.spooled += len(rows)
@@ -181,8 +186,9 @@ class BatchWriter:
             try:
                 inserted += self._write_idempotent(rows)
             except Exception as exc:
-                self._failed(exc, len(rows), replay=True)
-                return inserted
+                if _transient(exc) or not self._reject(rows, exc):
+                    self._failed(exc, len(rows), replay=True)
+                    return inserted
             spool.ack(seq, end, len(rows))
         spool.reset_if_done()
         log.info("%s: spool replayed", self.table)
@@ -203,11 +209,31 @@ class BatchWriter:
         self._next_try = 0.0
         return n
 
+    def _reject(self, rows: list[tuple[Any, ...]], exc: Exception) -> bool:
+        """A batch the server refuses for its content (constraint, type) would block the spool forever:
+        keep it in `dead_letters` for a human instead. False when even that cannot be written."""
+        reason = " ".join(str(exc).split())[:500] or type(exc).__name__
+        try:
+            with self.pool.connection(timeout=self.connect_timeout_s) as conn, conn.transaction():
+                conn.execute("INSERT INTO dead_letters (source, reason, payload) VALUES (%s, %s, %s)",
+                             (f"writer:{self.table}", reason,
+                              json.dumps({"columns": self.columns, "rows": rows}, default=str, ensure_ascii=False)))
+        except Exception:  # noqa: BLE001 - treated as an outage by the caller
+            return False
+        self.rejected += len(rows)
+        log.error("%s: %d rows refused by the database (%s); moved to dead_letters", self.table, len(rows), reason)
+        return True
+
     def _failed(self, exc: Exception, n: int, replay: bool = False) -> None:
         self._next_try = time.monotonic() + self._backoff
         log.warning("%s: %s of %d rows failed (%s); spooling, next try in %.1f s", self.table,
                     "replay" if replay else "write", n, type(exc).__name__, self._backoff)
         self._backoff = min(self._backoff * 2, self.max_retry_s)
+
+
+def _transient(exc: Exception) -> bool:
+    """An outage (connection refused or lost, server shutting down, pool exhausted) rather than bad data."""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout | PoolClosed | OSError)
 
 
 class _Spool:

@@ -1,0 +1,72 @@
+"""`jianguan seed`: fill the store with realistic synthetic data for an office (dashboards, demos, benchmarks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import click
+
+# The example office config references secrets by ${ENV}; seeding needs none of them.
+_DUMMY_ENV = {"JIANGUAN_CAMERA_PASSWORD": "unused", "JIANGUAN_WEBHOOK_URL": "http://127.0.0.1:9/unused",
+              "JIANGUAN_WEBHOOK_SECRET": "unused"}
+
+
+def example_office_config() -> Path:
+    return Path(str(resources.files("jianguan").joinpath("examples", "office-112.yaml")))
+
+
+def site_from_config(path: Path):
+    """A storage.seed.SeedSite with the site and cameras (ids, names, areas, fps, zones) of a site config."""
+    import os
+
+    from jianguan.config import load_config
+    from storage.seed import SeedCamera, SeedSite, SeedZone
+
+    cfg = load_config(path, env={**_DUMMY_ENV, **os.environ})
+    cams = tuple(SeedCamera(c.id, c.name, c.area, c.detect.fps,
+                            tuple(SeedZone(z.id, z.kind, tuple(tuple(p) for p in z.polygon)) for z in c.zones))
+                 for c in cfg.cameras)
+    return SeedSite(cfg.site.id, cfg.site.name, cfg.site.timezone, cams)
+
+
+@click.command("seed")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Site config whose site and cameras to use (default: the 112-camera example office).")
+@click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True, help="Days of data.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), default=None,
+              help="End of the data, UTC (default: now). Fix it, with --seed, for identical data on every run.")
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--stats-every", type=click.IntRange(1, 3600), default=60, show_default=True,
+              help="Seconds between camera_stats samples per camera.")
+@click.option("--occupancy-every", type=click.IntRange(1, 3600), default=60, show_default=True,
+              help="Seconds between occupancy samples per zone.")
+@click.option("--truncate", is_flag=True, help="Empty the time-series, business and alert tables first.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/pg"), show_default=True,
+              help="Embedded database directory, used when JIANGUAN_DSN is not set.")
+def seed(config_file: Path | None, days: int, end: datetime | None, seed_value: int, stats_every: int,
+         occupancy_every: int, truncate: bool, data_dir: Path) -> None:
+    """Fill the store with DAYS of synthetic office data: transactions, camera stats, occupancy, lanes, alerts."""
+    from jianguan.config import ConfigError
+    from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
+    from storage.seed import seed as run_seed
+
+    try:
+        site = site_from_config(config_file or example_office_config())
+    except ConfigError as exc:
+        raise click.ClickException("; ".join(exc.problems)) from None
+    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
+    try:
+        migrate(dsn)
+        click.echo(f"seeding {redact_dsn(dsn)}: site {site.id}, {len(site.cameras)} cameras, {days} days "
+                   f"(seed {seed_value})")
+        report = run_seed(dsn, site, days=days, end=end.replace(tzinfo=UTC) if end else None, seed=seed_value,
+                          stats_every_s=stats_every, occupancy_every_s=occupancy_every, truncate=truncate,
+                          progress=click.echo)
+        rate = report.total_rows / report.seconds if report.seconds else 0.0
+        click.echo(f"done: {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC, "
+                   f"{report.total_rows} rows ({rate:,.0f} rows/s)")
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
