@@ -3,6 +3,7 @@
 from .clips import ClipError, ClipFile, cut_clip
 from .reader import CameraReader, CameraStats, Frame
 from .recorder import Recorder, Segment
+from .simulator import SimulatorError, SimulatorHandle, start_simulator
 from .source import SourceError, SourceInfo, probe
 from .urls import redact_url
 
@@ -14,9 +15,12 @@ __all__ = [
     "Frame",
     "Recorder",
     "Segment",
+    "SimulatorError",
+    "SimulatorHandle",
     "SourceError",
     "SourceInfo",
     "cut_clip",
     "probe",
     "redact_url",
+    "start_simulator",
 ]

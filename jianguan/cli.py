@@ -199,10 +199,12 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
 def _register() -> None:
     from jianguan.review_cli import review, users
     from jianguan.seed_cli import seed
+    from jianguan.simulate import simulate
 
     cli.add_command(review)
     cli.add_command(users)
     cli.add_command(seed)
+    cli.add_command(simulate)
 
 
 _register()

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerts import AlertsConfig
-from analytics import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
+from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from storage import StorageConfig
 
 Area = Literal["window", "inspection_lane", "exam_room", "outlet", "hall", "self_service"]
@@ -70,6 +70,7 @@ class CameraConfig(_Strict):
     record: RecordSettings = Field(default_factory=RecordSettings)
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
 
     @model_validator(mode="after")
     def _zones_and_rules_agree(self) -> CameraConfig:
@@ -161,9 +162,12 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{loc or '(top level)'}: {msg}"
 
 
+_UNION_TAGS = {"zone_unattended", "webhook", "wecom", "dingtalk", "mqtt", "email"}
+
+
 def _is_union_tag(part: Any) -> bool:
     # Pydantic puts the discriminator's value into the location of tagged unions ("zone_unattended").
-    return isinstance(part, str) and part in {"zone_unattended", "webhook"}
+    return isinstance(part, str) and part in _UNION_TAGS
 
 
 def _path(parts: tuple[Any, ...]) -> str:

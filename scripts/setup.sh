@@ -16,11 +16,14 @@ dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
 command -v chromium >/dev/null || need_apt=1  # browser tests drive Debian's Chromium
 [[ -x /usr/sbin/mosquitto ]] || need_apt=1    # MQTT notifier tests run a real broker
 command -v openssl >/dev/null || need_apt=1
+dpkg -s gir1.2-gst-rtsp-server-1.0 >/dev/null 2>&1 || need_apt=1  # the RTSP camera simulator
 if [[ $need_apt -eq 1 ]]; then
-    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, libgl1, chromium, mosquitto)"
+    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, chromium, mosquitto, gstreamer)"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl >/dev/null
+        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl \
+        gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+        gstreamer1.0-plugins-bad >/dev/null
 fi
 
 PY=${PYTHON:-python3.11}
