@@ -148,6 +148,8 @@ class AlertsConfig(_Strict):
     review_base_url: str = Field("http://127.0.0.1:8080", description="links in pushes point here")
     notifiers: list[NotifierConfig] = Field(default_factory=list)
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    cooldown_s: float = Field(300.0, ge=0, description="after a review or close, the same camera/rule/zone"
+                              " does not open a new alert for this long")
     routes: list[Route] = Field(default_factory=list, description="empty: every notifier by its min_severity")
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     link_secret: SecretStr | None = Field(None, description="signs acknowledge links in pushes (>= 32 chars)")

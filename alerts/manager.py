@@ -107,7 +107,8 @@ class AlertManager:
         caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
         snapshot_path = base.with_suffix(".jpg")
         sha = write_jpeg(draw_evidence(image, detections, zone_polygon, caption), snapshot_path)
-        ref = self.store.record_incident(inc, self.site_of(inc.camera_id), title, (str(snapshot_path), sha))
+        ref = self.store.record_incident(inc, self.site_of(inc.camera_id), title, (str(snapshot_path), sha),
+                                         cooldown_s=self.config.cooldown_s)
         self._live[id(inc)] = ref
         if not ref.created:
             self.stats.merged += 1

@@ -27,8 +27,11 @@ class AlertStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
-    def record_incident(self, inc: Incident, site_id: str, title: str, snapshot: tuple[str, str] | None) -> AlertRef:
-        """Insert the incident, and open an alert for it unless a live one with the same key exists."""
+    def record_incident(self, inc: Incident, site_id: str, title: str, snapshot: tuple[str, str] | None,
+                        cooldown_s: float = 0.0) -> AlertRef:
+        """Insert the incident, and open an alert for it unless a live one with the same key exists, or one
+        with the same key was reviewed or closed less than `cooldown_s` ago (then the incident is recorded
+        against that alert's timeline instead of paging everyone again)."""
         evidence = {"boxes": inc.boxes, "measures": inc.measures, "raised_at": inc.raised_at}
         with self.pool.connection() as conn, conn.transaction():
             incident_id = conn.execute(
@@ -37,6 +40,15 @@ class AlertStore:
                 (inc.camera_id, inc.rule, inc.zone_id, ts(inc.started_at), ts(inc.ended_at), inc.confidence,
                  inc.track_ids, Jsonb(evidence)),
             ).fetchone()[0]
+            if cooldown_s > 0:
+                recent = conn.execute(
+                    "SELECT id FROM alerts WHERE dedup_key = %s AND status IN ('reviewed', 'closed')"
+                    " AND updated_at > now() - make_interval(secs => %s) ORDER BY updated_at DESC LIMIT 1",
+                    (inc.key, cooldown_s)).fetchone()
+                if recent is not None:
+                    self._event(conn, int(recent[0]), "system", "incident_during_cooldown",
+                                {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
+                    return AlertRef(int(recent[0]), incident_id, False)
             row = conn.execute(
                 "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, rule, zone_id, severity, title,"
                 " started_at, snapshot_path, snapshot_sha256) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"

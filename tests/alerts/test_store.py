@@ -89,3 +89,17 @@ def test_trails_are_append_only(store, db_dsn, table):
             conn.execute(sql)
     assert q(db_dsn, f"SELECT count(*) > 0 FROM {table}") == [(True,)]
     assert ref.alert_id
+
+
+def test_cooldown_after_close_records_instead_of_paging_again(store, db_dsn):
+    a = store.record_incident(incident(), "s1", "t", None, cooldown_s=300)
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("UPDATE alerts SET status = 'closed', updated_at = now() WHERE id = %s", (a.alert_id,))
+    b = store.record_incident(incident(start=1_700_000_900.0), "s1", "t", None, cooldown_s=300)
+    assert not b.created and b.alert_id == a.alert_id and b.incident_id != a.incident_id
+    assert q(db_dsn, "SELECT action FROM alert_events WHERE alert_id = %s ORDER BY id", a.alert_id) == [
+        ("opened",), ("incident_during_cooldown",)]
+    with psycopg.connect(db_dsn) as conn:  # the cooldown has passed
+        conn.execute("UPDATE alerts SET updated_at = now() - interval '301 seconds' WHERE id = %s", (a.alert_id,))
+    c = store.record_incident(incident(start=1_700_001_900.0), "s1", "t", None, cooldown_s=300)
+    assert c.created and c.alert_id != a.alert_id
