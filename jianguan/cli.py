@@ -118,6 +118,16 @@ def dashboards_export(out_dir: Path) -> None:
         click.echo(str(path))
 
 
+@dashboards.command("push")
+def dashboards_push() -> None:
+    """Upsert the datasource and every dashboard through the Grafana HTTP API
+    ($JIANGUAN_GRAFANA_URL, $JIANGUAN_GRAFANA_TOKEN)."""
+    from dashboards import GrafanaPusher
+
+    for uid in GrafanaPusher().push_all():
+        click.echo(f"pushed {uid}")
+
+
 # -- run and demo -----------------------------------------------------------------------------------
 @cli.command("run")
 @click.argument("file", type=click.Path(path_type=Path))

@@ -1,0 +1,31 @@
+import json
+import os
+import subprocess
+import sys
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "jianguan", *args], capture_output=True, text=True, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("JIANGUAN_GRAFANA")},
+                               **(env or {})})
+
+
+def test_help_lists_the_verbs():
+    r = cli("--help")
+    assert r.returncode == 0
+    for verb in ("config", "dashboards", "db", "demo", "review", "run", "seed", "simulate", "users"):
+        assert f"  {verb} " in r.stdout
+
+
+def test_dashboards_export_writes_json_and_provisioning(tmp_path):
+    r = cli("dashboards", "export", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    overview = json.loads((tmp_path / "jianguan-overview.json").read_text())
+    assert overview["uid"] == "jianguan-overview" and overview["panels"]
+    assert (tmp_path / "provisioning" / "datasources" / "jianguan.yaml").is_file()
+
+
+def test_dashboards_push_without_grafana_url_is_one_clear_line():
+    r = cli("dashboards", "push")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["error: no Grafana URL: set JIANGUAN_GRAFANA_URL (e.g. http://127.0.0.1:3000)"]
