@@ -13,20 +13,15 @@ import argparse
 import os
 import platform
 import random
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+from _scratch import scratch_database
 
 from dashboards import all_dashboards, dashboard_models, expand_macros, variable_options
 from dashboards.check import auto_interval_s
-from storage import EmbeddedPostgres, migrate
 
 AREAS = ["window", "window", "window", "inspection_lane", "exam_room", "hall"]
 RULES = ["zone_unattended", "extra_person", "loitering", "video_loss"]
@@ -119,30 +114,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}")
     end = datetime.now(UTC).replace(microsecond=0)
-    data_dir = None
-    admin = os.environ.get("JIANGUAN_DSN", "").strip()
-    server = None
-    if not admin:
-        data_dir = Path(tempfile.mkdtemp(prefix="jianguan-bench-"))
-        server = EmbeddedPostgres(data_dir)
-        admin = server.start()
-    name = f"jianguan_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        dsn = make_conninfo(admin, dbname=name)
-        migrate(dsn)
+    with scratch_database() as dsn:
         t = time.perf_counter()
         counts = seed(dsn, args.cameras, args.hours, end)
         print(f"seeded in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         bench(dsn, end, args.hours, args.runs)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if server is not None:
-            server.stop()
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

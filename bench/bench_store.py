@@ -24,17 +24,16 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+from _scratch import scratch_database
 from psycopg_pool import ConnectionPool
 
 from dashboards import all_dashboards, dashboard_models, expand_macros, variable_options
 from dashboards.check import auto_interval_s
-from storage import BatchWriter, EmbeddedPostgres, migrate
+from storage import BatchWriter
 from storage.seed import seed
 
 STATS_COLUMNS = ["ts", "camera_id", "online", "camera_fps", "process_fps", "skipped_fps", "detection_fps",
@@ -102,19 +101,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}")
     end = datetime(2024, 6, 28, 10, 0, tzinfo=UTC)  # fixed: identical data on every run (Friday 18:00 local)
-    admin = os.environ.get("JIANGUAN_DSN", "").strip()
-    server = data_dir = None
-    if not admin:
-        data_dir = Path(tempfile.mkdtemp(prefix="jianguan-bench-store-"))
-        server = EmbeddedPostgres(data_dir)
-        admin = server.start()
-    name = f"jianguan_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+    with scratch_database("jianguan-bench-store-") as dsn:
+        with psycopg.connect(dsn) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
-        dsn = make_conninfo(admin, dbname=name)
-        migrate(dsn)
         print(f"PostgreSQL {version}; seeding 112 cameras x {args.days} days (stats every {args.stats_every} s, "
               f"occupancy every {args.occupancy_every} s)")
         report = seed(dsn, days=args.days, end=end, seed=1, stats_every_s=args.stats_every,
@@ -127,13 +116,6 @@ def main() -> None:
         print("ingest (writers, 200,000 camera_stats rows, batches of 500):")
         bench_writers(dsn)
         bench_queries(dsn, end, args.days, args.runs)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if server is not None:
-            server.stop()
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
