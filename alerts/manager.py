@@ -25,7 +25,14 @@ from analytics import Incident, IncidentEvent
 
 log = logging.getLogger(__name__)
 
-RULE_TITLES = {"zone_unattended": "Zone {zone} unattended for {seconds:.0f} s"}
+RULE_TITLES = {
+    "zone_unattended": "Zone {zone} unattended for {seconds:.0f} s",
+    "video_loss": "Video lost",
+    "frozen": "Picture frozen",
+    "covered": "Camera covered or blacked out",
+    "defocus": "Picture out of focus",
+    "scene_moved": "Camera turned: the scene moved",
+}
 
 
 class ClipSource(Protocol):

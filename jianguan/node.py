@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import supervision as sv
 from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
 from alerts.routing import Escalator
-from analytics import CameraAnalytics, YoloDetector
+from analytics import CameraAnalytics, CameraHealth, YoloDetector
 from ingest import CameraReader, Frame, Recorder, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.mirror import mirror_site
@@ -211,6 +213,9 @@ class Node:
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
         analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules) for c in self.config.cameras}
+        # Camera health reads the same decoded frames; video loss is judged on the wall clock, live only.
+        self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time()) for c in self.config.cameras}
+        self._last_image: dict[str, np.ndarray] = {}
         queues: dict[str, queue.Queue[Frame]] = {c: queue.Queue(maxsize=4) for c in cams}
         finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
         last_ts: dict[str, float] = {}
@@ -228,12 +233,14 @@ class Node:
             if not batch:
                 if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
                     break
+                self._tick_health(live, manager)
                 time.sleep(0.005)
                 continue
             results = detector.detect([f.image for f in batch], [cams[f.camera_id].detect.roi for f in batch])
             for frame, det in zip(batch, results, strict=True):
                 self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager, occupancy)
                 last_ts[frame.camera_id] = frame.ts
+            self._tick_health(live, manager)
             now = time.monotonic()
             if now >= next_stats:
                 self._write_stats(readers, stats)
@@ -245,8 +252,20 @@ class Node:
         # Observation is over: open incidents end where the footage ends.
         for cam_id, cam_analytics in analytics.items():
             if cam_id in last_ts:
-                for event in cam_analytics.flush(last_ts[cam_id]):
+                for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
                     manager.handle(event, None, None, None)
+
+    def _tick_health(self, live: dict[str, bool], manager: AlertManager) -> None:
+        now = time.time()
+        for cam_id, health in self._health.items():
+            if not live[cam_id]:
+                continue
+            for event in health.tick(now):
+                # No frame to show for a lost video: the last one seen, or a black placeholder.
+                image = self._last_image.get(cam_id)
+                if image is None:
+                    image = np.zeros((360, 640, 3), dtype=np.uint8)
+                manager.handle(event, image, sv.Detections.empty(), None)
 
     def _pump(self, reader: CameraReader, q: queue.Queue[Frame], is_live: bool, done: threading.Event) -> None:
         counters = self.report.cameras[reader.camera_id]
@@ -290,6 +309,9 @@ class Node:
             zone = next((z for z in cam_analytics.zones if z.id == event.incident.zone_id), None)
             polygon = zone.pixels((w, h)) if zone else None
             manager.handle(event, frame.image, result.observation.detections, polygon)
+        self._last_image[cam.id] = frame.image
+        for event in self._health[cam.id].update(frame.ts, frame.image):
+            manager.handle(event, frame.image, sv.Detections.empty(), None)
         for sample in result.occupancy:
             occupancy.add((datetime.fromtimestamp(sample.ts, tz=UTC), sample.camera_id, sample.zone_id,
                            sample.people))

@@ -1,0 +1,59 @@
+"""Camera health wired through the node: a live RTSP camera that goes silent raises a video-loss alert,
+which closes when the picture comes back."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from ingest.simulator import missing_reason, start_simulator
+from jianguan.config import parse_config
+from jianguan.node import Node
+from storage import migrate
+
+pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+
+
+def test_video_loss_alert_opens_and_closes(pg_admin_dsn, tmp_path):
+    name = f"health_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    with start_simulator(["cam-1"]) as sim:
+        cfg = parse_config({
+            "site": {"id": "s1", "name": "S"},
+            "paths": {"data_dir": str(tmp_path)},
+            "detector": {"imgsz": 320},
+            "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
+                         "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                         "detect": {"fps": 2}, "record": {"enabled": False},
+                         "camera_health": {"video_loss": {"seconds": 3}}}],
+        }, env={})
+        node = Node(cfg, dsn, drain_s=1)
+        runner = threading.Thread(target=node.run, daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 60
+        while node.report.cameras["cam-1"].frames_analysed < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert node.report.cameras["cam-1"].frames_analysed >= 4
+        sim.pause()  # the camera server hangs: no more frames
+        time.sleep(7)
+        sim.resume()
+        before = node.report.cameras["cam-1"].frames_analysed
+        deadline = time.monotonic() + 30
+        while node.report.cameras["cam-1"].frames_analysed < before + 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        node.stop_event.set()
+        runner.join(timeout=30)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT a.rule, a.severity, a.title, a.ended_at IS NOT NULL, i.ended_at - i.started_at"
+                            " FROM alerts a JOIN incidents i ON i.id = a.incident_id ORDER BY a.id").fetchall()
+    assert [r[:4] for r in rows] == [("video_loss", "critical", "Video lost", True)]
+    silent = rows[0][4].total_seconds()
+    assert 5 <= silent <= 30  # paused 7 s; plus the reader's timeout and reconnect
