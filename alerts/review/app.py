@@ -241,10 +241,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         with pool.connection() as conn, conn.transaction():
             conn.execute("UPDATE alerts SET verdict = %s, status = 'reviewed', updated_at = now() WHERE id = %s",
                          (verdict, alert_id))
-            conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, 'verdict', %s)",
-                         (alert_id, user.username, Jsonb(detail)))
-            conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, 'verdict', %s, %s)",
-                         (user.username, f"alert:{alert_id}", Jsonb(detail)))
+            _trail(conn, alert_id, user.username, "verdict", "verdict", detail)
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
 
     @app.post("/alerts/{alert_id}/acknowledge")
@@ -262,10 +259,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             updated = conn.execute("UPDATE alerts SET status = 'acknowledged', updated_at = now()"
                                    " WHERE id = %s AND status = 'open' RETURNING id", (alert_id,)).fetchone()
             if updated:
-                conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
-                             " VALUES (%s, %s, 'acknowledged', %s)", (alert_id, actor, Jsonb({"via": via})))
-                conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, 'acknowledge', %s, %s)",
-                             (actor, f"alert:{alert_id}", Jsonb({"via": via})))
+                _trail(conn, alert_id, actor, "acknowledged", "acknowledge", {"via": via})
         return bool(updated)
 
     @app.post("/alerts/{alert_id}/close")
@@ -282,10 +276,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             # Evidence stays locked unless the verdict says there was nothing to keep it for.
             if alert["verdict"] == "false_alarm" and alert["clip_id"]:
                 conn.execute("UPDATE clips SET locked = false WHERE id = %s", (alert["clip_id"],))
-            conn.execute("INSERT INTO alert_events (alert_id, actor, action) VALUES (%s, %s, 'closed')",
-                         (alert_id, user.username))
-            conn.execute("INSERT INTO audit_log (actor, action, object) VALUES (%s, 'close', %s)",
-                         (user.username, f"alert:{alert_id}"))
+            _trail(conn, alert_id, user.username, "closed", "close", {})
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
 
     # -- signed links from pushes: GET shows, only POST acts (link previewers must not acknowledge) ---
@@ -343,6 +334,14 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
 
     app.state.pool = pool
     return app
+
+
+def _trail(conn, alert_id: int, actor: str, event: str, audit_action: str, detail: dict[str, Any]) -> None:
+    """One lifecycle step, in the caller's transaction: on the alert's timeline and in the audit log."""
+    conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",
+                 (alert_id, actor, event, Jsonb(detail)))
+    conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, %s, %s, %s)",
+                 (actor, audit_action, f"alert:{alert_id}", Jsonb(detail)))
 
 
 def _safe_next(target: str) -> str:
