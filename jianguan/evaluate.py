@@ -1,0 +1,217 @@
+"""`jianguan evaluate`: run the real pipeline on the labelled scenarios and judge every rule.
+
+Each scenario becomes one camera of a throw-away site whose source is the scenario's rendered video; the
+ordinary `Node` analyses them all at once (one batched detector, per-camera tracking, zones, rules, alert
+manager, database), exactly as it would live cameras. The incidents it stores are then matched against the
+ground truth: per rule, precision, recall and the delay from the true start of a violation to the alert.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from jianguan.config import SiteConfig, parse_config
+from jianguan.node import Node, NodeReport, preflight
+from scenarios import Scenario, SpriteBank, Truth, render
+
+MATCH_TOLERANCE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """An incident the pipeline reported, in seconds from the start of its scenario."""
+
+    rule: str
+    zone: str | None
+    start: float
+    raised: float
+    end: float | None
+
+
+@dataclass
+class RuleScore:
+    rule: str
+    threshold_s: float = 0.0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    delays: list[float] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def median_delay_s(self) -> float | None:
+        return statistics.median(self.delays) if self.delays else None
+
+    @property
+    def delay_over_threshold_s(self) -> float | None:
+        """How much later than the rule's own threshold the alert came, in the median."""
+        d = self.median_delay_s
+        return None if d is None else d - self.threshold_s
+
+
+@dataclass
+class ScenarioOutcome:
+    scenario: Scenario
+    found: list[Found]
+    matched: list[tuple[Truth, Found]]
+    missed: list[Truth]
+    false_alarms: list[Found]
+
+    @property
+    def correct(self) -> bool:
+        return not self.missed and not self.false_alarms
+
+
+@dataclass
+class Evaluation:
+    outcomes: list[ScenarioOutcome]
+    scores: dict[str, RuleScore]
+    node: NodeReport
+    render_s: float
+    run_s: float
+
+
+def match(truths: Sequence[Truth], found: Sequence[Found], tolerance_s: float = MATCH_TOLERANCE_S
+          ) -> tuple[list[tuple[Truth, Found]], list[Truth], list[Found]]:
+    """Pair each true incident with the earliest-raised reported one of the same rule and zone whose interval
+    overlaps it (give or take `tolerance_s`). What is left over is missed, or a false alarm.
+
+    >>> t = [Truth(rule="r", zone="z", start=10, end=40)]
+    >>> f = [Found("r", "z", 10.4, 30.4, 40.2), Found("r", "z", 50.0, 60.0, None)]
+    >>> pairs, missed, extra = match(t, f)
+    >>> (len(pairs), len(missed), [x.start for x in extra])
+    (1, 0, [50.0])
+    """
+    pairs: list[tuple[Truth, Found]] = []
+    missed: list[Truth] = []
+    left = sorted(found, key=lambda f: f.raised)
+    for truth in sorted(truths, key=lambda t: t.start):
+        hit = next((f for f in left if f.rule == truth.rule and (truth.zone is None or f.zone == truth.zone)
+                    and f.start <= truth.end + tolerance_s
+                    and (f.end if f.end is not None else f.raised) >= truth.start - tolerance_s), None)
+        if hit is None:
+            missed.append(truth)
+        else:
+            pairs.append((truth, hit))
+            left.remove(hit)
+    return pairs, missed, left
+
+
+def threshold_of(scenario: Scenario, rule: str) -> float:
+    for cfg in scenario.rules:
+        if cfg["type"] == rule:
+            return float(cfg.get("seconds", 0.0))
+    return 0.0
+
+
+def score(scenarios: Sequence[Scenario], found: dict[str, list[Found]]) -> tuple[list[ScenarioOutcome],
+                                                                                   dict[str, RuleScore]]:
+    """Outcomes per scenario and scores per rule. Only the rules a scenario configures are judged on it."""
+    outcomes, scores = [], {}
+    for sc in scenarios:
+        judged = [f for f in found.get(sc.id, []) if f.rule in sc.rule_names]
+        pairs, missed, extra = match(sc.truth, judged)
+        outcomes.append(ScenarioOutcome(sc, judged, pairs, missed, extra))
+        for rule in sorted(sc.rule_names):
+            s = scores.setdefault(rule, RuleScore(rule, threshold_of(sc, rule)))
+            s.tp += sum(1 for t, _ in pairs if t.rule == rule)
+            s.fn += sum(1 for t in missed if t.rule == rule)
+            s.fp += sum(1 for f in extra if f.rule == rule)
+            s.delays += [f.raised - t.start for t, f in pairs if t.rule == rule]
+    return outcomes, scores
+
+
+def site_config(scenarios: Sequence[Scenario], videos: dict[str, Path], data_dir: Path, *, model: str,
+                imgsz: int) -> SiteConfig:
+    raw: dict[str, Any] = {
+        "site": {"id": "evaluation", "name": "Scenario library"},
+        "paths": {"data_dir": str(data_dir)},
+        "detector": {"model": model, "imgsz": imgsz, "confidence": 0.3},
+        "alerts": {"cooldown_s": 0},
+        "cameras": [{
+            "id": sc.id, "name": sc.title,
+            "area": {"window": "window", "lane": "inspection_lane", "exam": "exam_room"}[sc.scene],
+            "streams": {"detect": str(videos[sc.id])},
+            "detect": {"fps": sc.fps},
+            "record": {"enabled": False},
+            "zones": [z.model_dump() for z in sc.zones],
+            "rules": sc.rules,
+        } for sc in scenarios],
+    }
+    return parse_config(raw, source="scenario library")
+
+
+def load_found(dsn: str, base_ts: float, camera_ids: Sequence[str]) -> dict[str, list[Found]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT camera_id, rule, zone_id, extract(epoch FROM started_at), (evidence->>'raised_at')::float8,"
+            " extract(epoch FROM ended_at) FROM incidents WHERE camera_id = ANY(%s) ORDER BY id",
+            (list(camera_ids),)).fetchall()
+    out: dict[str, list[Found]] = {}
+    for cam, rule, zone, start, raised, end in rows:
+        out.setdefault(cam, []).append(Found(rule, zone, float(start) - base_ts, float(raised) - base_ts,
+                                             None if end is None else float(end) - base_ts))
+    return out
+
+
+def evaluate(scenarios: Sequence[Scenario], work_dir: Path, dsn: str, *, model: str = "yolo11n-pose.pt",
+             imgsz: int = 640, say: Callable[[str], None] = lambda _m: None) -> Evaluation:
+    """Render (cached), run one node over every scenario, and score what it found."""
+    started = time.monotonic()
+    bank = SpriteBank(work_dir / "sprites")
+    videos = {}
+    for i, sc in enumerate(scenarios, 1):
+        videos[sc.id] = render(sc, bank, work_dir)
+        say(f"rendered {i}/{len(scenarios)}: {sc.id}")
+    render_s = time.monotonic() - started
+    config = site_config(scenarios, videos, work_dir / "run", model=model, imgsz=imgsz)
+    base_ts = float(int(time.time()))
+    ran = time.monotonic()
+    frames_total = sum(int(sc.duration_s * sc.fps) for sc in scenarios)
+
+    def progress(report: NodeReport) -> None:
+        say(f"analysed {report.frames}/{frames_total} frames")
+
+    report = Node(config, dsn, checked=preflight(config), base_ts=base_ts, progress=progress,
+                  progress_every_s=10.0, drain_s=0.0).run()
+    run_s = time.monotonic() - ran
+    outcomes, scores = score(scenarios, load_found(dsn, base_ts, [sc.id for sc in scenarios]))
+    return Evaluation(outcomes, scores, report, render_s, run_s)
+
+
+def format_table(evaluation: Evaluation) -> str:
+    lines = [f"{'rule':<26} {'scen':>4} {'TP':>3} {'FP':>3} {'FN':>3} {'precision':>9} {'recall':>6} "
+             f"{'threshold':>9} {'median delay':>12} {'over':>6}"]
+    counts: dict[str, int] = {}
+    for o in evaluation.outcomes:
+        for rule in o.scenario.rule_names:
+            counts[rule] = counts.get(rule, 0) + 1
+    for rule, s in sorted(evaluation.scores.items()):
+        delay = "-" if s.median_delay_s is None else f"{s.median_delay_s:.1f} s"
+        over = "-" if s.delay_over_threshold_s is None else f"{s.delay_over_threshold_s:+.1f}"
+        lines.append(f"{rule:<26} {counts.get(rule, 0):>4} {s.tp:>3} {s.fp:>3} {s.fn:>3} {s.precision:>9.2f} "
+                     f"{s.recall:>6.2f} {s.threshold_s:>7.0f} s {delay:>12} {over:>6}")
+    wrong = [o for o in evaluation.outcomes if not o.correct]
+    for o in wrong:
+        why = [f"missed {t.rule}@{t.zone} {t.start:.0f}-{t.end:.0f}s" for t in o.missed]
+        why += [f"false {f.rule}@{f.zone} raised {f.raised:.1f}s" for f in o.false_alarms]
+        lines.append(f"  x {o.scenario.id}: {'; '.join(why)}")
+    frames = evaluation.node.frames
+    lines.append(f"{len(evaluation.outcomes)} scenarios, {len(wrong)} with errors; {frames} frames analysed in "
+                 f"{evaluation.run_s:.0f} s ({frames / max(evaluation.run_s, 1e-6):.1f} frames/s); "
+                 f"rendering {evaluation.render_s:.0f} s")
+    return "\n".join(lines)

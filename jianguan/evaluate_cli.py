@@ -1,0 +1,60 @@
+"""`jianguan evaluate`: precision, recall and alert delay per rule on the labelled scenario library."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("evaluate")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("var/evaluation"), show_default=True,
+              help="Rendered scenarios (cached), sprites, the embedded database and the run's evidence.")
+@click.option("--only", "patterns", multiple=True, help="Scenario id pattern (glob), repeatable.")
+@click.option("--model", default="yolo11n-pose.pt", show_default=True, help="Person/pose weights.")
+@click.option("--imgsz", default=640, show_default=True, type=int, help="Detector input size.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write per-rule scores and per-scenario outcomes as JSON.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: int, json_out: Path | None,
+                 list_only: bool) -> None:
+    """Run the real pipeline on every labelled scenario and print, per rule, precision, recall and delay."""
+    from jianguan.evaluate import evaluate, format_table
+    from scenarios.library import build_library
+    from storage import StorageConfig, migrate, resolve_dsn
+
+    library = build_library()
+    chosen = [s for s in library if not patterns or any(fnmatch.fnmatch(s.id, p) for p in patterns)]
+    if not chosen:
+        raise click.UsageError(f"no scenario matches {', '.join(patterns)}; see `jianguan evaluate --list`")
+    if list_only:
+        for s in chosen:
+            click.echo(f"{s.id:<40} {s.kind:<9} {','.join(sorted(s.rule_names)):<28} {s.title}")
+        return
+    work_dir = work_dir.resolve()
+    dsn, embedded = resolve_dsn(StorageConfig(data_dir=work_dir / "pg"))
+    try:
+        migrate(dsn)
+        result = evaluate(chosen, work_dir, dsn, model=model, imgsz=imgsz,
+                          say=lambda m: click.echo(f"  ... {m}", err=True))
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+    click.echo(format_table(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(to_json(result), indent=1))
+
+
+def to_json(result) -> dict:
+    return {
+        "rules": {r: {"tp": s.tp, "fp": s.fp, "fn": s.fn, "precision": s.precision, "recall": s.recall,
+                      "threshold_s": s.threshold_s, "median_delay_s": s.median_delay_s, "delays_s": s.delays}
+                  for r, s in result.scores.items()},
+        "scenarios": [{"id": o.scenario.id, "kind": o.scenario.kind, "correct": o.correct,
+                       "found": [f.__dict__ for f in o.found],
+                       "missed": [t.model_dump() for t in o.missed],
+                       "false_alarms": [f.__dict__ for f in o.false_alarms]} for o in result.outcomes],
+        "frames": result.node.frames, "run_s": result.run_s, "render_s": result.render_s,
+    }

@@ -1,0 +1,311 @@
+"""The scenario library: violations of every rule and the look-alike normal behaviour that must not alert.
+
+Scenes share one real background (the empty campus of Debian's vtest.avi) and a few real people cut out of
+real photos (`scenarios.sprites.CATALOGUE`). Positions are where feet stand, relative to the 768x576 frame.
+Ground truth is the author's reading of the script: "the clerk walks out at 10 s and is back at 52 s".
+"""
+
+from __future__ import annotations
+
+from scenarios.spec import Actor, ExternalEventSpec, Prop, Scenario, Segment, Truth
+
+# -- small script helpers ---------------------------------------------------------------------------------
+
+
+def stand(sprite: str, t0: float, t1: float, at: tuple[float, float], height: float, flip: bool = False) -> Segment:
+    return Segment(t0=t0, t1=t1, sprite=sprite, start=at, height=height, flip=flip)
+
+
+def walk(sprite: str, t0: float, t1: float, a: tuple[float, float], b: tuple[float, float], height: float,
+         flip: bool = False) -> Segment:
+    return Segment(t0=t0, t1=t1, sprite=sprite, start=a, end=b, height=height, flip=flip)
+
+
+def rect(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+# -- service windows ---------------------------------------------------------------------------------------
+# The clerk stands in the staff area (left); customers queue in the waiting area (right).
+
+WINDOW_ZONES = [
+    {"id": "staff", "kind": "staff", "polygon": rect(0.05, 0.55, 0.40, 0.82)},
+    {"id": "waiting", "kind": "waiting", "polygon": rect(0.50, 0.55, 0.98, 0.98)},
+]
+CLERK_AT = (0.22, 0.72)
+OUT_LEFT = (-0.20, 0.72)
+PERSON_H = 0.36
+UNATTENDED_S = 20.0
+
+
+def _unattended_rule() -> dict:
+    return {"type": "zone_unattended", "zone": "staff", "seconds": UNATTENDED_S, "inertia": 3}
+
+
+def _clerk(sprite: str, away: list[tuple[float, float]], duration: float, flip: bool = False) -> Actor:
+    """A clerk who walks out (1.5 s) at each `away` start and walks back (1.5 s) at its end."""
+    segs: list[Segment] = []
+    t = 0.0
+    for leave, back in away:
+        segs.append(stand(sprite, t, leave, CLERK_AT, PERSON_H, flip))
+        segs.append(walk(sprite, leave, leave + 1.5, CLERK_AT, OUT_LEFT, PERSON_H, flip))
+        if back >= duration:
+            return Actor(id="clerk", role="staff", segments=segs)
+        segs.append(walk(sprite, back, back + 1.5, OUT_LEFT, CLERK_AT, PERSON_H, flip))
+        t = back + 1.5
+    segs.append(stand(sprite, t, duration, CLERK_AT, PERSON_H, flip))
+    return Actor(id="clerk", role="staff", segments=segs)
+
+
+def _window(id_: str, title: str, actors: list[Actor], duration: float, truth: list[Truth],
+            rules: list[dict] | None = None) -> Scenario:
+    return Scenario(id=id_, title=title, scene="window", kind="violation" if truth else "normal",
+                    duration_s=duration, actors=actors, zones=WINDOW_ZONES, rules=rules or [_unattended_rule()],
+                    truth=truth)
+
+
+def window_scenarios() -> list[Scenario]:
+    # The clerk's feet leave the staff area about 0.8 s into the walk out and are back 0.7 s into the walk in.
+    out = [
+        _window("window-clerk-away-35s", "Clerk leaves the window for 35 s", [_clerk("coat", [(8, 43)], 55)], 55,
+                [Truth(rule="zone_unattended", zone="staff", start=8.8, end=43.7)]),
+        _window("window-clerk-away-long-other", "Another clerk leaves for 30 s",
+                [_clerk("black", [(6, 36)], 48, flip=True)], 48,
+                [Truth(rule="zone_unattended", zone="staff", start=6.8, end=36.7)]),
+        _window("window-clerk-leaves-for-good", "Clerk leaves and does not come back",
+                [_clerk("player", [(10, 99)], 45)], 45,
+                [Truth(rule="zone_unattended", zone="staff", start=10.8, end=45)]),
+        _window("window-clerk-away-twice", "Clerk is away twice, 25 s each",
+                [_clerk("coat", [(5, 30), (40, 65)], 75, flip=True)], 75,
+                [Truth(rule="zone_unattended", zone="staff", start=5.8, end=30.7),
+                 Truth(rule="zone_unattended", zone="staff", start=40.8, end=65.7)]),
+        _window("window-clerk-steps-away-12s", "Clerk steps away for 12 s (below the 20 s limit)",
+                [_clerk("coat", [(10, 22)], 40)], 40, []),
+        _window("window-clerk-steps-away-16s", "Clerk steps away for 16 s (below the 20 s limit)",
+                [_clerk("black", [(8, 24)], 40)], 40, []),
+        _window("window-clerk-stays", "Clerk stays; customers come and go in the waiting area",
+                [_clerk("player", [], 40),
+                 Actor(id="c1", role="customer", segments=[walk("coat", 2, 12, (1.1, 0.9), (0.7, 0.85), PERSON_H),
+                                                           stand("coat", 12, 30, (0.7, 0.85), PERSON_H),
+                                                           walk("coat", 30, 38, (0.7, 0.85), (1.1, 0.9), PERSON_H)])],
+                40, []),
+        _window("window-clerk-handover", "One clerk hands over to another without leaving the window empty",
+                [Actor(id="a", role="staff", segments=[stand("coat", 0, 15, CLERK_AT, PERSON_H),
+                                                        walk("coat", 15, 17, CLERK_AT, OUT_LEFT, PERSON_H)]),
+                 Actor(id="b", role="staff", segments=[walk("black", 12, 14, OUT_LEFT, (0.3, 0.75), PERSON_H),
+                                                        stand("black", 14, 45, (0.3, 0.75), PERSON_H)])],
+                45, []),
+    ]
+    return out
+
+
+# -- waiting area over its limit ---------------------------------------------------------------------------
+
+WAIT_LIMIT = 3
+WAIT_SECONDS = 10.0
+QUEUE_SPOTS = [(0.58, 0.70), (0.72, 0.66), (0.86, 0.70), (0.64, 0.90), (0.80, 0.92), (0.93, 0.88)]
+SPRITES = ["coat", "black", "player", "coat", "black", "player"]
+
+
+def _customers(arrive_leave: list[tuple[float, float]]) -> list[Actor]:
+    actors = []
+    for i, (arrive, leave) in enumerate(arrive_leave):
+        spot = QUEUE_SPOTS[i]
+        enter = (1.15, spot[1])
+        flip = bool(i % 2)
+        actors.append(Actor(id=f"customer{i}", role="customer", segments=[
+            walk(SPRITES[i], arrive, arrive + 2, enter, spot, PERSON_H, flip),
+            stand(SPRITES[i], arrive + 2, leave, spot, PERSON_H, flip),
+            walk(SPRITES[i], leave, leave + 2, spot, enter, PERSON_H, flip)]))
+    return actors
+
+
+def waiting_scenarios() -> list[Scenario]:
+    rules = [{"type": "waiting_over_limit", "zone": "waiting", "limit": WAIT_LIMIT, "seconds": WAIT_SECONDS,
+              "inertia": 3}]
+    clerk = _clerk("player", [], 1)  # replaced per scenario below
+    del clerk
+
+    def scenario(id_: str, title: str, times: list[tuple[float, float]], duration: float,
+                 truth: list[Truth]) -> Scenario:
+        actors = [Actor(id="clerk", role="staff", segments=[stand("suit", 0, duration, CLERK_AT, 0.22)]),
+                  *_customers(times)]
+        return _window(id_, title, actors, duration, truth, rules)
+
+    # The count goes above the limit when the 4th person's feet enter the waiting area (~1 s into the walk).
+    return [
+        scenario("waiting-crowd-of-five", "Five people wait together for 25 s",
+                 [(2, 40), (3, 40), (4, 40), (6, 38), (8, 36)], 45,
+                 [Truth(rule="waiting_over_limit", zone="waiting", start=7.5, end=37.5)]),
+        scenario("waiting-four-for-long", "Four people wait for 30 s",
+                 [(1, 42), (2, 42), (3, 42), (5, 37)], 45,
+                 [Truth(rule="waiting_over_limit", zone="waiting", start=6.5, end=38.5)]),
+        scenario("waiting-at-the-limit", "Three people wait for 35 s: at the limit, not above it",
+                 [(2, 40), (3, 40), (4, 40)], 45, []),
+        scenario("waiting-brief-crowd", "A fourth and fifth person pass for 6 s",
+                 [(2, 40), (3, 40), (4, 40), (15, 21), (16, 22)], 45, []),
+    ]
+
+
+# -- exam room ---------------------------------------------------------------------------------------------
+# Six seats in two rows behind desks; the examiner patrols the aisle between the rows.
+
+SEAT_H = 0.22
+SEATS = {f"seat{r}{c}": (x, y) for r, y in ((1, 0.50), (2, 0.90)) for c, x in ((1, 0.18), (2, 0.50), (3, 0.82))}
+AISLE = rect(0.0, 0.55, 1.0, 0.74)
+EXAMINER_H = 0.30
+
+
+def _seat_zone(seat: str) -> dict:
+    x, y = SEATS[seat]
+    return {"id": seat, "kind": "seat", "polygon": rect(x - 0.12, y - 0.26, x + 0.12, y + 0.03)}
+
+
+EXAM_ZONES = [_seat_zone(s) for s in SEATS] + [{"id": "aisle", "kind": "patrol", "polygon": AISLE}]
+CANDIDATE_SPRITES = {"seat11": "suit", "seat12": "coat:upper", "seat13": "black:upper", "seat21": "player:upper",
+                     "seat22": "suit", "seat23": "coat:upper"}
+
+
+def _desks() -> list[Prop]:
+    props = []
+    for x, y in SEATS.values():
+        top = y - SEAT_H * 0.30
+        props.append(Prop(box=(x - 0.10, top, x + 0.10, y + 0.02), color=(70, 100, 140)))
+    return props
+
+
+def _candidates(overrides: dict[str, list[Segment]] | None = None, empty: tuple[str, ...] = ()) -> list[Actor]:
+    actors = []
+    for seat, (x, y) in SEATS.items():
+        if seat in empty:
+            continue
+        segs = (overrides or {}).get(seat) or [stand(CANDIDATE_SPRITES[seat], 0, 600, (x, y), SEAT_H,
+                                                     flip=seat.endswith("2"))]
+        actors.append(Actor(id=f"candidate-{seat}", role="candidate", segments=segs))
+    return actors
+
+
+def _examiner(segs: list[Segment]) -> Actor:
+    return Actor(id="examiner", role="examiner", segments=segs)
+
+
+def _patrol(t0: float, t1: float, sprite: str = "black", y: float = 0.68) -> list[Segment]:
+    """Walks the aisle left to right and back, 10 s each way."""
+    segs, t, left = [], t0, True
+    while t < t1:
+        a, b = ((0.05, y), (0.95, y)) if left else ((0.95, y), (0.05, y))
+        segs.append(walk(sprite, t, min(t + 10, t1), a, b, EXAMINER_H, flip=not left))
+        t += 10
+        left = not left
+    return segs
+
+
+def _exam(id_: str, title: str, rules: list[dict], actors: list[Actor], duration: float, truth: list[Truth],
+          events: list[ExternalEventSpec] | None = None) -> Scenario:
+    return Scenario(id=id_, title=title, scene="exam", kind="violation" if truth else "normal",
+                    duration_s=duration, actors=actors, props=_desks(), zones=EXAM_ZONES, rules=rules,
+                    events=events or [], truth=truth)
+
+
+def _leave_seat(seat: str, leave: float, back: float | None, duration: float, walker: str = "coat") -> list[Segment]:
+    """A candidate who stands up at `leave`, walks out along the aisle, and (if `back`) returns and sits."""
+    x, y = SEATS[seat]
+    sitting = CANDIDATE_SPRITES[seat]
+    aisle = (x, 0.70)
+    segs = [stand(sitting, 0, leave, (x, y), SEAT_H), walk(walker, leave, leave + 2.5, aisle, (1.15, 0.70), EXAMINER_H)]
+    if back is not None and back < duration:
+        segs += [walk(walker, back, back + 2.5, (1.15, 0.70), aisle, EXAMINER_H, flip=True),
+                 stand(sitting, back + 2.5, duration, (x, y), SEAT_H)]
+    return segs
+
+
+def exam_scenarios() -> list[Scenario]:
+    no_examiner = [{"type": "exam_no_examiner", "zone": "aisle", "seconds": 20.0, "inertia": 3}]
+    absent = [{"type": "exam_candidate_absent", "zone": seat, "seconds": 15.0, "inertia": 3}
+              for seat in ("seat12", "seat21", "seat13")]
+    crowded = [{"type": "exam_seat_crowded", "zone": seat, "seconds": 8.0, "inertia": 3} for seat in SEATS]
+    turned = [{"type": "exam_head_turned", "zones": list(SEATS), "seconds": 6.0, "inertia": 3}]
+    all_seated = _candidates()
+    t = Truth
+    out = [
+        # -- no examiner in the room (20 s)
+        _exam("exam-examiner-leaves-30s", "Examiner leaves the room for 30 s", no_examiner,
+              [*all_seated, _examiner([*_patrol(0, 12), walk("black", 12, 14, (0.75, 0.68), (1.2, 0.68), EXAMINER_H),
+                                       walk("black", 44, 46, (1.2, 0.68), (0.7, 0.68), EXAMINER_H, flip=True),
+                                       *_patrol(46, 55)])], 55,
+              [t(rule="exam_no_examiner", zone="aisle", start=13.2, end=44.8)]),
+        _exam("exam-examiner-gone", "Examiner leaves at 8 s and never returns", no_examiner,
+              [*all_seated, _examiner([stand("player", 0, 8, (0.5, 0.66), EXAMINER_H),
+                                       walk("player", 8, 10, (0.5, 0.66), (-0.2, 0.66), EXAMINER_H)])], 45,
+              [t(rule="exam_no_examiner", zone="aisle", start=9.3, end=45)]),
+        _exam("exam-examiner-patrols", "Examiner patrols the aisle the whole time", no_examiner,
+              [*all_seated, _examiner(_patrol(0, 50))], 50, []),
+        _exam("exam-examiner-brief-exit", "Examiner steps out for 12 s", no_examiner,
+              [*all_seated, _examiner([stand("black", 0, 10, (0.3, 0.67), EXAMINER_H),
+                                       walk("black", 10, 11.5, (0.3, 0.67), (-0.2, 0.67), EXAMINER_H, flip=True),
+                                       walk("black", 22, 23.5, (-0.2, 0.67), (0.3, 0.67), EXAMINER_H),
+                                       stand("black", 23.5, 45, (0.3, 0.67), EXAMINER_H)])], 45, []),
+        _exam("exam-examiner-stands-still", "Examiner stands still at the front for 45 s", no_examiner,
+              [*all_seated, _examiner([stand("coat", 0, 45, (0.62, 0.70), EXAMINER_H)])], 45, []),
+        # -- candidate absent from an occupied seat (15 s)
+        _exam("exam-candidate-leaves-seat12", "Candidate at seat 12 is away for 28 s", absent,
+              [*_candidates({"seat12": _leave_seat("seat12", 10, 38, 50)}), _examiner(_patrol(0, 50))], 50,
+              [t(rule="exam_candidate_absent", zone="seat12", start=10, end=40.5)]),
+        _exam("exam-candidate-leaves-seat21", "Candidate at seat 21 leaves and does not return", absent,
+              [*_candidates({"seat21": _leave_seat("seat21", 8, None, 40)}), _examiner(_patrol(0, 40))], 40,
+              [t(rule="exam_candidate_absent", zone="seat21", start=8, end=40)]),
+        _exam("exam-candidate-brief-absence", "Candidate at seat 13 is away for 8 s", absent,
+              [*_candidates({"seat13": _leave_seat("seat13", 10, 18, 40)}), _examiner(_patrol(0, 40))], 40, []),
+        _exam("exam-seat-never-taken", "Seat 13 stays empty the whole exam (no candidate assigned)", absent,
+              [*_candidates(empty=("seat13",)), _examiner(_patrol(0, 40))], 40, []),
+        # -- two or more people at one seat (8 s)
+        _exam("exam-helper-at-seat11", "A second person stands at seat 11 for 20 s", crowded,
+              [*all_seated, Actor(id="helper", role="intruder", segments=[
+                  walk("player", 8, 10, (-0.15, 0.52), (0.27, 0.52), EXAMINER_H),
+                  stand("player", 10, 30, (0.27, 0.52), EXAMINER_H),
+                  walk("player", 30, 32, (0.27, 0.52), (-0.15, 0.52), EXAMINER_H, flip=True)])], 40,
+              [t(rule="exam_seat_crowded", zone="seat11", start=9.5, end=30.5)]),
+        _exam("exam-helper-at-seat22", "A second person stands at seat 22 for 18 s", crowded,
+              [*all_seated, Actor(id="helper", role="intruder", segments=[
+                  walk("coat", 12, 14, (0.35, 1.15), (0.40, 0.92), EXAMINER_H),
+                  stand("coat", 14, 32, (0.40, 0.92), EXAMINER_H),
+                  walk("coat", 32, 34, (0.40, 0.92), (0.35, 1.15), EXAMINER_H)])], 40,
+              [t(rule="exam_seat_crowded", zone="seat22", start=13.5, end=32.5)]),
+        _exam("exam-examiner-walks-past", "Examiner walks past every seat", crowded,
+              [*all_seated, _examiner(_patrol(0, 40))], 40, []),
+        _exam("exam-examiner-answers-question", "Examiner stops 5 s beside seat 11, then walks on", crowded,
+              [*all_seated, _examiner([walk("black", 0, 4, (0.9, 0.56), (0.27, 0.53), EXAMINER_H, flip=True),
+                                       stand("black", 4, 9, (0.27, 0.53), EXAMINER_H),
+                                       walk("black", 9, 14, (0.27, 0.53), (0.9, 0.60), EXAMINER_H),
+                                       *_patrol(14, 40)])], 40, []),
+        # -- head turned toward a neighbour (6 s)
+        _exam("exam-head-turned-right", "Candidate at seat 12 looks toward seat 13 for 15 s", turned,
+              [*_candidates({"seat12": [stand("coat:upper", 0, 10, SEATS["seat12"], SEAT_H),
+                                        stand("turned", 10, 25, SEATS["seat12"], SEAT_H),
+                                        stand("coat:upper", 25, 40, SEATS["seat12"], SEAT_H)]}),
+               _examiner(_patrol(0, 40))], 40,
+              [t(rule="exam_head_turned", zone="seat12", start=10, end=25)]),
+        _exam("exam-head-turned-left", "Candidate at seat 22 looks toward seat 21 for 12 s", turned,
+              [*_candidates({"seat22": [stand("suit", 0, 12, SEATS["seat22"], SEAT_H, flip=True),
+                                        stand("turned", 12, 24, SEATS["seat22"], SEAT_H, flip=True),
+                                        stand("suit", 24, 40, SEATS["seat22"], SEAT_H, flip=True)]}),
+               _examiner(_patrol(0, 40))], 40,
+              [t(rule="exam_head_turned", zone="seat22", start=12, end=24)]),
+        _exam("exam-head-brief-turn", "Candidate at seat 12 glances aside for 3 s", turned,
+              [*_candidates({"seat12": [stand("coat:upper", 0, 15, SEATS["seat12"], SEAT_H),
+                                        stand("turned", 15, 18, SEATS["seat12"], SEAT_H),
+                                        stand("coat:upper", 18, 40, SEATS["seat12"], SEAT_H)]}),
+               _examiner(_patrol(0, 40))], 40, []),
+        _exam("exam-head-turned-to-wall", "Candidate at seat 13 looks at the wall (no neighbour there) for 15 s",
+              turned,
+              [*_candidates({"seat13": [stand("black:upper", 0, 10, SEATS["seat13"], SEAT_H),
+                                        stand("turned", 10, 25, SEATS["seat13"], SEAT_H),
+                                        stand("black:upper", 25, 40, SEATS["seat13"], SEAT_H)]}),
+               _examiner(_patrol(0, 40))], 40, []),
+    ]
+    return out
+
+
+def build_library() -> list[Scenario]:
+    """Every scenario, in a stable order."""
+    return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios()]

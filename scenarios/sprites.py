@@ -1,0 +1,147 @@
+"""Sprites: real people (and things) cut out of real photos, to be composited into office scenes.
+
+A sprite is a BGRA image: the pixels of the photo and an alpha mask from GrabCut. For people, GrabCut is
+seeded with the skeleton that the pose model finds in the photo (limbs drawn as sure foreground), which
+keeps legs and arms that a plain rectangle seed loses against a busy background. Cut-outs are built once
+and cached as PNG files; the catalogue below is the only place that names source pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from scenarios.media import media_path
+
+CATALOGUE_VERSION = 3
+
+# COCO skeleton pairs: arms, shoulders, torso, legs, nose to shoulders.
+_LIMBS = [(5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14),
+          (14, 16), (0, 5), (0, 6)]
+
+
+@dataclass(frozen=True)
+class SpriteSource:
+    id: str
+    media: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the subject in the source photo
+    kind: Literal["person", "vehicle", "object"]
+    note: str
+
+
+CATALOGUE: tuple[SpriteSource, ...] = (
+    SpriteSource("coat", "ultralytics:bus.jpg", (48, 400, 244, 906), "person",
+                 "man in a beige coat, standing, facing the camera"),
+    SpriteSource("black", "ultralytics:bus.jpg", (223, 405, 344, 859), "person",
+                 "man in a black coat, standing, facing the camera, hands at the chest"),
+    SpriteSource("player", "opencv:basketball1.png", (33, 80, 170, 479), "person",
+                 "basketball player, standing, facing the camera"),
+    SpriteSource("suit", "ultralytics:zidane.jpg", (744, 37, 1142, 710), "person",
+                 "man in a suit, upper body, facing the camera"),
+    SpriteSource("turned", "ultralytics:zidane.jpg", (140, 204, 760, 714), "person",
+                 "man in a suit, upper body, head turned to his left (image right)"),
+)
+
+
+def _iou(a: np.ndarray, b: tuple[int, int, int, int]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _skeleton_seed(mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int], width: int) -> None:
+    dx, dy = offset
+    thick = max(3, int(width * 0.12))
+    for value, scale in ((cv2.GC_PR_FGD, 3), (cv2.GC_FGD, 1)):
+        for a, b in _LIMBS:
+            if keypoints[a, 2] > 0.5 and keypoints[b, 2] > 0.5:
+                pa = (int(keypoints[a, 0] - dx), int(keypoints[a, 1] - dy))
+                pb = (int(keypoints[b, 0] - dx), int(keypoints[b, 1] - dy))
+                cv2.line(mask, pa, pb, value, thick * scale)
+    if keypoints[0, 2] > 0.5:
+        cv2.circle(mask, (int(keypoints[0, 0] - dx), int(keypoints[0, 1] - dy)), thick * 2, cv2.GC_FGD, -1)
+
+
+def cut_out(image: np.ndarray, box: tuple[int, int, int, int], keypoints: np.ndarray | None,
+            pad: int = 10) -> np.ndarray:
+    """BGRA cut-out of the subject in `box`; `keypoints` (17, 3) seed GrabCut for a person."""
+    x0, y0, x1, y1 = box
+    h, w = image.shape[:2]
+    X0, Y0, X1, Y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)  # noqa: N806
+    crop = image[Y0:Y1, X0:X1].copy()
+    mask = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
+    mask[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = cv2.GC_PR_BGD if keypoints is not None else cv2.GC_PR_FGD
+    if keypoints is not None:
+        _skeleton_seed(mask, keypoints, (X0, Y0), x1 - x0)
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(crop, mask, None, bgd, fgd, 6, cv2.GC_INIT_WITH_MASK)
+    alpha = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(alpha)
+    if n > 1:  # keep the subject, drop specks of look-alike background
+        keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        alpha = np.where(labels == keep, 255, 0).astype(np.uint8)
+    alpha = cv2.GaussianBlur(alpha, (5, 5), 0)
+    ys, xs = np.nonzero(alpha > 8)
+    rgba = np.dstack([crop, alpha])
+    return rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+class SpriteBank:
+    """Builds the catalogue's cut-outs on first use and keeps them as PNG files in `cache_dir`.
+
+    The pose model seeds people's cut-outs; it is loaded only when a sprite must be (re)built.
+    """
+
+    def __init__(self, cache_dir: Path, pose_model: str | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.pose_model = pose_model
+        self._loaded: dict[str, np.ndarray] = {}
+        self._model = None
+
+    def get(self, sprite_id: str) -> np.ndarray:
+        """The BGRA sprite `id` (catalogue id, optionally with `:upper` for the top 55 %)."""
+        base, _, part = sprite_id.partition(":")
+        if sprite_id not in self._loaded:
+            rgba = self._load(base)
+            if part == "upper":
+                rgba = rgba[: int(rgba.shape[0] * 0.55)]
+            elif part:
+                raise KeyError(f"unknown sprite part {part!r} in {sprite_id!r}")
+            self._loaded[sprite_id] = rgba
+        return self._loaded[sprite_id]
+
+    def _load(self, sprite_id: str) -> np.ndarray:
+        source = next((s for s in CATALOGUE if s.id == sprite_id), None)
+        if source is None:
+            raise KeyError(f"no sprite {sprite_id!r}; known: {', '.join(s.id for s in CATALOGUE)}")
+        path = self.cache_dir / f"{sprite_id}.v{CATALOGUE_VERSION}.png"
+        if path.is_file():
+            return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(str(media_path(source.media)))
+        keypoints = self._keypoints(image, source.box) if source.kind == "person" else None
+        rgba = cut_out(image, source.box, keypoints)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), rgba)
+        meta = {"source": source.media, "box": source.box, "note": source.note, "version": CATALOGUE_VERSION}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        return rgba
+
+    def _keypoints(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+        if self._model is None:
+            from ultralytics import YOLO
+
+            from analytics.detector import resolve_model
+
+            self._model = YOLO(str(resolve_model(self.pose_model or "yolo11n-pose.pt")))
+        result = self._model.predict(image, imgsz=640, conf=0.25, verbose=False)[0]
+        boxes = result.boxes.xyxy.cpu().numpy()
+        if not len(boxes):
+            return None
+        best = int(np.argmax([_iou(b, box) for b in boxes]))
+        return result.keypoints.data.cpu().numpy()[best]
