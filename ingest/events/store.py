@@ -1,0 +1,237 @@
+"""Writing validated messages: one transaction per batch, a repeat detected in the same transaction.
+
+Per batch, in one transaction:
+1. lane events: their ids go into `intake_seen` (`ON CONFLICT DO NOTHING RETURNING`): the ids that come
+   back are new and are inserted into `lane_events`; the others are duplicates, whatever their timestamps.
+   New inspection events then open or close `inspections` rows (see `_pair_inspection`).
+2. transactions: the same for new ids; a known id is an update that fills in fields still empty in the
+   stored row (called_at, finished_at, ticket, staff_id), first value wins, wait_s/handle_s recomputed.
+3. dead letters (refused messages) are inserted.
+
+Ids are inserted in sorted order, so two writers that share ids lock them in the same order (no deadlock);
+inspection keys are serialised with transaction-scoped advisory locks, also taken in sorted order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ingest.events.models import INSPECTION_KINDS, LaneEvent, Transaction, check_order
+from ingest.events.validate import Accepted, DeadLetter
+
+log = logging.getLogger(__name__)
+
+Status = Literal["accepted", "updated", "duplicate", "rejected", "queued"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message. `queued`: durably spooled, to be stored when the database is back."""
+
+    status: Status
+    message_id: str | None
+    reason: str | None = None
+
+
+class EventStore:
+    """Stores batches of `Accepted` messages and `DeadLetter`s through a psycopg pool."""
+
+    def __init__(self, pool: ConnectionPool, *, max_inspection_s: float = 6 * 3600,
+                 connect_timeout_s: float = 2.0, deadlock_retries: int = 3) -> None:
+        self.pool = pool
+        self.max_inspection = timedelta(seconds=max_inspection_s)
+        self.connect_timeout_s = connect_timeout_s
+        self.deadlock_retries = deadlock_retries
+
+    def write(self, accepted: Sequence[Accepted], dead: Sequence[DeadLetter] = ()) -> list[Outcome]:
+        """Store one batch; the outcomes follow `accepted`'s order. Raises psycopg errors (nothing written)."""
+        for attempt in range(self.deadlock_retries + 1):
+            try:
+                with self.pool.connection(timeout=self.connect_timeout_s) as conn, conn.transaction():
+                    return self._write(conn, accepted, dead)
+            except psycopg.errors.TransactionRollback:  # deadlock or serialisation failure: try again
+                if attempt == self.deadlock_retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- one transaction ------------------------------------------------------------------------------
+    def _write(self, conn: psycopg.Connection, accepted: Sequence[Accepted],
+               dead: Sequence[DeadLetter]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(accepted)
+        more_dead: list[DeadLetter] = []
+        lanes = [i for i, a in enumerate(accepted) if a.stream == "lane_events"]
+        txs = [i for i, a in enumerate(accepted) if a.stream == "transactions"]
+        if lanes:
+            self._lane_events(conn, accepted, lanes, outcomes)
+        remaining = txs
+        while remaining:  # rounds of distinct ids, so one batch may carry a ticket and its later update
+            seen: set[str] = set()
+            this_round: list[int] = []
+            later: list[int] = []
+            for i in remaining:
+                mid = accepted[i].message.message_id
+                (later if mid in seen else this_round).append(i)
+                seen.add(mid)
+            self._transactions(conn, accepted, this_round, outcomes, more_dead)
+            remaining = later
+        all_dead = [*dead, *more_dead]
+        if all_dead:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO dead_letters (source, reason, payload) VALUES (%s, %s, %s)",
+                                [(d.source, d.reason, d.payload) for d in all_dead])
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _claim(self, conn: psycopg.Connection, stream: str, ids: list[str], refs: list[datetime]) -> set[str]:
+        """Record ids as seen; return those that were not seen before (this transaction wins them)."""
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        rows = conn.execute(
+            "INSERT INTO intake_seen (stream, message_id, ref_ts)"
+            " SELECT %s::text, m, r FROM unnest(%s::text[], %s::timestamptz[]) WITH ORDINALITY AS u(m, r, n) ORDER BY n"
+            " ON CONFLICT DO NOTHING RETURNING message_id",
+            (stream, [ids[i] for i in order], [refs[i] for i in order])).fetchall()
+        return {r[0] for r in rows}
+
+    # -- lane events ----------------------------------------------------------------------------------
+    def _lane_events(self, conn: psycopg.Connection, accepted: Sequence[Accepted], idx: list[int],
+                     outcomes: list[Outcome | None]) -> None:
+        first: dict[str, int] = {}
+        for i in idx:
+            mid = accepted[i].message.message_id
+            if mid in first:
+                outcomes[i] = Outcome("duplicate", mid, "repeated within the batch")
+            else:
+                first[mid] = i
+        events = {mid: accepted[i].message for mid, i in first.items()}
+        new = self._claim(conn, "lane_events", list(events), [e.ts for e in events.values()])  # type: ignore[union-attr]
+        for mid, i in first.items():
+            outcomes[i] = Outcome("accepted", mid) if mid in new else Outcome("duplicate", mid)
+        fresh: list[LaneEvent] = [events[m] for m in sorted(new)]  # type: ignore[misc]
+        if not fresh:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO lane_events (ts, message_id, site_id, lane_id, kind, plate, inspector_id, payload)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(e.ts, e.message_id, e.site_id, e.lane_id, e.kind, e.plate, e.inspector_id, Jsonb(e.data))
+                 for e in fresh])
+        inspection = sorted((e for e in fresh if e.kind in INSPECTION_KINDS),
+                            key=lambda e: (e.site_id, e.lane_id, e.plate or "", e.ts, e.kind != "inspection_start"))
+        keys = sorted({json.dumps([e.site_id, e.lane_id, e.plate]) for e in inspection})
+        for key in keys:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 74))", (f"jianguan-inspection:{key}",))
+        for event in inspection:
+            self._pair_inspection(conn, event)
+
+    def _pair_inspection(self, conn: psycopg.Connection, e: LaneEvent) -> None:
+        """Keep `inspections` in step with the lane events of one vehicle (site, lane, plate):
+
+        - a start opens a row, unless an end of the same vehicle has already arrived after it (within
+          `max_inspection_s`, not yet used, with no other start in between): then the row is closed at once;
+        - an end closes the vehicle's latest inspection started before it, if that one is still open (and
+          not older than `max_inspection_s`); otherwise it waits, unused, for a late start.
+        Duplicates never get here (intake_seen), and an event already used by a row is skipped.
+        """
+        key = (e.site_id, e.lane_id, e.plate)
+        if e.kind == "inspection_start":
+            end = conn.execute(
+                "SELECT x.message_id, x.ts FROM lane_events x"
+                " WHERE x.site_id = %s AND x.lane_id = %s AND x.plate = %s AND x.kind = 'inspection_end'"
+                "   AND x.ts >= %s AND x.ts <= %s"
+                "   AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.end_message_id = x.message_id)"
+                "   AND NOT EXISTS (SELECT 1 FROM lane_events s WHERE s.site_id = x.site_id"
+                "        AND s.lane_id = x.lane_id AND s.plate = x.plate AND s.kind = 'inspection_start'"
+                "        AND s.ts > %s AND s.ts <= x.ts AND s.message_id <> %s)"
+                " ORDER BY x.ts LIMIT 1",
+                (*key, e.ts, e.ts + self.max_inspection, e.ts, e.message_id)).fetchone()
+            conn.execute(
+                "INSERT INTO inspections (site_id, lane_id, plate, inspector_id, started_at, finished_at,"
+                " start_message_id, end_message_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (*key, e.inspector_id, e.ts, end[1] if end else None, e.message_id, end[0] if end else None))
+            return
+        if conn.execute("SELECT 1 FROM inspections WHERE end_message_id = %s", (e.message_id,)).fetchone():
+            return  # a start in this batch already took it
+        latest = conn.execute(
+            "SELECT id, finished_at, started_at FROM inspections"
+            " WHERE site_id = %s AND lane_id = %s AND plate = %s AND started_at <= %s"
+            " ORDER BY started_at DESC, id DESC LIMIT 1 FOR UPDATE", (*key, e.ts)).fetchone()
+        if latest and latest[1] is None and e.ts - latest[2] <= self.max_inspection:
+            conn.execute("UPDATE inspections SET finished_at = %s, end_message_id = %s,"
+                         " inspector_id = coalesce(inspector_id, %s) WHERE id = %s",
+                         (e.ts, e.message_id, e.inspector_id, latest[0]))
+
+    # -- transactions ---------------------------------------------------------------------------------
+    def _transactions(self, conn: psycopg.Connection, accepted: Sequence[Accepted], idx: list[int],
+                      outcomes: list[Outcome | None], dead: list[DeadLetter]) -> None:
+        msgs: dict[str, tuple[int, Transaction]] = {accepted[i].message.message_id: (i, accepted[i].message)
+                                                    for i in idx}  # type: ignore[misc]
+        new = self._claim(conn, "transactions", list(msgs), [t.queued_at for _, t in msgs.values()])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO transactions (message_id, site_id, window_id, business_type, ticket, staff_id,"
+                " queued_at, called_at, finished_at, wait_s, handle_s)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(t.message_id, t.site_id, t.window_id, t.business_type, t.ticket, t.staff_id, t.queued_at,
+                  t.called_at, t.finished_at, t.wait_s, t.handle_s) for m, (_, t) in sorted(msgs.items()) if m in new])
+        for mid in new:
+            outcomes[msgs[mid][0]] = Outcome("accepted", mid)
+        repeats = sorted(set(msgs) - new)
+        if not repeats:
+            return
+        stored = {r[0]: r for r in conn.execute(
+            "SELECT t.message_id, t.site_id, t.window_id, t.queued_at, t.called_at, t.finished_at, t.ticket,"
+            " t.staff_id FROM intake_seen s"
+            " JOIN transactions t ON t.message_id = s.message_id AND t.queued_at = s.ref_ts"
+            " WHERE s.stream = 'transactions' AND s.message_id = ANY(%s) ORDER BY t.message_id FOR UPDATE OF t",
+            (repeats,)).fetchall()}
+        updates = []
+        for mid in repeats:
+            i, t = msgs[mid]
+            row = stored.get(mid)
+            if row is None:
+                outcomes[i] = Outcome("duplicate", mid, "seen before; the stored ticket no longer exists")
+                continue
+            outcome, update = _merge(t, row)
+            outcomes[i] = outcome
+            if outcome.status == "rejected":
+                dead.append(DeadLetter.of(accepted[i].source, f"update of {mid}: {outcome.reason}",
+                                          t.model_dump_json(), mid))
+            elif update is not None:
+                updates.append(update)
+        if updates:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE transactions SET called_at = %s, finished_at = %s, ticket = %s, staff_id = %s,"
+                    " wait_s = %s, handle_s = %s WHERE message_id = %s AND queued_at = %s", updates)
+
+
+def _merge(t: Transaction, row: tuple) -> tuple[Outcome, tuple | None]:
+    """A repeat of a stored ticket: fill what is still empty (first value wins), check the order again."""
+    mid, site_id, window_id, queued, called, finished, ticket, staff = row
+    if (t.site_id, t.window_id) != (site_id, window_id):
+        return Outcome("rejected", mid, f"message_id already names a ticket of {site_id}/{window_id}"), None
+    new_called = called or t.called_at
+    new_finished = finished or t.finished_at
+    new_ticket, new_staff = ticket or t.ticket, staff or t.staff_id
+    try:
+        check_order(queued, new_called, new_finished)
+    except ValueError as exc:
+        return Outcome("rejected", mid, f"{exc} (stored queued_at {queued.isoformat()})"), None
+    kept = [name for name, old, given in (("called_at", called, t.called_at), ("finished_at", finished, t.finished_at))
+            if old is not None and given is not None and old != given]
+    note = f"{', '.join(kept)} already set; the first value is kept" if kept else None
+    if (new_called, new_finished, new_ticket, new_staff) == (called, finished, ticket, staff):
+        return Outcome("duplicate", mid, note), None
+    wait = (new_called - queued).total_seconds() if new_called else None
+    handle = (new_finished - new_called).total_seconds() if new_finished and new_called else None
+    return Outcome("updated", mid, note), (new_called, new_finished, new_ticket, new_staff, wait, handle, mid, queued)
