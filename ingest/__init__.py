@@ -3,6 +3,7 @@
 from .clips import ClipError, ClipFile, cut_clip
 from .reader import CameraReader, CameraStats, Frame
 from .recorder import Recorder, Segment
+from .retention import RecordingConfig, RetentionSweeper, SweepReport
 from .simulator import SimulatorError, SimulatorHandle, start_simulator
 from .source import SourceError, SourceInfo, probe
 from .urls import redact_url
@@ -14,11 +15,14 @@ __all__ = [
     "ClipFile",
     "Frame",
     "Recorder",
+    "RecordingConfig",
+    "RetentionSweeper",
     "Segment",
     "SimulatorError",
     "SimulatorHandle",
     "SourceError",
     "SourceInfo",
+    "SweepReport",
     "cut_clip",
     "probe",
     "redact_url",

@@ -105,7 +105,7 @@ class CameraReader:
     def __init__(self, camera_id: str, url: str, fps: float, *, realtime: bool | None = None,
                  base_ts: float | None = None, loop: bool = False, open_timeout_s: float = 5.0,
                  read_timeout_s: float = 5.0, backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
-                 max_width: int | None = None) -> None:
+                 max_width: int | None = None, start_delay_s: float = 0.0) -> None:
         self.camera_id = camera_id
         self.url = url
         self.fps = fps
@@ -118,6 +118,7 @@ class CameraReader:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.max_width = max_width
+        self.start_delay_s = start_delay_s  # live only: a staggered start spreads many cameras' first opens
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -220,6 +221,8 @@ class CameraReader:
     def _live_frames(self) -> Iterator[Frame]:
         delay = self.backoff_initial_s
         ever_opened = False
+        if self.start_delay_s > 0:
+            self._stop.wait(self.start_delay_s)
         while not self._stop.is_set():
             try:
                 container = open_container(self.url, self.open_timeout_s, self.read_timeout_s)

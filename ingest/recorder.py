@@ -60,7 +60,8 @@ class _Run:
 class Recorder:
     def __init__(self, camera_id: str, url: str, out_dir: Path, *, segment_s: float = 10.0,
                  base_ts: float | None = None, transcode: bool | None = None, backoff_initial_s: float = 1.0,
-                 backoff_max_s: float = 30.0, timeout_s: float = 5.0, ffmpeg: str = "ffmpeg") -> None:
+                 backoff_max_s: float = 30.0, timeout_s: float = 5.0, ffmpeg: str = "ffmpeg",
+                 start_delay_s: float = 0.0) -> None:
         self.camera_id = camera_id
         self.url = url
         self.out_dir = Path(out_dir)
@@ -72,6 +73,7 @@ class Recorder:
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
         self.ffmpeg = ffmpeg
+        self.start_delay_s = start_delay_s  # staggered start: 112 RTSP sessions opened at once are a burst
         self.restarts = 0
         self.last_error: str | None = None
         self._runs: list[_Run] = []
@@ -149,6 +151,20 @@ class Recorder:
                 n += 1
         return n
 
+    def in_use(self) -> set[Path]:
+        """Files retention must leave alone: every run's segment list (segments() reads it) and, while
+        recording, the segment ffmpeg is writing (on disk, not yet in the list)."""
+        with self._lock:
+            runs = list(self._runs)
+            for run in runs:
+                self._refresh(run)
+        out = {run.csv for run in runs}
+        if runs and not self.finished:
+            current = runs[-1]
+            listed = {path.name for path, _, _ in current.rows}
+            out |= {p for p in self.out_dir.glob(f"{current.prefix}-*.mp4") if p.name not in listed}
+        return out
+
     def _refresh(self, run: _Run) -> None:
         try:
             size = run.csv.stat().st_size
@@ -204,6 +220,8 @@ class Recorder:
 
     def _supervise(self) -> None:
         delay = self.backoff_initial_s
+        if self.start_delay_s > 0:
+            self._stop.wait(self.start_delay_s)
         while not self._stop.is_set():
             if self.transcode is None:  # live: learn the codec once the camera answers
                 try:

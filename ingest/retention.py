@@ -1,0 +1,323 @@
+"""Retention: rolling segments by age and by a per-node disk budget, evidence clips by age unless held.
+
+Segments are found on disk (`<recordings_dir>/<camera>/*.mp4`), not only in the recorders' memory, so the
+files of earlier runs (a restarted node, a camera removed from the config) are swept too. Age is the file's
+mtime: ffmpeg closes a segment when its last frame is written, so mtime is where its footage ends.
+
+A sweep, in order:
+1. age: a segment older than its camera's `keep_s` (default `recording.retain_s`) goes;
+2. budget: while all segment files together exceed `disk_budget_gb`, the oldest goes, across cameras;
+3. clips: a clip file older than `clip_retain_days` goes unless the database says it is held (HELD_SQL);
+   its row stays, marked `deleted_at`/`deleted_reason`, and each alert that showed it gets a
+   `clip_deleted` event on its timeline.
+
+Never deleted: the segment ffmpeg is writing and every run's segment list (`Recorder.in_use()`), and the
+segments a clip still to be cut needs (an alert without a clip, younger than `clip_hold_s` and without a
+`clip_failed` event: [started_at - clip_pre_s, + max_clip_s] on its camera). Without a database answer the
+sweeper protects every segment younger than `clip_hold_s` instead. A file that vanished under the sweep is
+counted, never an error; any other failure is logged and the sweep goes on.
+
+    >>> RecordingConfig().disk_budget_bytes
+    50000000000
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field
+
+from .recorder import Recorder, Segment
+
+log = logging.getLogger(__name__)
+
+LIST_IDLE_S = 3600.0
+
+# The one rule for evidence: a clip is held while its own `locked` flag is set (set when it is attached to
+# an alert, cleared by the review desk when the alert is closed as a false alarm) or while any alert that
+# shows it is not closed as a false alarm (open, acknowledged, reviewed, or confirmed / needs follow-up;
+# this also covers a closed false alarm whose verdict was later changed back).
+HELD_SQL = """(c.locked OR EXISTS (SELECT 1 FROM alerts a WHERE a.clip_id = c.id
+                                   AND NOT (a.status = 'closed' AND a.verdict IS NOT DISTINCT FROM 'false_alarm')))"""
+
+_SWEEP_CLIPS_SQL = f"""
+UPDATE clips SET deleted_at = now(), deleted_reason = %(reason)s
+WHERE id IN (SELECT c.id FROM clips c
+             WHERE c.deleted_at IS NULL AND c.created_at < now() - make_interval(secs => %(age_s)s)
+               AND NOT {HELD_SQL}
+             ORDER BY c.created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, camera_id, path, bytes
+"""
+
+# Alerts whose clip is still to be cut (the clip worker waits for the recording to pass the alert's end).
+_PENDING_CLIPS_SQL = """
+SELECT a.camera_id, extract(epoch FROM a.started_at)::float8 FROM alerts a
+WHERE a.clip_id IS NULL AND a.created_at > now() - make_interval(secs => %s)
+  AND NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id AND e.action = 'clip_failed')
+"""
+
+
+def _size(n: float) -> str:
+    """Bytes for a log line: 12.3 MB, 1.50 GB."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+class RecordingConfig(BaseModel):
+    """`recording:` of a site: how long rolling segments and evidence clips are kept, and the start spread."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retain_s: float = Field(24 * 3600.0, ge=60, description="segments older than this are deleted (a camera's "
+                            "`record.keep_s` overrides it)")
+    disk_budget_gb: float | None = Field(50.0, gt=0, description="all cameras' segments of this node together; "
+                                         "the oldest are deleted first (112 main streams at 2 Mbit/s: ~100 GB/h); "
+                                         "null: age only")
+    clip_retain_days: float = Field(30.0, gt=0, description="clips no alert holds are deleted after this; held "
+                                    "clips (evidence) are never deleted")
+    sweep_every_s: float = Field(60.0, ge=1, le=3600)
+    clip_hold_s: float = Field(900.0, ge=60, description="how long a fresh alert's clip is waited for: its "
+                               "segments are kept meanwhile")
+    start_stagger_s: float = Field(5.0, ge=0, le=120, description="live cameras' readers and recorders start "
+                                   "spread over this window instead of all at once")
+
+    @property
+    def disk_budget_bytes(self) -> int | None:
+        return None if self.disk_budget_gb is None else int(self.disk_budget_gb * 1e9)
+
+
+@dataclass
+class SweepReport:
+    segments: Counter[str] = field(default_factory=Counter)  # deleted segments by reason: age, budget
+    segment_bytes: int = 0
+    clips: int = 0
+    clip_bytes: int = 0
+    lists: int = 0  # segment lists (csv) of finished runs whose segments are all gone
+    vanished: int = 0  # files already gone when the sweep reached them
+    failed: int = 0  # files that could not be deleted (logged)
+    kept_bytes: int = 0  # segment files left on disk
+    over_budget: bool = False  # still above the budget: everything left is in use or protected
+    db_ok: bool = True
+
+    def line(self, budget: int | None) -> str:
+        parts = [f"{n} segments by {why}" for why, n in sorted(self.segments.items())] or ["no segments"]
+        text = (f"retention: deleted {', '.join(parts)} ({_size(self.segment_bytes)}), {self.clips} clips "
+                f"({_size(self.clip_bytes)}); recordings {_size(self.kept_bytes)}")
+        if budget is not None:
+            text += f" of {_size(budget)} budget" + (" (over: the rest is in use)" if self.over_budget else "")
+        if self.vanished or self.failed:
+            text += f"; {self.vanished} already gone, {self.failed} failed"
+        return text if self.db_ok else text + "; database unreachable: clips not swept, recent segments kept"
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    camera_id: str
+    size: int
+    mtime: float
+
+
+class RetentionSweeper:
+    """Sweeps one node's recordings and clips; `start()` runs `sweep()` every `sweep_every_s` on a thread."""
+
+    def __init__(self, recordings_dir: Path, config: RecordingConfig, pool: ConnectionPool | None = None, *,
+                 recorders: Mapping[str, Recorder] | None = None, keep_s: Mapping[str, float] | None = None,
+                 clip_pre_s: float = 5.0, max_clip_s: float = 60.0, clock: Callable[[], float] = time.time,
+                 clip_batch: int = 500) -> None:
+        self.recordings_dir = Path(recordings_dir)
+        self.config = config
+        self.pool = pool
+        self.recorders = dict(recorders or {})
+        self.keep_s = dict(keep_s or {})
+        self.clip_pre_s = clip_pre_s
+        self.max_clip_s = max_clip_s
+        self.clock = clock
+        self.clip_batch = clip_batch
+        self.last: SweepReport | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- thread -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+            except Exception:  # retention must never take the node down; the next sweep tries again
+                log.exception("retention sweep failed")
+            self._stop.wait(self.config.sweep_every_s)
+
+    # -- one sweep --------------------------------------------------------------------------------------
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        now = self.clock()
+        files = self._scan()
+        in_use: set[Path] = set()
+        for rec in self.recorders.values():  # after the scan: a file that appeared meanwhile is listed here
+            in_use |= rec.in_use()
+        protected = {f.path for f in files if f.path in in_use}
+        pending = self._pending_clips(report)
+        if pending is None:  # no database answer: any recent segment may be needed by a clip
+            protected |= {f.path for f in files if now - f.mtime < self.config.clip_hold_s}
+        else:
+            protected |= self._needed_by_clips(pending)
+        segments = sorted((f for f in files if f.path.suffix == ".mp4"), key=lambda f: f.mtime)
+        left: list[_File] = []
+        for f in segments:
+            keep = self.keep_s.get(f.camera_id, self.config.retain_s)
+            if f.path not in protected and now - f.mtime > keep:
+                self._delete(f, "age", report)
+            else:
+                left.append(f)
+        budget = self.config.disk_budget_bytes
+        total = sum(f.size for f in left) + sum(f.size for f in files if f.path.suffix != ".mp4")
+        if budget is not None:
+            for f in left:
+                if total <= budget:
+                    break
+                if f.path not in protected and self._delete(f, "budget", report):
+                    total -= f.size
+            report.over_budget = total > budget
+            if report.over_budget:
+                log.warning("retention: recordings take %s, over the %s budget, and everything left is being "
+                            "written or needed by a clip", _size(total), _size(budget))
+        report.lists = self._drop_empty_lists(files, in_use, now)
+        report.kept_bytes = total
+        if pending is not None and self.pool is not None:
+            self._sweep_clips(report)
+        summary = report.line(budget)
+        if report.segment_bytes or report.clips or report.failed or report.over_budget or not report.db_ok:
+            log.info("%s", summary)
+        else:
+            log.debug("%s", summary)
+        self.last = report
+        return report
+
+    def _scan(self) -> list[_File]:
+        out = []
+        if not self.recordings_dir.is_dir():
+            return out
+        for cam_dir in self.recordings_dir.iterdir():
+            if not cam_dir.is_dir():
+                continue
+            with os.scandir(cam_dir) as entries:
+                for entry in entries:
+                    if not entry.name.endswith((".mp4", ".csv")):
+                        continue
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        continue  # removed while we looked: nothing to do
+                    out.append(_File(Path(entry.path), cam_dir.name, st.st_size, st.st_mtime))
+        return out
+
+    def _delete(self, f: _File, reason: str, report: SweepReport) -> bool:
+        try:
+            f.path.unlink()
+        except FileNotFoundError:
+            report.vanished += 1
+            return True  # gone is gone: its bytes are free
+        except OSError as exc:
+            report.failed += 1
+            log.warning("retention: cannot delete %s: %s", f.path, exc.strerror)
+            return False
+        report.segments[reason] += 1
+        report.segment_bytes += f.size
+        log.debug("retention: deleted %s (%s, %d bytes, %.0f s old)", f.path.name, reason, f.size,
+                  self.clock() - f.mtime)
+        return True
+
+    def _drop_empty_lists(self, files: list[_File], in_use: set[Path], now: float) -> int:
+        """The csv list of a finished run goes once none of its segments is left and it is an hour old (a
+        recording process this sweeper does not know of may have just started it)."""
+        n = 0
+        for f in files:
+            if (f.path.suffix != ".csv" or f.path in in_use or now - f.mtime < LIST_IDLE_S
+                    or any(f.path.parent.glob(f"{f.path.stem}-*.mp4"))):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                f.path.unlink()
+                n += 1
+        return n
+
+    # -- clips ------------------------------------------------------------------------------------------
+    def _pending_clips(self, report: SweepReport) -> list[tuple[str, float]] | None:
+        if self.pool is None:
+            return []
+        try:
+            with self.pool.connection(timeout=5.0) as conn:
+                rows = conn.execute(_PENDING_CLIPS_SQL, (self.config.clip_hold_s,)).fetchall()
+        except Exception as exc:  # psycopg errors, pool timeouts: the next sweep tries again
+            report.db_ok = False
+            log.warning("retention: database unreachable (%s); keeping recent segments, clips not swept",
+                        type(exc).__name__)
+            return None
+        return [(str(cam), float(t)) for cam, t in rows]
+
+    def _needed_by_clips(self, pending: list[tuple[str, float]]) -> set[Path]:
+        out: set[Path] = set()
+        for cam_id, started in pending:
+            rec = self.recorders.get(cam_id)
+            if rec is None:
+                continue
+            t0 = started - self.clip_pre_s
+            segs: list[Segment] = rec.segments()
+            out |= {s.path for s in segs if s.end_ts > t0 and s.start_ts < t0 + self.max_clip_s}
+        return out
+
+    def _sweep_clips(self, report: SweepReport) -> None:
+        """One transaction: mark the rows (the rule is evaluated under their row locks), delete the files,
+        unmark the rows whose file could not be deleted, and note the deletion on each alert's timeline. If
+        the commit is lost, the next sweep marks the rows again and finds the files already gone."""
+        assert self.pool is not None
+        days = self.config.clip_retain_days
+        reason = f"retention: older than {days:g} d, not held by an alert"
+        try:
+            with self.pool.connection(timeout=5.0) as conn, conn.transaction():
+                rows = conn.execute(_SWEEP_CLIPS_SQL, {"reason": reason, "age_s": days * 86400.0,
+                                                       "limit": self.clip_batch}).fetchall()
+                failed = []
+                for clip_id, cam, path, size in rows:
+                    try:
+                        Path(path).unlink()
+                    except FileNotFoundError:
+                        report.vanished += 1
+                        log.info("retention: clip %s of %s was already gone (%s)", clip_id, cam, path)
+                    except OSError as exc:
+                        report.failed += 1
+                        failed.append(clip_id)
+                        log.warning("retention: cannot delete clip %s (%s): %s", clip_id, path, exc.strerror)
+                        continue
+                    else:
+                        report.clips += 1
+                        report.clip_bytes += int(size)
+                        log.info("retention: deleted clip %s of %s (%s, %.1f MB): %s", clip_id, cam,
+                                 Path(path).name, int(size) / 1e6, reason)
+                    conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
+                                 " SELECT id, 'retention', 'clip_deleted', %s FROM alerts WHERE clip_id = %s",
+                                 (Jsonb({"clip_id": clip_id, "reason": reason}), clip_id))
+                if failed:  # the file is still there: its row must not claim otherwise
+                    conn.execute("UPDATE clips SET deleted_at = NULL, deleted_reason = NULL WHERE id = ANY(%s)",
+                                 (failed,))
+        except psycopg.Error as exc:
+            report.db_ok = False
+            log.warning("retention: clip sweep failed: %s", str(exc).splitlines()[0][:200])
