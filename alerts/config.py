@@ -68,12 +68,20 @@ class DingTalkNotifierConfig(_Strict):
 
 
 class MqttNotifierConfig(_Strict):
-    """MQTT publish (QoS 1, waits for the broker's PUBACK): JSON payload with the idempotency key inside."""
+    """MQTT publish (QoS 1, waits for the broker's PUBACK): JSON payload with the idempotency key inside.
+
+    With `tls: true` the broker's certificate is verified (against `ca_file`, else the system's CAs) and its
+    name checked against `host`, before any credentials are sent; the port then defaults to 8883.
+    """
 
     type: Literal["mqtt"]
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     host: str = Field(min_length=1)
-    port: int = Field(1883, ge=1, le=65535)
+    port: int | None = Field(None, ge=1, le=65535, description="default: 8883 with tls, else 1883")
+    tls: bool = Field(False, description="MQTT over TLS, the broker's certificate verified")
+    ca_file: str | None = Field(None, description="PEM CA bundle for the broker's certificate; default: the system's")
+    cert_file: str | None = Field(None, description="client certificate (PEM) for brokers that require one")
+    key_file: str | None = Field(None, description="the client certificate's private key (PEM, unencrypted)")
     topic: str = Field("jianguan/alerts/{site_id}/{severity}",
                        description="template; fields: " + ", ".join(sorted(TOPIC_FIELDS)))
     username: str | None = None
@@ -96,6 +104,16 @@ class MqttNotifierConfig(_Strict):
         if not value or "+" in value or "#" in value:
             raise ValueError("a publish topic must be non-empty and hold no wildcard (+, #)")
         return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> MqttNotifierConfig:
+        if self.port is None:
+            self.port = 8883 if self.tls else 1883
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ValueError("ca_file, cert_file and key_file need tls: true")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
 
 
 class EmailNotifierConfig(_Strict):

@@ -1,9 +1,10 @@
 """Latency from incident to delivered push: AlertManager.handle(opened) -> snapshot, alert and outbox rows ->
 OutboxWorker -> signed JSON webhook on 127.0.0.1, for one alert on each of 112 cameras.
 
-Run: .venv/bin/python bench/bench_alert_push.py [--cameras 112] [--poll-s 0.5 0.05] [--gap-s 0.1]
+Run: .venv/bin/python bench/bench_alert_push.py [--cameras 112] [--poll-s 0.5] [--gap-s 0.1]
 
-Two arrival patterns per worker poll interval:
+Worker modes: `listen` (the default: woken by LISTEN/NOTIFY on insert, 5 s poll as a fallback) and, for
+comparison, a plain poll (LISTEN off) at each --poll-s. Two arrival patterns per mode:
   paced: one incident every --gap-s (a normal day: pushes do not queue behind each other);
   burst: all cameras' incidents handed over back to back (a site-wide event: the worst queue).
 Latency = receiver's arrival time - the moment `handle` was called (one process, one perf_counter clock).
@@ -72,7 +73,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(dsn: str, cameras: int, poll_s: float, gap_s: float, burst: bool, work: Path,
+def run(dsn: str, cameras: int, poll_s: float | None, gap_s: float, burst: bool, work: Path,
         tag: str) -> tuple[list[float], list[float]]:
     """Per alert: (incident -> push arrived, time inside `handle`: snapshot + alert and outbox rows)."""
     receiver = TimedReceiver()
@@ -87,7 +88,9 @@ def run(dsn: str, cameras: int, poll_s: float, gap_s: float, burst: bool, work: 
             for i in range(cameras):
                 conn.execute("INSERT INTO cameras (id, site_id, name, area, detect_fps)"
                              " VALUES (%s, 'office', %s, 'window', 5)", (f"{tag}-cam-{i:03d}", f"window {i}"))
-        worker = OutboxWorker(pool, notifiers, config.retry, poll_s=poll_s)
+        # poll_s None: the node's default worker (LISTEN/NOTIFY); a number: a plain poll at that interval.
+        worker = OutboxWorker(pool, notifiers, config.retry) if poll_s is None else \
+            OutboxWorker(pool, notifiers, config.retry, poll_s=poll_s, listen=False)
         worker.start()
         manager = AlertManager(AlertStore(pool), config, notifiers, work / "evidence", site_of=lambda _c: "office")
         started: dict[int, float] = {}
@@ -115,8 +118,8 @@ def run(dsn: str, cameras: int, poll_s: float, gap_s: float, burst: bool, work: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=112)
-    parser.add_argument("--poll-s", type=float, nargs="+", default=[0.5, 0.05],
-                        help="OutboxWorker poll intervals to compare (0.5 is the node's default)")
+    parser.add_argument("--poll-s", type=float, nargs="*", default=[0.5],
+                        help="plain-poll intervals to compare with LISTEN/NOTIFY (0.5 was the old default)")
     parser.add_argument("--gap-s", type=float, default=0.1, help="time between incidents in the paced pattern")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
@@ -132,14 +135,15 @@ def main() -> None:
     try:
         dsn = make_conninfo(admin, dbname=name)
         migrate(dsn)
-        for n, poll_s in enumerate(args.poll_s):
+        for n, poll_s in enumerate([None, *args.poll_s]):
             for burst in (False, True):
                 # Camera ids differ per run (alert history is append-only): no run's alert dedups into another's.
                 tag = f"r{n}{'b' if burst else 'p'}"
                 latencies, handled = run(dsn, args.cameras, poll_s, args.gap_s, burst, work, tag)
                 lat = [x * 1000 for x in latencies]
                 label = "burst" if burst else f"paced {args.gap_s:g} s"
-                print(f"  poll {poll_s:>5g} s, {label:11s}: median {statistics.median(lat):7.1f} ms"
+                mode = "LISTEN/NOTIFY" if poll_s is None else f"poll {poll_s:g} s"
+                print(f"  {mode:13s}, {label:11s}: median {statistics.median(lat):7.1f} ms"
                       f"   p95 {pct(lat, 0.95):7.1f} ms   max {max(lat):7.1f} ms   (n={len(lat)});"
                       f" inside handle: median {statistics.median(handled) * 1000:5.1f} ms")
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboards.long_range import people_per_zone_sql, per_camera_series, stream_problems_sql
 from dashboards.model import Dashboard, Panel, QueryVariable, Target, TextVariable
 
 AREAS = ("window", "inspection_lane", "exam_room", "outlet", "hall", "self_service")
@@ -88,15 +89,10 @@ ORDER BY 1
 
 
 def people_per_zone_timeseries(area: str | None = None) -> Panel:
-    return Panel("People per zone", "timeseries", (Target(f"""
-SELECT $__timeGroupAlias(o.ts, $__interval), c.name || ' / ' || o.zone_id AS metric,
-       round(avg(o.people), 2) AS people
-FROM occupancy_samples o JOIN cameras c ON c.id = o.camera_id
-WHERE $__timeFilter(o.ts) AND c.site_id IN ($site) AND o.camera_id IN ($camera){_area(area, 'c.')}
-GROUP BY 1, 2
-ORDER BY 1
-""", format="time_series", columns=("time", "metric", "people")),), unit="short",
-        description="Average people counted in each zone (1 Hz samples averaged per interval).")
+    return Panel("People per zone", "timeseries", (Target(
+        people_per_zone_sql(_area(area, 'c.')), format="time_series", columns=("time", "metric", "people")),),
+        unit="short", description="Average people counted in each zone (1 Hz samples averaged per interval; "
+                                  "from an hour per point up, from the hourly rollup occupancy_hourly).")
 
 
 def latest_alerts_table(area: str | None = None, title: str = "Latest alerts") -> Panel:
@@ -141,28 +137,42 @@ def supervision_overview_model() -> Dashboard:
 
 
 def camera_health_model() -> Dashboard:
-    def per_camera(title: str, expr: str, column: str, unit: str | None = None) -> Panel:
+    def per_camera(title: str, expr: str, column: str, unit: str | None = None, hourly: str = "") -> Panel:
+        # `hourly`: the same figure from camera_stats_hourly (h), read from an hour per point up.
+        return Panel(title, "timeseries", (Target(per_camera_series(expr, hourly, column), format="time_series",
+                                                  columns=("time", "metric", column)),), unit=unit)
+
+    def picture(title: str, expr: str, column: str, unit: str, description: str) -> Panel:
+        # The picture measures of analytics/health.py (migration 0008); raw rows, no hourly rollup yet.
         return Panel(title, "timeseries", (Target(f"""
 SELECT $__timeGroupAlias(s.ts, $__interval), c.name AS metric, {expr} AS {column}
 FROM camera_stats s JOIN cameras c ON c.id = s.camera_id
-WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera)
+WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera) AND s.luma_mean IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1
-""", format="time_series", columns=("time", "metric", column)),), unit=unit)
+""", format="time_series", columns=("time", "metric", column)),), unit=unit, description=description)
 
-    reconnects = Panel("Stream problems per camera", "table", (Target("""
-SELECT c.name AS camera, count(*) AS samples,
-       count(*) FILTER (WHERE NOT s.online) AS offline_samples,
-       max(s.reconnects) - min(s.reconnects) AS reconnects,
-       round(avg(s.decode_ms)::numeric, 1) AS avg_decode_ms,
-       round(max(s.lag_s)::numeric, 1) AS max_lag_s,
-       round(avg(s.skipped_fps)::numeric, 2) AS avg_skipped_fps
-FROM camera_stats s JOIN cameras c ON c.id = s.camera_id
-WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera)
-GROUP BY c.name
-ORDER BY offline_samples DESC, reconnects DESC, c.name
-""", columns=("camera", "samples", "offline_samples", "reconnects", "avg_decode_ms", "max_lag_s",
-              "avg_skipped_fps")),), w=24, h=8)
+    picture_now = Panel("Picture health (latest sample in range)", "table", (Target("""
+SELECT c.name AS camera, c.area, last.ts AS "time", round(last.luma_mean::numeric, 1) AS brightness,
+       round(last.luma_std::numeric, 1) AS contrast, round((100 * last.sharpness_ratio)::numeric, 1) AS sharpness_pct,
+       round((100 * last.changed)::numeric, 3) AS changed_pct, round((100 * last.scene_shift)::numeric, 2) AS shift_pct,
+       array_to_string(last.health_issues, ', ') AS issues
+FROM cameras c
+JOIN LATERAL (
+    SELECT s.* FROM camera_stats s
+    WHERE s.camera_id = c.id AND $__timeFilter(s.ts)
+    ORDER BY s.ts DESC LIMIT 1
+) last ON true
+WHERE c.site_id IN ($site) AND c.id IN ($camera)
+ORDER BY last.health_issues IS NULL, last.sharpness_ratio NULLS FIRST, c.name
+""", columns=("camera", "area", "time", "brightness", "contrast", "sharpness_pct", "changed_pct", "shift_pct",
+              "issues")),), w=24, h=8,
+        description="Cameras with an open health incident (covered, frozen, defocus, scene moved, video loss) "
+                    "first, then the least sharp. Sharpness is against the baseline learned at start; empty "
+                    "figures: offline, or the baseline is still being learned.")
+    reconnects = Panel("Stream problems per camera", "table", (Target(stream_problems_sql(), columns=(
+        "camera", "samples", "offline_samples", "reconnects", "avg_decode_ms", "max_lag_s", "avg_skipped_fps")),),
+        w=24, h=8)
     uptime = Panel("Least available cameras", "table", (Target("""
 SELECT c.name AS camera, c.area,
        round((100.0 * sum(u.online_samples) / sum(u.samples))::numeric, 2) AS uptime_pct,
@@ -177,15 +187,31 @@ LIMIT 20
                     "(a continuous aggregate on TimescaleDB).")
     return Dashboard(
         uid="jianguan-camera-health", title="Jianguan · Camera health", tags=("cameras",),
-        description="Frame rates, lag, offline time and reconnects per camera (Frigate-style stats).",
+        description="Frame rates, lag, offline time and reconnects per camera (Frigate-style stats), and the "
+                    "picture checks: brightness, sharpness, frozen picture, scene moved.",
         variables=(SITE, _camera_variable()),
         panels=(cameras_online_stat(),
-                per_camera("Processed fps", "round(avg(s.process_fps)::numeric, 2)", "process_fps"),
-                per_camera("Detection fps", "round(avg(s.detection_fps)::numeric, 2)", "detection_fps"),
-                per_camera("Lag", "round(max(s.lag_s)::numeric, 2)", "lag_s", unit="s"),
+                per_camera("Processed fps", "round(avg(s.process_fps)::numeric, 2)", "process_fps",
+                           hourly="round((sum(h.sum_process_fps) / sum(h.samples))::numeric, 2)"),
+                per_camera("Detection fps", "round(avg(s.detection_fps)::numeric, 2)", "detection_fps",
+                           hourly="round((sum(h.sum_detection_fps) / sum(h.samples))::numeric, 2)"),
+                per_camera("Lag", "round(max(s.lag_s)::numeric, 2)", "lag_s", unit="s",
+                           hourly="round(max(h.max_lag_s)::numeric, 2)"),
                 per_camera("Offline share", "round(100.0 * avg(CASE WHEN s.online THEN 0 ELSE 1 END), 1)",
-                           "offline_pct", unit="percent"),
-                reconnects, uptime, cameras_table()),
+                           "offline_pct", unit="percent",
+                           hourly="round(100.0 * (sum(h.samples - h.online_samples) / sum(h.samples)), 1)"),
+                reconnects, uptime, cameras_table(), picture_now,
+                picture("Brightness", "round(avg(s.luma_mean)::numeric, 1)", "brightness", "none",
+                        "Mean grey level 0-255 of the picture; near 0 (or a flat picture) is covered or black."),
+                picture("Sharpness vs. baseline", "round(avg(s.sharpness_ratio)::numeric, 3)", "sharpness_ratio",
+                        "percentunit", "Sharpness against the baseline learned at start; a sustained drop "
+                        "below the defocus ratio (40 % by default) is a defocused or fogged lens."),
+                picture("Picture change", "round(avg(s.changed)::numeric, 5)", "changed", "percentunit",
+                        "Share of pixels that changed between health samples; ~0 for a long time is a frozen "
+                        "picture."),
+                picture("Scene shift", "round(max(s.scene_shift)::numeric, 4)", "scene_shift", "percentunit",
+                        "Shift of the view against the reference scene, share of the width; a lasting shift "
+                        "means the camera was moved.")),
     )
 
 

@@ -67,6 +67,10 @@ def seed(config_file: Path | None, days: int, end: datetime | None, seed_value: 
         rate = report.total_rows / report.seconds if report.seconds else 0.0
         click.echo(f"done: {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC, "
                    f"{report.total_rows} rows ({rate:,.0f} rows/s)")
+        from storage.rollups import refresh_rollups  # the hourly rollups the long-range panels read
+
+        rolled = refresh_rollups(dsn)
+        click.echo("rollups: " + ", ".join(f"{r.rollup} {r.buckets} hourly rows" for r in rolled))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

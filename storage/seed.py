@@ -169,7 +169,8 @@ def seed(dsn: str, site: SeedSite | None = None, *, days: int = 30, end: datetim
 
 
 # -- internals ---------------------------------------------------------------------------------------
-SERIES_TABLES = ("camera_stats", "occupancy_samples", "transactions", "lane_events", "inspections")
+SERIES_TABLES = ("camera_stats", "occupancy_samples", "transactions", "lane_events", "inspections",
+                 "testing_results")
 
 
 @dataclass
@@ -206,6 +207,9 @@ def _prepare(conn: psycopg.Connection, site: SeedSite, truncate: bool) -> None:
                         " ON CONFLICT (camera_id, id) DO UPDATE SET kind = EXCLUDED.kind, polygon = EXCLUDED.polygon",
                         [(c.id, z.id, z.kind, Jsonb([list(p) for p in z.polygon])) for c in site.cameras
                          for z in c.zones])
+    from storage.seed_business import seed_units  # beside this module; imports it back
+
+    seed_units(conn, site)
 
 
 def _ts_strings(day_start: datetime, step_s: int, n: int) -> list[str]:
@@ -222,6 +226,10 @@ def _seed_day(conn: psycopg.Connection, site: SeedSite, state: _State, day: date
     weekday = day.weekday()
     outages = _outages(site, state, day, horizon_s)
     counts["transactions"] = _transactions(conn, site, state, day, day_start, weekday, end)
+    from storage.seed_business import business_day  # partner outlets and testing lines (issue 7)
+
+    for table, k in business_day(conn, site, state.seed, day, day_start, weekday, end).items():
+        counts[table] = counts.get(table, 0) + k
     lanes, inspections = _lanes(conn, site, state, day, day_start, weekday, end)
     counts["lane_events"], counts["inspections"] = lanes, inspections
     counts["camera_stats"] = _camera_stats(conn, site, state, day, day_start, weekday, horizon_s, stats_every_s,
@@ -420,7 +428,9 @@ def _camera_stats(conn: psycopg.Connection, site: SeedSite, state: _State, day: 
     hours = np.arange(n) * step_s / 3600
     total = 0
     with conn.cursor().copy("COPY camera_stats (ts, camera_id, online, camera_fps, process_fps, skipped_fps,"
-                            " detection_fps, decode_ms, lag_s, reconnects) FROM STDIN") as copy:
+                            " detection_fps, decode_ms, lag_s, reconnects, luma_mean, luma_std, sharpness,"
+                            " sharpness_ratio, changed, scene_shift, scene_response, health_issues) FROM STDIN"
+                            ) as copy:
         for cam in site.cameras:
             rng = _np_rng(state.seed, "stats", day, cam.id)
             offline = _offline_mask(n, step_s, outages[cam.id])
@@ -438,13 +448,37 @@ def _camera_stats(conn: psycopg.Connection, site: SeedSite, state: _State, day: 
             reconnects = before + np.cumsum(ends)
             state.reconnects[cam.id] = int(reconnects[-1]) if n else before
             online = np.where(offline, "f", "t")
-            lines = [f"{t}\t{cam.id}\t{o}\t{c:.2f}\t{p:.2f}\t{s:.2f}\t{d:.2f}\t{dm:.2f}\t{lg:.3f}\t{r}\n"
-                     for t, o, c, p, s, d, dm, lg, r in zip(ts, online.tolist(), camera_fps.tolist(), process.tolist(),
-                                                           skipped.tolist(), detection.tolist(), decode.tolist(),
-                                                           lag.tolist(), reconnects.tolist(), strict=True)]
+            health = _picture_health(cam, hours, offline, detection, process, rng)  # drawn last: the above stay
+            lines = [f"{t}\t{cam.id}\t{o}\t{c:.2f}\t{p:.2f}\t{s:.2f}\t{d:.2f}\t{dm:.2f}\t{lg:.3f}\t{r}\t{h}\n"
+                     for t, o, c, p, s, d, dm, lg, r, h in zip(ts, online.tolist(), camera_fps.tolist(),
+                                                              process.tolist(), skipped.tolist(), detection.tolist(),
+                                                              decode.tolist(), lag.tolist(), reconnects.tolist(),
+                                                              health, strict=True)]
             copy.write("".join(lines))
             total += n
     return total
+
+
+def _picture_health(cam: SeedCamera, hours: np.ndarray, offline: np.ndarray, detection: np.ndarray,
+                    process: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """COPY text of the picture measures (migration 0008): brightness follows daylight on the outdoor lanes,
+    which also lose some sharpness at night (infrared); the picture changes more with more people; offline
+    samples have no measures and an open video_loss."""
+    n = len(hours)
+    light = np.clip(np.sin(np.pi * (hours % 24 - 6) / 12), 0, 1) if cam.area == "inspection_lane" else np.ones(n)
+    luma = 55 + 65 * light + rng.normal(0, 3, n)
+    contrast = 38 + 10 * light + rng.normal(0, 2, n)
+    ratio = 0.8 + 0.2 * light + rng.normal(0, 0.04, n)
+    sharp = rng.uniform(150, 450) * ratio
+    people = np.divide(detection, process, out=np.zeros(n), where=process > 0)
+    changed = 0.0008 + 0.004 * np.minimum(people, 10) + np.abs(rng.normal(0, 0.0005, n))
+    shift = np.abs(rng.normal(0, 0.002, n))
+    response = np.clip(0.6 + rng.normal(0, 0.05, n), 0, 1)
+    return ["\\N\t" * 7 + "{video_loss}" if off else
+            f"{lm:.1f}\t{ls:.1f}\t{sh:.1f}\t{ra:.3f}\t{ch:.5f}\t{sf:.4f}\t{re:.3f}\t\\N"
+            for off, lm, ls, sh, ra, ch, sf, re in zip(offline.tolist(), luma.tolist(), contrast.tolist(),
+                                                       sharp.tolist(), ratio.tolist(), changed.tolist(),
+                                                       shift.tolist(), response.tolist(), strict=True)]
 
 
 def _occupancy(conn: psycopg.Connection, site: SeedSite, state: _State, day: date, day_start: datetime,

@@ -4,11 +4,18 @@ One short connection per message (clean session): alerts are rare, and a fresh c
 acknowledged in-flight message behind a failure that paho would replay on its own beside the outbox's retry.
 The JSON payload carries the idempotency key, so a subscriber can drop the repeat that a crash between the
 PUBACK and the database commit can cause.
+
+TLS (`tls: true`): the broker's certificate is verified against `ca_file` (else the system's CAs) and its
+name against `host`, during `connect()`, before the CONNECT packet (and any password) is sent. A rejected
+certificate is a `DeliveryError` naming the reason, so the message is retried and, if it never works,
+ends `dead` in the outbox with that reason; the notifier never crashes the worker.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import ssl
 import threading
 import uuid
 from typing import Any
@@ -18,6 +25,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.config import MqttNotifierConfig
 from alerts.notifiers.webhook import DeliveryError
+
+log = logging.getLogger(__name__)
+
+# OpenSSL verify codes worth a plain word; others are reported by number.
+_UNTRUSTED = "issuer not trusted (wrong ca_file?)"
+_VERIFY_REASONS = {10: "certificate expired", 18: _UNTRUSTED, 19: _UNTRUSTED, 20: _UNTRUSTED, 21: _UNTRUSTED,
+                   62: "certificate not valid for the host name", 64: "certificate not valid for the host name"}
 
 _TOPIC_UNSAFE = str.maketrans({"/": "_", "+": "_", "#": "_", "\0": "_"})
 
@@ -36,6 +50,14 @@ class MqttNotifier:
         self.id = config.id
         self.min_severity = config.min_severity
         self.config = config
+        self._tls: ssl.SSLContext | None = None
+        self._tls_error: str | None = None
+        if config.tls:
+            try:
+                self._tls = tls_context(config)
+            except (OSError, ssl.SSLError) as exc:  # a missing or bad file: every send fails, nothing crashes
+                self._tls_error = f"mqtt {self.id}: cannot load TLS files ({type(exc).__name__})"
+                log.error("%s", self._tls_error)
 
     def message(self, payload: dict[str, Any], idempotency_key: str) -> tuple[str, bytes]:
         body = dict(payload, idempotency_key=idempotency_key)
@@ -55,6 +77,10 @@ class MqttNotifier:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{cfg.client_id_prefix}{uuid.uuid4().hex[:12]}",
                              protocol=mqtt.MQTTv311, clean_session=True)
         client.connect_timeout = cfg.timeout_s
+        if cfg.tls:
+            if self._tls is None:
+                raise DeliveryError(self._tls_error or f"mqtt {self.id}: no TLS context")
+            client.tls_set_context(self._tls)
         if cfg.username is not None:
             client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
         answered = threading.Event()
@@ -72,6 +98,11 @@ class MqttNotifier:
         client.on_disconnect = on_disconnect
         try:
             client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        except ssl.SSLCertVerificationError as exc:
+            reason = _VERIFY_REASONS.get(exc.verify_code, f"verify error {exc.verify_code}")
+            raise DeliveryError(f"mqtt {self.id}: TLS: broker certificate rejected: {reason}") from None
+        except ssl.SSLError as exc:  # handshake refused: e.g. the broker wants a client certificate
+            raise DeliveryError(f"mqtt {self.id}: TLS handshake failed ({exc.reason or type(exc).__name__})") from None
         except OSError as exc:
             raise DeliveryError(f"mqtt {self.id}: cannot connect ({type(exc).__name__})") from None
         client.loop_start()
@@ -91,3 +122,12 @@ class MqttNotifier:
         finally:
             client.disconnect()
             client.loop_stop()
+
+
+def tls_context(config: MqttNotifierConfig) -> ssl.SSLContext:
+    """A client context that verifies the broker (CA and host name), with the client certificate if given."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    return context

@@ -119,3 +119,70 @@ def test_unknown_channel_is_retried_not_dropped(pool, db_dsn):
     worker.deliver_due()
     (_, status, attempts, last_error) = rows(db_dsn)[0]
     assert status == "pending" and "no notifier named 'gone'" in last_error
+
+
+# -- wake-up by LISTEN/NOTIFY (migration 0009's trigger) -------------------------------------------------
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_new_row_wakes_the_worker_long_before_the_poll(pool, db_dsn, receiver):
+    worker = OutboxWorker(pool, {"hook": notifier(receiver.url)}, RetryConfig(), poll_s=120)
+    worker.start()
+    try:
+        wait_for(lambda: worker._listener is not None, 10, "the worker to LISTEN")
+        time.sleep(0.3)  # the worker is asleep now: only a notification can wake it within the next 2 minutes
+        enqueue(db_dsn, "k1")
+        wait_for(lambda: rows(db_dsn)[0][1] == "delivered", 15, "the notified row to be delivered")
+        assert worker.stats.wakeups >= 1 and len(receiver.deliveries) == 1
+    finally:
+        worker.stop()
+
+
+def test_a_lost_listen_connection_is_reopened_and_nothing_is_missed(pool, db_dsn, receiver):
+    worker = OutboxWorker(pool, {"hook": notifier(receiver.url)}, RetryConfig(), poll_s=120)
+    worker.start()
+    try:
+        wait_for(lambda: worker._listener is not None, 10, "the worker to LISTEN")
+        pid = worker._listener.info.backend_pid
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_for(lambda: worker.stats.listen_failures == 1, 10, "the worker to notice the lost connection")
+        enqueue(db_dsn, "while-deaf")  # its notification goes nowhere: the round after reconnecting finds it
+        wait_for(lambda: rows(db_dsn)[0][1] == "delivered", 20, "the row queued while not listening")
+        wait_for(lambda: worker._listener is not None, 10, "the LISTEN connection to be back")
+        assert worker._listener.info.backend_pid != pid
+        enqueue(db_dsn, "after")
+        wait_for(lambda: all(r[1] == "delivered" for r in rows(db_dsn)), 15, "the row after reconnecting")
+        assert sorted(d.headers["Idempotency-Key"] for d in receiver.deliveries) == ["after", "while-deaf"]
+    finally:
+        worker.stop()
+
+
+def test_retries_are_timed_by_their_due_time_not_the_poll(pool, db_dsn, receiver):
+    receiver.fail_first = 1
+    worker = OutboxWorker(pool, {"hook": notifier(receiver.url)}, RetryConfig(initial_s=0.5, max_attempts=3),
+                          poll_s=120)
+    worker.start()
+    try:
+        enqueue(db_dsn, "k1")
+        wait_for(lambda: rows(db_dsn)[0][1] == "delivered", 20, "the retried row")  # no NOTIFY for a retry
+        assert receiver.attempts == 2 and rows(db_dsn)[0][2] == 2
+    finally:
+        worker.stop()
+
+
+def test_without_listen_it_polls(pool, db_dsn, receiver):
+    worker = OutboxWorker(pool, {"hook": notifier(receiver.url)}, RetryConfig(), poll_s=0.1, listen=False)
+    worker.start()
+    try:
+        enqueue(db_dsn, "k1")
+        wait_for(lambda: rows(db_dsn)[0][1] == "delivered", 15, "the polled row")
+        assert worker._listener is None and worker.stats.wakeups == 0
+    finally:
+        worker.stop()

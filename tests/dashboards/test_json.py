@@ -82,3 +82,59 @@ def test_export_writes_parseable_files_without_secrets(tmp_path, monkeypatch):
     ds = yaml.safe_load((tmp_path / "provisioning/datasources/jianguan.yaml").read_text())["datasources"][0]
     assert ds["jsonData"]["timescaledb"] is False
     assert os.access(paths[0], os.R_OK)
+
+
+# -- Grafana's dashboard model (dashboards/schema.py, validated with jsonschema) ---------------------------
+def test_every_dashboard_validates_against_the_dashboard_model():
+    from dashboards.schema import problems
+
+    for uid, dash in all_dashboards().items():
+        assert problems(dash) == [], uid
+        # What Grafana reads back from a file or the API is the JSON text, not the Python objects.
+        assert problems(json.loads(json.dumps(dash))) == [], uid
+
+
+def _broken(change) -> list[str]:
+    import copy
+
+    from dashboards.schema import problems
+
+    dash = copy.deepcopy(supervision_overview())
+    change(dash)
+    return problems(dash)
+
+
+def test_the_schema_and_checks_catch_broken_dashboards():
+    def set_in(path, value):
+        def change(dash):
+            node = dash
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        return change
+
+    cases = [
+        (set_in(["uid"], "has space"), "does not match"),
+        (set_in(["uid"], "x" * 41), "does not match"),
+        (set_in(["title"], ""), "should be non-empty"),
+        (set_in(["schemaVersion"], 12), "is less than the minimum"),
+        (set_in(["refresh"], "soon"), "is not valid under any of the given schemas"),
+        (set_in(["time"], {"from": "now-6h"}), "'to' is a required property"),
+        (set_in(["tmie"], {}), "Additional properties are not allowed ('tmie' was unexpected)"),
+        (set_in(["panels", 0, "gridPos", "w"], 25), "is greater than the maximum"),
+        (set_in(["panels", 0, "gridPos", "x"], 20), "exceeds the 24-column grid"),
+        (set_in(["panels", 1, "gridPos"], {"x": 3, "y": 0, "w": 6, "h": 4}), "overlap"),
+        (set_in(["panels", 0, "targets"], []), "should be non-empty"),
+        (set_in(["panels", 0, "datasource"], {"type": "grafana-postgresql-datasource"}), "'uid' is a required"),
+        (set_in(["panels", 1, "id"], 1), "panel ids are not unique"),
+        (lambda d: d["panels"][0]["targets"].append(dict(d["panels"][0]["targets"][0])), "refIds are not unique"),
+        (set_in(["panels", 0, "fieldConfig", "defaults", "unti"], "s"), "('unti' was unexpected)"),
+        (set_in(["templating", "list", 0, "name"], "__site"), "does not match"),
+        (lambda d: d["templating"]["list"][0].pop("query"), "'query' is a required property"),
+        (lambda d: d["templating"]["list"].append(dict(d["templating"]["list"][0])), "variable names are not unique"),
+        (lambda d: d["templating"]["list"].pop(1), "unknown variable $camera"),
+        (set_in(["panels", 0, "targets", 0, "format"], "graph"), "is not one of"),
+    ]
+    for change, message in cases:
+        found = _broken(change)
+        assert any(message in p for p in found), (message, found)
