@@ -60,7 +60,19 @@ def fields(payload: dict[str, Any], timezone: str) -> list[tuple[str, str]]:
         ("时间 time", local_time(payload.get("raised_at") or payload.get("started_at"), timezone)),
         ("开始 started", local_time(payload.get("started_at"), timezone)),
         ("测量 measures", measures_text(payload.get("measures"))),
-    ]
+    ] + _business(payload)
+
+
+def _business(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """Business alerts (alerts.business) name a source and a responsible unit, and say why."""
+    rows = []
+    if payload.get("source_id"):
+        rows.append(("来源 source", _text(payload.get("source_id"))))
+    if payload.get("unit_id"):
+        rows.append(("责任单位 unit", _text(payload.get("unit_name") or payload.get("unit_id"))))
+    if payload.get("explanation"):
+        rows.append(("说明 why", _text(payload.get("explanation"))))
+    return rows
 
 
 def _links(payload: dict[str, Any]) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
+from alerts.business import RectificationError, rectification_step
 from alerts.links import LinkSigner
 from alerts.review.auth import (
     CAN_ACKNOWLEDGE,
@@ -101,11 +102,14 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     def alert_for(user: User, alert_id: int) -> dict[str, Any]:
         with pool.connection() as conn:
             cur = conn.execute(
-                "SELECT a.*, c.name AS camera_name, s.name AS site_name, i.confidence, i.evidence, i.track_ids,"
-                " k.path AS clip_path, k.sha256 AS clip_sha256, k.started_at AS clip_started_at,"
-                " k.ended_at AS clip_ended_at"
-                " FROM alerts a JOIN cameras c ON c.id = a.camera_id JOIN sites s ON s.id = a.site_id"
+                "SELECT a.*, COALESCE(c.name, a.source_id) AS camera_name, s.name AS site_name, i.confidence,"
+                " i.evidence, i.track_ids, k.path AS clip_path, k.sha256 AS clip_sha256,"
+                " k.started_at AS clip_started_at, k.ended_at AS clip_ended_at,"
+                " u.name AS unit_name, r.status AS rect_status, r.note AS rect_note"
+                # business alerts (migration 0007) have no camera: a LEFT JOIN, named by their source
+                " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id JOIN sites s ON s.id = a.site_id"
                 " LEFT JOIN incidents i ON i.id = a.incident_id LEFT JOIN clips k ON k.id = a.clip_id"
+                " LEFT JOIN units u ON u.id = a.unit_id LEFT JOIN rectifications r ON r.alert_id = a.id"
                 " WHERE a.id = %s", (alert_id,))
             row = cur.fetchone()
             names = [d.name for d in cur.description]
@@ -193,8 +197,9 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         if until:
             where.append("a.started_at < %s")
             args.append(datetime.combine(until + timedelta(days=1), time.min).astimezone())
-        sql = ("SELECT a.id, a.started_at, a.ended_at, a.site_id, c.name, a.camera_id, a.rule, a.zone_id,"
-               " a.severity, a.status, a.verdict, a.title FROM alerts a JOIN cameras c ON c.id = a.camera_id"
+        sql = ("SELECT a.id, a.started_at, a.ended_at, a.site_id, COALESCE(c.name, a.source_id), a.camera_id,"
+               " a.rule, a.zone_id, a.severity, a.status, a.verdict, a.title"
+               " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.started_at DESC LIMIT %s")
         with pool.connection() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
@@ -277,6 +282,25 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             if alert["verdict"] == "false_alarm" and alert["clip_id"]:
                 conn.execute("UPDATE clips SET locked = false WHERE id = %s", (alert["clip_id"],))
             _trail(conn, alert_id, user.username, "closed", "close", {})
+        return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+
+    @app.post("/alerts/{alert_id}/rectification")
+    def rectification(request: Request, alert_id: int, user: Annotated[User, Depends(current_user)],
+                      step: Annotated[str, Form(pattern="^(rectified|verified|rejected)$")],
+                      csrf: Annotated[str, Form(max_length=128)],
+                      note: Annotated[str, Form(max_length=2000)] = ""):
+        """A business alert's rectification: the unit's side (commander) marks it rectified, the supervision
+        centre (supervisor, admin) verifies or rejects it."""
+        check_csrf(request, csrf)
+        allowed = CAN_ACKNOWLEDGE if step == "rectified" else CAN_CLOSE
+        if user.role not in allowed:
+            raise HTTPException(403, f"a {user.role} cannot mark a rectification {step}")
+        alert_for(user, alert_id)
+        try:
+            with pool.connection() as conn, conn.transaction():
+                rectification_step(conn, alert_id, step, user.username, note)
+        except RectificationError as exc:
+            raise HTTPException(409, str(exc)) from None
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
 
     # -- signed links from pushes: GET shows, only POST acts (link previewers must not acknowledge) ---

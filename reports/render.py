@@ -1,0 +1,58 @@
+"""HTML (Jinja2, autoescaped, charts embedded as data: URIs) and PDF (Chromium headless --print-to-pdf)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from reports import charts
+from reports.config import ReportsConfig
+from reports.data import ReportData
+
+_ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html"]))
+TITLES = {"daily": "Daily supervision report", "weekly": "Weekly supervision report",
+          "monthly": "Monthly supervision report"}
+
+
+class ReportError(RuntimeError):
+    pass
+
+
+def _fmt(value: object, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+_ENV.filters["num"] = _fmt
+_ENV.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+
+
+def html(d: ReportData, cfg: ReportsConfig) -> str:
+    pngs = {"volume": charts.volume(d), "times": charts.times(d, cfg.targets), "uptime": charts.uptime(d, cfg.targets)}
+    if d.alerts_by_rule:
+        pngs["alerts"] = charts.alerts(d)
+    images = {k: "data:image/png;base64," + base64.b64encode(v).decode() for k, v in pngs.items()}
+    return _ENV.get_template("report.html").render(d=d, t=cfg.targets, images=images, title=TITLES[d.kind])
+
+
+def pdf(html_path: Path, pdf_path: Path, cfg: ReportsConfig) -> None:
+    """Print `html_path` with headless Chromium (a fresh profile each time, no network, no sandbox under root)."""
+    exe = shutil.which(cfg.chromium)
+    if exe is None:
+        raise ReportError(f"{cfg.chromium!r} not found: install Debian's chromium (scripts/setup.sh does)")
+    with tempfile.TemporaryDirectory(prefix="jianguan-chromium-") as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
+               html_path.resolve().as_uri()]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.pdf_timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"chromium did not print the PDF within {cfg.pdf_timeout_s:g} s") from None
+    if done.returncode != 0 or not pdf_path.is_file() or pdf_path.stat().st_size == 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise ReportError(f"chromium failed to print the PDF (exit {done.returncode}): {last}")

@@ -1,0 +1,91 @@
+"""A business alert on the review desk (uvicorn on 127.0.0.1): evidence rows, unit, rectification steps."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import psycopg
+import uvicorn
+from psycopg_pool import ConnectionPool
+
+from alerts import AlertsConfig
+from alerts.business import BusinessAlerts
+from alerts.review import LoginLimiter, add_user, create_app
+from analytics.business import BusinessConfig, run_checks
+from tests.analytics.business.conftest import END, week
+
+PASSWORD = "correct horse battery"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _login(base: str, user: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, follow_redirects=False)
+    csrf = client.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+    assert client.post("/login", data={"username": user, "password": PASSWORD, "csrf": csrf}).status_code == 303
+    return client
+
+
+def _csrf(client: httpx.Client, path: str) -> str:
+    return client.get(path).text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy, tmp_path):
+    with psycopg.connect(office_copy) as conn:
+        findings = run_checks(conn, BusinessConfig(), week(4), END).findings
+        for name, role in (("chief", "commander"), ("centre", "supervisor")):
+            add_user(conn, name, PASSWORD, role, ["office-01"])
+    with ConnectionPool(office_copy, min_size=1, max_size=2) as pool:
+        BusinessAlerts(pool, AlertsConfig()).record(findings)
+    with psycopg.connect(office_copy) as conn:
+        alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
+    app = create_app(office_copy, "x" * 40, tmp_path, limiter=LoginLimiter())
+    port = _port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        chief = _login(base, "chief")
+        listing = chief.get("/alerts?rule=business_outside_hours").text
+        assert f"/alerts/{alert_id}" in listing and "win-12" in listing
+        page = chief.get(f"/alerts/{alert_id}").text
+        assert 'id="source">win-12<' in page and "Service hall" in page
+        assert "opening hours that day: 08:30-17:30" in page
+        assert page.count("<tr>") >= 1 + 5 and "inj-hours-" in page           # the five evidence rows
+        assert 'id="rect-status">open<' in page
+        path = f"/alerts/{alert_id}/rectification"
+        r = chief.post(path, data={"step": "verified", "csrf": _csrf(chief, f"/alerts/{alert_id}")})
+        assert r.status_code == 403                                            # a commander cannot verify
+        r = chief.post(path, data={"step": "rectified", "note": "evening logins disabled",
+                                   "csrf": _csrf(chief, f"/alerts/{alert_id}")})
+        assert r.status_code == 303
+        centre = _login(base, "centre")
+        r = centre.post(path, data={"step": "verified", "csrf": _csrf(centre, f"/alerts/{alert_id}")})
+        assert r.status_code == 303
+        page = centre.get(f"/alerts/{alert_id}").text
+        assert 'id="rect-status">verified<' in page and "evening logins disabled" in page
+        r = centre.post(path, data={"step": "verified", "csrf": _csrf(centre, f"/alerts/{alert_id}")})
+        assert r.status_code == 409 and "is verified" in r.text
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=5)
+        app.state.pool.close()
+    with psycopg.connect(office_copy) as conn:
+        trail = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE object = %s ORDER BY id",
+                                            (f"alert:{alert_id}",))]
+    assert trail.count("rectification_rectified") == 1 and trail.count("rectification_verified") == 1
