@@ -32,11 +32,25 @@ RULE_TITLES = {
     "covered": "Camera covered or blacked out",
     "defocus": "Picture out of focus",
     "scene_moved": "Camera turned: the scene moved",
+    "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
+    "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
+    "walkaround_incomplete": "Lane {zone}: the inspector did not walk round the vehicle",
+    "inspection_without_vehicle": "Lane {zone}: inspection recorded with no vehicle in the lane",
+    "vehicle_left_uninspected": "Lane {zone}: vehicle left without inspection",
+    "exam_phone": "Seat {zone}: phone at the seat",
+    "exam_seat_crowded": "Seat {zone}: two or more people for {seconds:.0f} s",
+    "exam_candidate_absent": "Seat {zone}: candidate away for {seconds:.0f} s",
+    "exam_head_turned": "Seat {zone}: head turned toward a neighbour for {seconds:.0f} s",
+    "exam_no_examiner": "Room {zone}: no examiner for {seconds:.0f} s",
+    "staff_phone": "Window {zone}: phone in the staff zone",
+    "waiting_over_limit": "Zone {zone}: waiting crowd over the limit for {seconds:.0f} s",
 }
 
 
 class ClipSource(Protocol):
-    """What the alert side needs from recording: how far it reaches, and a clip cut from it."""
+    """What the alert side needs from recording: whether a camera records, how far it reaches, a clip."""
+
+    def records(self, camera_id: str) -> bool: ...
 
     def covered_until(self, camera_id: str) -> float: ...
 
@@ -123,7 +137,7 @@ class AlertManager:
         self.stats.alerts_opened += 1
         self.stats.alert_ids.append(ref.alert_id)
         self._push(ref, inc, title)
-        if self.clips is not None:
+        if self.clips is not None and self.clips.records(inc.camera_id):
             t0 = inc.started_at - self.config.clip_pre_s
             t1 = min(inc.raised_at + self.config.clip_post_s, t0 + self.config.max_clip_s)
             self._jobs.put(_ClipJob(ref.alert_id, inc.camera_id, t0, t1, time.monotonic() + self.clip_wait_s))

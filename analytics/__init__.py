@@ -3,16 +3,27 @@
 from analytics.camera import AnalysisResult, CameraAnalytics, OccupancySample
 from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig, ZoneUnattendedConfig
 from analytics.detector import ModelError, YoloDetector, resolve_model
+from analytics.detectors import NanoDetDetector, build_detector, build_detectors, detect_crops, merge_detections
 from analytics.health import CameraHealth, CameraHealthConfig
-from analytics.rules import Incident, IncidentEvent, Observation
+from analytics.motion import MotionConfig, MotionGate, MotionResult
+from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.zones import Zone
 
 __all__ = [
+    "MotionResult",
+    "MotionGate",
+    "MotionConfig",
+    "merge_detections",
+    "detect_crops",
+    "build_detectors",
+    "build_detector",
+    "NanoDetDetector",
     "AnalysisResult",
     "CameraAnalytics",
     "CameraHealth",
     "CameraHealthConfig",
     "DetectorConfig",
+    "ExternalEvent",
     "Incident",
     "IncidentEvent",
     "ModelError",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import supervision as sv
 
 from analytics.config import RuleConfig, ZoneConfig
-from analytics.rules import Incident, IncidentEvent, Observation, build_rule
+from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation, build_rule
 from analytics.tracking import CameraTracker
 from analytics.zones import Zone
 
@@ -36,11 +36,13 @@ class CameraAnalytics:
     ) -> None:
         self.camera_id = camera_id
         self.zones = [Zone.from_config(z) for z in zones]
-        known = {z.id for z in self.zones}
+        by_id = {z.id: z for z in self.zones}
         for r in rules:
-            if r.zone not in known:
-                raise ValueError(f"rule {r.type} refers to unknown zone {r.zone!r}")
-        self.rules = [build_rule(r, fps) for r in rules]
+            unknown = [z for z in r.zone_ids() if z not in by_id]
+            if unknown:
+                raise ValueError(f"rule {r.type} refers to unknown zone(s) {', '.join(map(repr, unknown))}")
+        # Rules that default to zones of a kind (exam seats, rooms) raise ValueError here when there are none.
+        self.rules = [build_rule(r, fps, by_id) for r in rules]
         self.tracker = CameraTracker(fps)
         self._second: int | None = None
         self._peak: dict[str, int] = {}
@@ -55,6 +57,16 @@ class CameraAnalytics:
             result.events.extend(self._stamp(rule.update(obs)))
         result.occupancy = self._sample(ts, in_zone)
         return result
+
+    def feed_event(self, event: ExternalEvent) -> list[IncidentEvent]:
+        """Pass an event from outside the video (lane sensor, inspection or exam record) to the rules that read
+        them. Feed it in time order with the frames: a rule judges a record against the video around it."""
+        events: list[IncidentEvent] = []
+        for rule in self.rules:
+            on_event = getattr(rule, "on_event", None)
+            if on_event is not None:
+                events.extend(self._stamp(on_event(event)))
+        return events
 
     def flush(self, ts: float) -> list[IncidentEvent]:
         events = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -43,6 +44,24 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class ExternalEvent:
+    """Something a rule learns from outside the video: a lane sensor, an inspection record, an exam's end.
+
+    `target` names what the event is about: a lane, window or seat id as the business system spells it; a
+    rule matches it against its zone id or its configured `external_id` ("*" means every target).
+    `ts` is epoch seconds on the same clock as the frames.
+
+    >>> ExternalEvent(1700000000.0, "inspection_start", "lane-1", {"plate": "京A12345"}).kind
+    'inspection_start'
+    """
+
+    ts: float
+    kind: str
+    target: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IncidentEvent:
     kind: Literal["opened", "closed"]
     incident: Incident
@@ -56,3 +75,9 @@ class Rule(Protocol):
     def flush(self, ts: float) -> list[IncidentEvent]:
         """Close what is open because observation stopped (end of a file, shutdown)."""
         ...
+
+
+class EventRule(Rule, Protocol):
+    """A rule that also reads external events (optional: `CameraAnalytics` feeds only rules that have it)."""
+
+    def on_event(self, event: ExternalEvent) -> list[IncidentEvent]: ...

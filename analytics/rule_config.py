@@ -1,0 +1,204 @@
+"""Configuration of the vision rules (one model per rule `type`), composed into `analytics.config.RuleConfig`.
+
+Every rule has a severity, an `inertia` (consecutive frames needed to change a condition's state, so one
+flickering box decides nothing) and optional `active_hours` in the site's local time. Thresholds are in
+seconds of video time; see docs/rules.md for what each one measures exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Severity = Literal["info", "minor", "major", "critical"]
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+DEFAULT_TIMEZONE = "Asia/Shanghai"  # the site config's default, for rules built outside a site config
+
+
+class RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Severity = "major"
+    inertia: int = Field(3, ge=1, le=50, description="consecutive frames needed to change a condition's state")
+    active_hours: list[str] = Field(
+        default_factory=list, description='local times the rule counts, e.g. ["08:30-12:00", "13:30-17:30"]; '
+        "empty: always. Spans over midnight (22:00-06:00) are allowed")
+    timezone: str | None = Field(None, description="IANA time zone of active_hours; the site's when unset")
+
+    @field_validator("active_hours")
+    @classmethod
+    def _hours(cls, spans: list[str]) -> list[str]:
+        for span in spans:
+            m = _HOURS.match(span)
+            if not m:
+                raise ValueError(f"{span!r} is not HH:MM-HH:MM (24 h clock)")
+            if m.group(1, 2) == m.group(3, 4):
+                raise ValueError(f"{span!r} is empty: start equals end")
+        return spans
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, tz: str | None) -> str | None:
+        if tz is not None:
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {tz!r}") from None
+        return tz
+
+    def zone_ids(self) -> list[str]:
+        """Every zone id this rule names explicitly (the camera must have them)."""
+        ids: list[str] = []
+        for name in ("zone", "inspector_zones", "seats", "zones", "walkways"):
+            value = getattr(self, name, None)
+            ids += [value] if isinstance(value, str) else list(value or [])
+        return ids
+
+
+class ZoneUnattendedConfig(RuleBase):
+    """Nobody in `zone` for `seconds` (e.g. a service window whose staff zone is empty)."""
+
+    type: Literal["zone_unattended"]
+    zone: str
+    seconds: float = Field(60.0, gt=0)
+
+
+# --- inspection lanes ---------------------------------------------------------------------------------
+
+
+class LaneRuleBase(RuleBase):
+    zone: str = Field(description="the lane zone: a vehicle whose bottom-centre is inside is in the lane")
+    vehicle_classes: list[int] = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
+    vehicle_confirm_s: float = Field(2.0, ge=0, description="a vehicle counts once seen this long (flicker)")
+    vehicle_gap_s: float = Field(6.0, gt=0, description="the vehicle has left after this long unseen (unless "
+                                 "seen driving out); covers an inspector hiding it and detector drop-outs")
+    near_margin: float = Field(0.5, ge=0, le=3, description="inspector area: the vehicle box grown by this "
+                               "share of its width/height on each side")
+    anchor_y: float = Field(0.5, ge=0, le=1, description="height of the reference point in the vehicle box "
+                            "(0 top, 1 bottom); raise it for low cameras where the footprint is the box's foot")
+    inspector_zones: list[str] = Field(default_factory=list, description="if set, an inspector must stand "
+                                       "(bottom-centre) in one of these zones, e.g. the lane's staff walkway")
+    external_id: str | None = Field(None, description="this lane's id in lane-sensor / business events; "
+                                    "defaults to the zone id")
+    record_kinds: list[str] = Field(default_factory=lambda: ["inspection_start", "inspection_end", "inspection"],
+                                    description="external event kinds that record an inspection")
+    record_tolerance_s: float = Field(30.0, ge=0, description="a record may be entered this long after the "
+                                      "vehicle left (records are often typed after the inspection)")
+    record_lead_s: float = Field(2.0, ge=0, description="a record may precede the vehicle's arrival by this much "
+                                 "(clock skew); also how long a record waits for a vehicle before it alerts")
+
+
+class InspectorAbsentConfig(LaneRuleBase):
+    """A vehicle stands in the lane and no inspector is near it for `seconds`."""
+
+    type: Literal["inspector_absent"]
+    seconds: float = Field(60.0, gt=0)
+
+
+class InspectionTooShortConfig(LaneRuleBase):
+    """The inspection of a vehicle (record, else first to last inspector presence) lasted under `min_seconds`."""
+
+    type: Literal["inspection_too_short"]
+    min_seconds: float = Field(120.0, gt=0)
+
+
+class WalkaroundIncompleteConfig(LaneRuleBase):
+    """The inspector's track did not go round the vehicle: covered degrees (or sides) under the threshold."""
+
+    type: Literal["walkaround_incomplete"]
+    min_degrees: float = Field(270.0, gt=0, le=360)
+    min_sides: int | None = Field(None, ge=1, le=4, description="if set, judge by sides visited instead")
+    side_share: float = Field(1 / 3, gt=0, le=1, description="share of a side's 90° that counts as visited")
+    max_step_deg: float = Field(120.0, gt=0, lt=180, description="larger jumps between positions are not joined")
+    min_near_s: float = Field(5.0, ge=0, description="judge only vehicles someone inspected this long")
+
+
+class InspectionWithoutVehicleConfig(LaneRuleBase):
+    """An inspection is recorded (external event) while no vehicle stood in the lane."""
+
+    type: Literal["inspection_without_vehicle"]
+
+
+class VehicleLeftUninspectedConfig(LaneRuleBase):
+    """A vehicle left the lane and nobody inspected it (no inspector near; optionally no record)."""
+
+    type: Literal["vehicle_left_uninspected"]
+    min_vehicle_s: float = Field(10.0, ge=0, description="shorter visits are drive-throughs or flicker")
+    min_near_s: float = Field(5.0, ge=0, description="inspector presence below this is no inspection")
+    require_record: bool = Field(False, description="also flag a visit with no inspection record")
+    record_grace_s: float = Field(30.0, ge=0, description="how long after the departure a record may arrive")
+
+
+# --- exam rooms ---------------------------------------------------------------------------------------
+
+
+class ExamRuleBase(RuleBase):
+    seats: list[str] = Field(default_factory=list, description="seat zones; empty: every zone of kind 'seat'")
+    min_overlap: float = Field(0.3, gt=0, le=1, description="share of a person's box inside a seat that "
+                               "places them there (seated people's feet are hidden)")
+    walkways: list[str] | None = Field(None, description="people whose feet stand in these zones are passing "
+                                       "by, never at a seat; default: every zone of kind 'patrol'")
+
+
+class ExamPhoneConfig(ExamRuleBase):
+    type: Literal["exam_phone"]
+    seconds: float = Field(1.0, ge=0)
+    min_frames: int = Field(3, ge=1, description="frames with the phone seen, against one-frame false boxes")
+    phone_overlap: float = Field(0.5, gt=0, le=1, description="share of the phone box on a seated person")
+
+
+class ExamSeatCrowdedConfig(ExamRuleBase):
+    type: Literal["exam_seat_crowded"]
+    seconds: float = Field(10.0, gt=0)
+    min_people: int = Field(2, ge=2)
+
+
+class ExamCandidateAbsentConfig(ExamRuleBase):
+    type: Literal["exam_candidate_absent"]
+    seconds: float = Field(30.0, gt=0)
+    occupied_s: float = Field(10.0, ge=0, description="a seat is occupied once someone sat this long")
+    release_kinds: list[str] = Field(default_factory=lambda: ["exam_end", "seat_released"],
+                                     description="external events (target: a seat id or '*') that free seats")
+
+
+class ExamHeadTurnedConfig(ExamRuleBase):
+    type: Literal["exam_head_turned"]
+    seconds: float = Field(3.0, gt=0)
+    min_yaw_deg: float = Field(35.0, gt=0, lt=90)
+    keypoint_conf: float = Field(0.5, gt=0, lt=1)
+
+
+class ExamNoExaminerConfig(ExamRuleBase):
+    type: Literal["exam_no_examiner"]
+    zones: list[str] = Field(default_factory=list, description="room/patrol zones; empty: every zone of kind "
+                             "'room' or 'patrol'")
+    seconds: float = Field(120.0, gt=0)
+
+
+# --- service windows ----------------------------------------------------------------------------------
+
+
+class StaffPhoneConfig(RuleBase):
+    type: Literal["staff_phone"]
+    zone: str
+    seconds: float = Field(3.0, ge=0)
+    min_frames: int = Field(3, ge=1)
+    min_overlap: float = Field(0.3, gt=0, le=1)
+    phone_overlap: float = Field(0.5, gt=0, le=1)
+
+
+class WaitingOverLimitConfig(RuleBase):
+    type: Literal["waiting_over_limit"]
+    zone: str
+    limit: int = Field(ge=0, le=10_000, description="alert when more than this many people wait")
+    seconds: float = Field(60.0, gt=0)
+
+
+RULE_CONFIGS = (
+    ZoneUnattendedConfig, InspectorAbsentConfig, InspectionTooShortConfig, WalkaroundIncompleteConfig,
+    InspectionWithoutVehicleConfig, VehicleLeftUninspectedConfig, ExamPhoneConfig, ExamSeatCrowdedConfig,
+    ExamCandidateAbsentConfig, ExamHeadTurnedConfig, ExamNoExaminerConfig, StaffPhoneConfig, WaitingOverLimitConfig,
+)

@@ -1,0 +1,61 @@
+"""The rule configs inside the site config: every rule type parses, zones are checked for multi-zone rules,
+opening hours take the site's time zone, and errors name the field."""
+
+import pytest
+
+from analytics import CameraAnalytics
+from jianguan.config import ConfigError, parse_config
+
+ZONES = [{"id": "lane", "kind": "lane", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.9]]},
+         {"id": "s1", "kind": "seat", "polygon": [[0, 0], [0.1, 0], [0.1, 0.1]]},
+         {"id": "s2", "kind": "seat", "polygon": [[0.2, 0], [0.3, 0], [0.3, 0.1]]},
+         {"id": "room", "kind": "room", "polygon": [[0, 0], [1, 0], [1, 1]]},
+         {"id": "desk", "kind": "staff", "polygon": [[0, 0], [1, 0], [1, 0.4]]},
+         {"id": "wait", "kind": "waiting", "polygon": [[0, 0.5], [1, 0.5], [1, 1]]}]
+
+RULES = [
+    {"type": "zone_unattended", "zone": "desk", "seconds": 60, "active_hours": ["08:30-12:00", "13:30-17:30"]},
+    {"type": "inspector_absent", "zone": "lane", "seconds": 60},
+    {"type": "inspection_too_short", "zone": "lane", "min_seconds": 300, "external_id": "lane-1"},
+    {"type": "walkaround_incomplete", "zone": "lane", "min_sides": 3},
+    {"type": "inspection_without_vehicle", "zone": "lane"},
+    {"type": "vehicle_left_uninspected", "zone": "lane", "require_record": True},
+    {"type": "exam_phone"}, {"type": "exam_seat_crowded", "seats": ["s1"]}, {"type": "exam_candidate_absent"},
+    {"type": "exam_head_turned", "min_yaw_deg": 40}, {"type": "exam_no_examiner", "zones": ["room"]},
+    {"type": "staff_phone", "zone": "desk"}, {"type": "waiting_over_limit", "zone": "wait", "limit": 12},
+]
+
+
+def site(rules, tz=None):
+    info = {"id": "s1", "name": "Site", **({"timezone": tz} if tz else {})}
+    cam = {"id": "c1", "name": "Cam", "area": "hall", "streams": {"detect": "/tmp/x.mp4"}, "zones": ZONES,
+           "rules": rules}
+    return {"site": info, "cameras": [cam]}
+
+
+def test_every_rule_type_parses_and_builds():
+    cfg = parse_config(site(RULES), env={})
+    cam = cfg.cameras[0]
+    analytics = CameraAnalytics(cam.id, 5, cam.zones, cam.rules)
+    assert sorted(r.name for r in analytics.rules) == sorted(r["type"] for r in RULES)
+
+
+def test_opening_hours_take_the_site_time_zone():
+    cfg = parse_config(site(RULES[:1], tz="Asia/Urumqi"), env={})
+    assert cfg.cameras[0].rules[0].timezone == "Asia/Urumqi"
+    own = dict(RULES[0], timezone="UTC")
+    assert parse_config(site([own], tz="Asia/Urumqi"), env={}).cameras[0].rules[0].timezone == "UTC"
+
+
+@pytest.mark.parametrize(("rule", "needle"), [
+    ({"type": "exam_phone", "seats": ["s1", "s7"]}, "refers to zone 's7'"),
+    ({"type": "inspector_absent", "zone": "lane", "inspector_zones": ["walk"]}, "refers to zone 'walk'"),
+    ({"type": "staff_phone", "zone": "desk", "active_hours": ["8:30-12"]}, "'8:30-12' is not HH:MM-HH:MM"),
+    ({"type": "staff_phone", "zone": "desk", "timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+    ({"type": "waiting_over_limit", "zone": "wait"}, "limit: required field is missing"),
+])
+def test_errors_name_the_field(rule, needle):
+    with pytest.raises(ConfigError) as info:
+        parse_config(site([rule]), env={})
+    (problem,) = info.value.problems
+    assert needle in problem and "rules[0]" in problem
