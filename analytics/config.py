@@ -11,13 +11,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DetectorConfig(_Strict):
-    """Which weights to run and how. `model` is a path, or the built-in name `yolo11n-pose.pt`."""
+DEFAULT_MODELS = {"yolo": "yolo11n-pose.pt", "nanodet": "nanodet-m"}
 
-    model: str = "yolo11n-pose.pt"
+
+class DetectorConfig(_Strict):
+    """Which detector, weights and classes. `kind: yolo` runs Ultralytics on a `.pt`, an `.onnx` export or an
+    `_openvino_model` folder (default: the built-in `yolo11n-pose.pt`: people + pose); `kind: nanodet` runs
+    the COCO NanoDet built by scripts/build_nanodet.sh (`nanodet-m`, or a path) for phones and vehicles.
+    `crops` says what it looks at: the camera's `roi`, one crop around each zone (small objects such as
+    phones), or the full frame."""
+
+    kind: Literal["yolo", "nanodet"] = "yolo"
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="label in logs; defaults to kind")
+    model: str | None = Field(None, description="weights; default per kind (yolo11n-pose.pt, nanodet-m)")
     imgsz: int = Field(640, ge=64, le=2048, description="model input size in pixels")
     confidence: float = Field(0.3, gt=0.0, lt=1.0)
-    classes: list[int] = Field(default_factory=lambda: [0], description="COCO class ids to keep")
+    iou: float | None = Field(None, gt=0.0, le=1.0, description="NMS IoU threshold; default 0.7 yolo, 0.6 nanodet")
+    classes: list[int] = Field(default_factory=lambda: [0], description="COCO class ids to keep (0..79)")
+    crops: Literal["roi", "zones", "full"] = "roi"
+    zone_margin: float = Field(0.05, ge=0, le=0.5, description="crops=zones: margin around a zone, of the frame")
     device: str = "cpu"
 
     @field_validator("imgsz")
@@ -26,6 +38,24 @@ class DetectorConfig(_Strict):
         if v % 32:
             raise ValueError(f"must be a multiple of 32 (YOLO strides), got {v}")
         return v
+
+    @field_validator("classes")
+    @classmethod
+    def _coco_ids(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 0 <= c < 80]
+        if bad:
+            raise ValueError(f"COCO class ids are 0..79, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _default_model(self) -> DetectorConfig:
+        if self.model is None:
+            self.model = DEFAULT_MODELS[self.kind]
+        if self.name is None:
+            self.name = self.kind
+        if self.iou is None:  # each model's own default (Ultralytics 0.7, NanoDet 0.6)
+            self.iou = 0.7 if self.kind == "yolo" else 0.6
+        return self
 
 
 Point = tuple[float, float]
@@ -47,17 +77,30 @@ class ZoneConfig(_Strict):
         return pts
 
 
-class ZoneUnattendedConfig(_Strict):
-    """Nobody in `zone` for `seconds` (e.g. a service window whose staff zone is empty)."""
+# The rule configs live in analytics/rule_config.py (one model per rule type); the union is the config surface.
+from analytics.rule_config import (  # noqa: E402
+    ExamCandidateAbsentConfig,
+    ExamHeadTurnedConfig,
+    ExamNoExaminerConfig,
+    ExamPhoneConfig,
+    ExamSeatCrowdedConfig,
+    InspectionTooShortConfig,
+    InspectionWithoutVehicleConfig,
+    InspectorAbsentConfig,
+    StaffPhoneConfig,
+    VehicleLeftUninspectedConfig,
+    WaitingOverLimitConfig,
+    WalkaroundIncompleteConfig,
+    ZoneUnattendedConfig,
+)
 
-    type: Literal["zone_unattended"]
-    zone: str
-    seconds: float = Field(60.0, gt=0)
-    inertia: int = Field(3, ge=1, le=50, description="consecutive frames needed to change presence")
-    severity: Literal["info", "minor", "major", "critical"] = "major"
-
-
-RuleConfig = Annotated[ZoneUnattendedConfig, Field(discriminator="type")]
+RuleConfig = Annotated[
+    ZoneUnattendedConfig | InspectorAbsentConfig | InspectionTooShortConfig | WalkaroundIncompleteConfig
+    | InspectionWithoutVehicleConfig | VehicleLeftUninspectedConfig | ExamPhoneConfig | ExamSeatCrowdedConfig
+    | ExamCandidateAbsentConfig | ExamHeadTurnedConfig | ExamNoExaminerConfig | StaffPhoneConfig
+    | WaitingOverLimitConfig,
+    Field(discriminator="type"),
+]
 
 
 class RegionOfInterest(_Strict):

@@ -197,14 +197,25 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
 
 
 def _register() -> None:
+    from jianguan.business_cli import business, report
+    from jianguan.evaluate_cli import evaluate_cmd
+    from jianguan.events_cli import events
+    from jianguan.models_cli import models
     from jianguan.review_cli import review, users
+    from jianguan.rollups_cli import refresh_rollups_command
     from jianguan.seed_cli import seed
     from jianguan.simulate import simulate
 
+    cli.add_command(business)
+    cli.add_command(report)
     cli.add_command(review)
     cli.add_command(users)
     cli.add_command(seed)
     cli.add_command(simulate)
+    cli.add_command(evaluate_cmd)
+    cli.add_command(events)
+    cli.add_command(models)
+    db.add_command(refresh_rollups_command)
 
 
 _register()

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from alerts import AlertsConfig
 from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
+from analytics.business import BusinessConfig
+from analytics.motion import MotionConfig
+from ingest.events.config import EventsConfig
+from ingest.retention import RecordingConfig
+from reports import ReportsConfig
 from storage import StorageConfig
 
 Area = Literal["window", "inspection_lane", "exam_room", "outlet", "hall", "self_service"]
@@ -53,12 +58,16 @@ class DetectSettings(_Strict):
     fps: float = Field(5.0, gt=0, le=30)
     max_width: int | None = Field(None, ge=64, description="downscale decoded frames to this width")
     roi: RegionOfInterest | None = None
+    motion: MotionConfig | None = Field(None, description="motion gate: skip the detector on static frames "
+                                        "(re-using the last detections) with a keep-alive; off when unset")
+    detectors: list[str] | None = Field(None, description="names of the site's detectors to run on this camera "
+                                        "(e.g. [pose, objects] on a lane for vehicles); default: all")
 
 
 class RecordSettings(_Strict):
     enabled: bool = True
     segment_s: float = Field(10.0, ge=1, le=600)
-    keep_s: float = Field(3600.0, ge=60)
+    keep_s: float | None = Field(None, ge=60, description="segment age limit; default: recording.retain_s")
 
 
 class CameraConfig(_Strict):
@@ -79,8 +88,9 @@ class CameraConfig(_Strict):
         if dupes:
             raise ValueError(f"zone ids must be unique within a camera: {', '.join(dupes)}")
         for i, rule in enumerate(self.rules):
-            if rule.zone not in ids:
-                raise ValueError(f"rules[{i}] ({rule.type}) refers to zone {rule.zone!r}, which this camera lacks")
+            for zone in rule.zone_ids():
+                if zone not in ids:
+                    raise ValueError(f"rules[{i}] ({rule.type}) refers to zone {zone!r}, which this camera lacks")
         return self
 
 
@@ -101,8 +111,23 @@ class SiteConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    detectors: list[DetectorConfig] = Field(
+        default_factory=list, description="several detectors (e.g. pose for people + nanodet for phones and "
+        "vehicles), chosen per camera by name; when empty, `detector` alone")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    business: BusinessConfig = Field(default_factory=BusinessConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)  # retention, staggered start
+    events: EventsConfig = Field(default_factory=EventsConfig)  # lane sensors, transactions
     cameras: list[CameraConfig] = Field(min_length=1)
+
+    @property
+    def all_detectors(self) -> list[DetectorConfig]:
+        return list(self.detectors) or [self.detector]
+
+    def detectors_of(self, camera: CameraConfig) -> list[DetectorConfig]:
+        wanted = camera.detect.detectors
+        return [d for d in self.all_detectors if wanted is None or d.name in wanted]
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> SiteConfig:
@@ -110,6 +135,19 @@ class SiteConfig(_Strict):
         dupes = sorted({c for c in ids if ids.count(c) > 1})
         if dupes:
             raise ValueError(f"camera ids must be unique: {', '.join(dupes)}")
+        names = [d.name for d in self.all_detectors]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"detector names must be unique: {', '.join(map(str, dupes))} (set `name:`)")
+        for cam in self.cameras:
+            unknown = [n for n in cam.detect.detectors or [] if n not in names]
+            if unknown:
+                raise ValueError(f"camera {cam.id} asks for detector(s) {', '.join(unknown)}; the site has "
+                                 f"{', '.join(map(str, names))}")
+        # Rules' opening hours are in the site's local time unless a rule names its own zone.
+        for cam in self.cameras:
+            for rule in cam.rules:
+                rule.timezone = rule.timezone or self.site.timezone
         # Routes and escalation steps must name notifiers that exist: a typo would silence an alert.
         known = {n.id for n in self.alerts.notifiers}
         named = [n for r in self.alerts.routes for n in r.notifiers]
@@ -153,7 +191,9 @@ def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "con
 
 
 def _describe(err: dict[str, Any]) -> str:
-    loc = _path(tuple(p for p in err["loc"] if not _is_union_tag(p)))
+    # A tag only ever follows a list index (notifiers[0].mqtt): a field named like one (events.mqtt) stays.
+    parts = err["loc"]
+    loc = _path(tuple(p for i, p in enumerate(parts) if not (_is_union_tag(p) and i and isinstance(parts[i - 1], int))))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from analytics.rules import ExternalEvent
 from jianguan.config import SiteConfig, parse_config
 from jianguan.node import Node, NodeReport, preflight
 from scenarios import Scenario, SpriteBank, Truth, render
@@ -140,13 +141,16 @@ def site_config(scenarios: Sequence[Scenario], videos: dict[str, Path], data_dir
     raw: dict[str, Any] = {
         "site": {"id": "evaluation", "name": "Scenario library"},
         "paths": {"data_dir": str(data_dir)},
-        "detector": {"model": model, "imgsz": imgsz, "confidence": 0.3},
+        # People and pose on every camera; vehicles and phones from the COCO detector where a rule needs them.
+        "detectors": [{"name": "pose", "kind": "yolo", "model": model, "imgsz": imgsz, "confidence": 0.3},
+                      {"name": "objects", "kind": "nanodet", "imgsz": 416, "confidence": 0.3,
+                       "classes": list(OBJECT_CLASSES)}],
         "alerts": {"cooldown_s": 0},
         "cameras": [{
             "id": sc.id, "name": sc.title,
             "area": {"window": "window", "lane": "inspection_lane", "exam": "exam_room"}[sc.scene],
             "streams": {"detect": str(videos[sc.id])},
-            "detect": {"fps": sc.fps},
+            "detect": {"fps": sc.fps, "detectors": ["pose", "objects"] if _needs_objects(sc) else ["pose"]},
             "record": {"enabled": False},
             "zones": [z.model_dump() for z in sc.zones],
             "rules": sc.rules,
@@ -155,12 +159,23 @@ def site_config(scenarios: Sequence[Scenario], videos: dict[str, Path], data_dir
     return parse_config(raw, source="scenario library")
 
 
+OBJECT_CLASSES = (2, 3, 5, 7, 67)  # car, motorcycle, bus, truck, cell phone
+_OBJECT_RULES = {"inspector_absent", "inspection_too_short", "walkaround_incomplete", "inspection_without_vehicle",
+                 "vehicle_left_uninspected", "exam_phone", "staff_phone"}
+
+
+def _needs_objects(sc: Scenario) -> bool:
+    return bool(sc.rule_names & _OBJECT_RULES)
+
+
 def load_found(dsn: str, base_ts: float, camera_ids: Sequence[str]) -> dict[str, list[Found]]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT camera_id, rule, zone_id, extract(epoch FROM started_at), (evidence->>'raised_at')::float8,"
-            " extract(epoch FROM ended_at) FROM incidents WHERE camera_id = ANY(%s) ORDER BY id",
-            (list(camera_ids),)).fetchall()
+            " extract(epoch FROM ended_at) FROM incidents WHERE camera_id = ANY(%s)"
+            # only this run's: its frame times start at base_ts (an earlier run in the same database is older)
+            " AND (evidence->>'raised_at')::float8 >= %s ORDER BY id",
+            (list(camera_ids), base_ts)).fetchall()
     out: dict[str, list[Found]] = {}
     for cam, rule, zone, start, raised, end in rows:
         out.setdefault(cam, []).append(Found(rule, zone, float(start) - base_ts, float(raised) - base_ts,
@@ -186,8 +201,12 @@ def evaluate(scenarios: Sequence[Scenario], work_dir: Path, dsn: str, *, model: 
     def progress(report: NodeReport) -> None:
         say(f"analysed {report.frames}/{frames_total} frames")
 
-    report = Node(config, dsn, checked=preflight(config), base_ts=base_ts, progress=progress,
-                  progress_every_s=10.0, drain_s=0.0).run()
+    node = Node(config, dsn, checked=preflight(config), base_ts=base_ts, progress=progress,
+                progress_every_s=10.0, drain_s=0.0)
+    for sc in scenarios:
+        for e in sc.events:
+            node.post_event(sc.id, ExternalEvent(base_ts + e.t, e.kind, e.zone or "*", e.payload))
+    report = node.run()
     run_s = time.monotonic() - ran
     outcomes, scores = score(scenarios, load_found(dsn, base_ts, [sc.id for sc in scenarios]))
     return Evaluation(outcomes, scores, report, render_s, run_s)

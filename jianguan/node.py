@@ -8,6 +8,7 @@ detector on the batch, then tracking, zones and rules per camera. Recorders run 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import queue
@@ -25,11 +26,15 @@ from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
 from alerts.routing import Escalator
-from analytics import CameraAnalytics, CameraHealth, YoloDetector
-from ingest import CameraReader, Frame, Recorder, SourceError, SourceInfo, cut_clip, probe
+from analytics import CameraAnalytics, CameraHealth
+from analytics.detectors import Detector, build_detector, detect_crops, merge_detections, plan_crops
+from analytics.motion import MotionGate
+from analytics.rules import ExternalEvent
+from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.mirror import mirror_site
 from storage import BatchWriter
+from storage.rollups import RollupRefresher
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class CameraCounters:
     frames_analysed: int = 0
     detections: int = 0
     dropped: int = 0  # frames a live reader produced while analytics was still busy
+    gated: int = 0  # frames the motion gate kept from the detector (static picture)
     expected_frames: int | None = None
 
 
@@ -71,6 +77,9 @@ class RecorderClips:
     def __init__(self, recorders: dict[str, Recorder]) -> None:
         self.recorders = recorders
 
+    def records(self, camera_id: str) -> bool:
+        return camera_id in self.recorders  # recording can be switched off per camera
+
     def covered_until(self, camera_id: str) -> float:
         return self.recorders[camera_id].covered_until()
 
@@ -81,6 +90,23 @@ class RecorderClips:
         return cut_clip(self.recorders[camera_id].segments(), t0, t1, out_path)
 
 
+# camera_stats columns from CameraHealth.last_measures (migration 0008), in this order, then the open issues.
+_MEASURES = (("luma_mean", "luma_mean"), ("luma_std", "luma_std"), ("sharpness", "sharpness"),
+             ("sharpness_ratio", "sharpness_ratio"), ("changed", "changed"), ("scene_shift", "shift"),
+             ("scene_response", "response"))
+HEALTH_COLUMNS = (*(column for column, _ in _MEASURES), "health_issues")
+
+
+def health_figures(health: CameraHealth | None, online: bool) -> tuple[float | list[str] | None, ...]:
+    """The picture measures of the latest health sample (NULL while offline: they would be stale) and the
+    open health incidents (video loss included, so also while offline)."""
+    if health is None:
+        return (None,) * len(HEALTH_COLUMNS)
+    m = health.last_measures if online else {}
+    issues = sorted({i.rule for i in health.open_incidents})
+    return (*(round(float(m[key]), 5) if key in m else None for _, key in _MEASURES), issues or None)
+
+
 def is_file_source(url: str) -> bool:
     return "://" not in url or url.startswith("file:")
 
@@ -89,7 +115,7 @@ def is_file_source(url: str) -> bool:
 class Preflight:
     """What was checked before anything starts: the model loads, and sources answer."""
 
-    detector: YoloDetector
+    detectors: dict[str, Detector]  # by name, in the site's order
     sources: dict[str, SourceInfo]
     unreachable: dict[str, str]  # live cameras that did not answer (their readers keep retrying)
 
@@ -97,7 +123,7 @@ class Preflight:
 def preflight(config: SiteConfig, probe_timeout_s: float = 5.0) -> Preflight:
     """Fail fast with one clear error on what the user must fix: missing weights, missing files,
     or a site where not a single camera answers. A few dead live cameras are reported, not fatal."""
-    detector = YoloDetector(config.detector)
+    detectors = {d.name: build_detector(d) for d in config.all_detectors}
     sources: dict[str, SourceInfo] = {}
     unreachable: dict[str, str] = {}
     live = [c for c in config.cameras if not is_file_source(c.streams.detect)]
@@ -116,7 +142,7 @@ def preflight(config: SiteConfig, probe_timeout_s: float = 5.0) -> Preflight:
         raise SourceError(f"no camera could be reached ({len(live)} tried); first: {first}")
     for cam_id, why in unreachable.items():
         log.warning("camera %s unreachable at start, will keep retrying: %s", cam_id, why)
-    return Preflight(detector, sources, unreachable)
+    return Preflight(detectors, sources, unreachable)
 
 
 class Node:
@@ -134,6 +160,18 @@ class Node:
         self.drain_s = drain_s
         self.report = NodeReport(base_ts=self.base_ts, cameras={c.id: CameraCounters() for c in config.cameras})
         self.stop_event = threading.Event()
+        self._detector_names = {c.id: [d.name for d in config.detectors_of(c)] for c in config.cameras}
+        self._events: dict[str, list[ExternalEvent]] = {}
+        self._events_lock = threading.Lock()
+        self._gates = {c.id: MotionGate(c.detect.motion) for c in config.cameras
+                       if c.detect.motion is not None and c.detect.motion.enabled}
+        self._last_detections: dict[str, sv.Detections] = {}
+        # Staggered start: live camera i of n opens at i/n of the window (its recorder half a step later), so
+        # 112 RTSP sessions are not opened in one burst. Files start at once: their time base is fixed.
+        live_ids = [c.id for c in config.cameras if not is_file_source(c.streams.detect)]
+        self._stagger_gap_s = config.recording.start_stagger_s / max(1, len(live_ids))
+        self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
+        self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
 
     # -- set-up ------------------------------------------------------------------------------------
     def _open_sources(self) -> tuple[dict[str, CameraReader], dict[str, Recorder], dict[str, bool]]:
@@ -145,14 +183,18 @@ class Node:
             duration = getattr(info, "duration_s", None)
             if not live[cam.id] and info is not None and info.fps and duration:
                 self.report.cameras[cam.id].expected_frames = int(duration * min(cam.detect.fps, info.fps))
+            offset = self._start_offset.get(cam.id, 0.0)
             readers[cam.id] = CameraReader(cam.id, cam.streams.detect, cam.detect.fps, base_ts=self.base_ts,
+                                           start_delay_s=offset,
                                            max_width=cam.detect.max_width)
             if cam.record.enabled:
                 out = self.config.paths.recordings_dir / cam.id
                 # A file's recording shares the reader's time base; a live recording starts its own clock.
                 recorders[cam.id] = Recorder(cam.id, cam.streams.record or cam.streams.detect, out,
                                              segment_s=cam.record.segment_s,
-                                             base_ts=None if live[cam.id] else self.base_ts)
+                                             base_ts=None if live[cam.id] else self.base_ts,
+                                             start_delay_s=offset + min(1.0, self._stagger_gap_s / 2)
+                                             if live[cam.id] else 0.0)
         return readers, recorders, live
 
     def run(self) -> NodeReport:
@@ -160,10 +202,13 @@ class Node:
         cfg = self.config
         if self.checked is None:
             self.checked = preflight(cfg)
-        detector = self.checked.detector
         readers, recorders, live = self._open_sources()
         pool = ConnectionPool(self.dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-node"},
                               open=True)
+        sweeper: RetentionSweeper | None = None
+        # Hourly rollups keep long-range dashboards fast; a node watching live cameras refreshes them (file
+        # runs are short and leave it to `jianguan db refresh-rollups`).
+        rollups = RollupRefresher(self.dsn) if any(live.values()) else None
         try:
             mirror_site(pool, cfg)
             notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
@@ -181,10 +226,17 @@ class Node:
                                     spool_dir=spool)
             stats = BatchWriter(pool, "camera_stats", ["ts", "camera_id", "online", "camera_fps", "process_fps",
                                                        "skipped_fps", "detection_fps", "decode_ms", "lag_s",
-                                                       "reconnects"], spool_dir=spool)
+                                                       "reconnects", *HEALTH_COLUMNS], spool_dir=spool)
             for rec in recorders.values():
                 rec.start()
-            self._loop(detector, readers, live, manager, occupancy, stats)
+            sweeper = RetentionSweeper(
+                cfg.paths.recordings_dir, cfg.recording, pool, recorders=recorders,
+                keep_s={c.id: c.record.keep_s for c in cfg.cameras if c.record.keep_s is not None},
+                clip_pre_s=cfg.alerts.clip_pre_s, max_clip_s=cfg.alerts.max_clip_s)
+            sweeper.start()
+            if rollups is not None:
+                rollups.start()
+            self._loop(readers, live, manager, occupancy, stats)
             self._write_stats(readers, stats, final=True)
             occupancy.close()
             stats.close()
@@ -200,6 +252,10 @@ class Node:
             self.report.failed_deliveries = outbox.stats.failed_attempts
             self.report.undelivered = outbox.pending_due()
         finally:
+            if sweeper is not None:
+                sweeper.stop()
+            if rollups is not None:
+                rollups.stop()
             for reader in readers.values():
                 reader.stop()
             for rec in recorders.values():
@@ -209,12 +265,13 @@ class Node:
         return self.report
 
     # -- the loop ----------------------------------------------------------------------------------
-    def _loop(self, detector: YoloDetector, readers: dict[str, CameraReader], live: dict[str, bool],
+    def _loop(self, readers: dict[str, CameraReader], live: dict[str, bool],
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
         analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules) for c in self.config.cameras}
         # Camera health reads the same decoded frames; video loss is judged on the wall clock, live only.
-        self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time()) for c in self.config.cameras}
+        self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time() + self._start_offset.get(
+            c.id, 0.0)) for c in self.config.cameras}  # a staggered camera's video-loss clock starts with it
         self._last_image: dict[str, np.ndarray] = {}
         queues: dict[str, queue.Queue[Frame]] = {c: queue.Queue(maxsize=4) for c in cams}
         finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
@@ -236,7 +293,7 @@ class Node:
                 self._tick_health(live, manager)
                 time.sleep(0.005)
                 continue
-            results = detector.detect([f.image for f in batch], [cams[f.camera_id].detect.roi for f in batch])
+            results = self._gated_detect(batch, cams)
             for frame, det in zip(batch, results, strict=True):
                 self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager, occupancy)
                 last_ts[frame.camera_id] = frame.ts
@@ -254,6 +311,55 @@ class Node:
             if cam_id in last_ts:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
                     manager.handle(event, None, None, None)
+
+    def _detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
+        """Each detector runs once over the frames of the cameras that use it (one batch across cameras);
+        its results merge per frame into one `sv.Detections` (people with keypoints, vehicles, phones)."""
+        assert self.checked is not None
+        per_frame: list[list[sv.Detections]] = [[] for _ in batch]
+        for name, detector in self.checked.detectors.items():
+            idx = [i for i, f in enumerate(batch) if name in self._detector_names[f.camera_id]]
+            if not idx:
+                continue
+            crops = [plan_crops(detector.config, cams[batch[i].camera_id].detect.roi, cams[batch[i].camera_id].zones)
+                     for i in idx]
+            for i, det in zip(idx, detect_crops(detector, [batch[i].image for i in idx], crops), strict=True):
+                per_frame[i].append(det)
+        return [merge_detections(parts) for parts in per_frame]
+
+    def _gated_detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
+        """The motion gate (where a camera enables it) spares the detector static frames: such a frame gets
+        the camera's last detections again, so the tracker and the rules still see the people who stand
+        still; the gate's keep-alive makes the detector look again every few seconds regardless."""
+        results: list[sv.Detections | None] = [None] * len(batch)
+        todo = []
+        for i, frame in enumerate(batch):
+            gate = self._gates.get(frame.camera_id)
+            last = self._last_detections.get(frame.camera_id)
+            if gate is not None and not gate.update(frame.image, frame.ts).run and last is not None:
+                results[i] = last
+                self.report.cameras[frame.camera_id].gated += 1
+            else:
+                todo.append(i)
+        for i, det in zip(todo, self._detect([batch[i] for i in todo], cams) if todo else [], strict=True):
+            results[i] = det
+            self._last_detections[batch[i].camera_id] = det
+        return [r if r is not None else sv.Detections.empty() for r in results]
+
+    def post_event(self, camera_id: str, event: ExternalEvent) -> None:
+        """An event from outside the video for one camera's rules (lane sensor, inspection record). It reaches
+        the rules just before the first frame at or after its time, so records and video stay in order."""
+        with self._events_lock:
+            bisect.insort(self._events.setdefault(camera_id, []), event, key=lambda e: e.ts)
+
+    def _due_events(self, camera_id: str, ts: float) -> list[ExternalEvent]:
+        with self._events_lock:
+            pending = self._events.get(camera_id)
+            if not pending or pending[0].ts > ts:
+                return []
+            cut = bisect.bisect_right(pending, ts, key=lambda e: e.ts)
+            due, self._events[camera_id] = pending[:cut], pending[cut:]
+            return due
 
     def _tick_health(self, live: dict[str, bool], manager: AlertManager) -> None:
         now = time.time()
@@ -301,6 +407,9 @@ class Node:
     def _analyse(self, frame: Frame, det, cam: CameraConfig, cam_analytics: CameraAnalytics,
                  manager: AlertManager, occupancy: BatchWriter) -> None:
         h, w = frame.image.shape[:2]
+        for external in self._due_events(cam.id, frame.ts):
+            for event in cam_analytics.feed_event(external):
+                manager.handle(event, frame.image, sv.Detections.empty(), None)
         result = cam_analytics.process(frame.ts, (w, h), det)
         counters = self.report.cameras[cam.id]
         counters.frames_analysed += 1
@@ -324,4 +433,5 @@ class Node:
             det_fps = counters.detections / max(1e-6, counters.frames_analysed) * s.process_fps
             stats.add((now, cam_id, bool(s.online and not final), float(s.camera_fps), float(s.process_fps),
                        max(0.0, float(s.camera_fps) - float(s.process_fps)), float(det_fps),
-                       float(s.decode_ms), float(s.lag_s), int(s.reconnects)))
+                       float(s.decode_ms), float(s.lag_s), int(s.reconnects),
+                       *health_figures(self._health.get(cam_id), bool(s.online and not final))))

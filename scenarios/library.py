@@ -220,11 +220,10 @@ def _leave_seat(seat: str, leave: float, back: float | None, duration: float, wa
 
 
 def exam_scenarios() -> list[Scenario]:
-    no_examiner = [{"type": "exam_no_examiner", "zone": "aisle", "seconds": 20.0, "inertia": 3}]
-    absent = [{"type": "exam_candidate_absent", "zone": seat, "seconds": 15.0, "inertia": 3}
-              for seat in ("seat12", "seat21", "seat13")]
-    crowded = [{"type": "exam_seat_crowded", "zone": seat, "seconds": 8.0, "inertia": 3} for seat in SEATS]
-    turned = [{"type": "exam_head_turned", "zones": list(SEATS), "seconds": 6.0, "inertia": 3}]
+    no_examiner = [{"type": "exam_no_examiner", "zones": ["aisle"], "seconds": 20.0, "inertia": 3}]
+    absent = [{"type": "exam_candidate_absent", "seconds": 15.0, "occupied_s": 5.0, "inertia": 3}]
+    crowded = [{"type": "exam_seat_crowded", "seconds": 8.0, "inertia": 3}]
+    turned = [{"type": "exam_head_turned", "seconds": 6.0, "inertia": 3}]
     all_seated = _candidates()
     t = Truth
     out = [
@@ -306,6 +305,114 @@ def exam_scenarios() -> list[Scenario]:
     return out
 
 
+# -- inspection lane ---------------------------------------------------------------------------------------
+# A car drives into the lane from the right, stands, and leaves to the left; the inspector waits at the
+# side (outside the area near the car) and walks round the car during the inspection.
+
+LANE_ZONES = [{"id": "lane1", "kind": "lane", "polygon": rect(0.25, 0.55, 0.75, 0.95)}]
+CAR_AT, CAR_IN, CAR_OUT, CAR_H = (0.50, 0.76), (1.35, 0.76), (-0.35, 0.76), 0.25
+IDLE = (0.93, 0.95)
+REAR, REAR_R, FRONT_R, FRONT, FRONT_L, REAR_L = (0.50, 0.90), (0.74, 0.86), (0.74, 0.52), (0.50, 0.47), \
+    (0.26, 0.52), (0.26, 0.86)
+LOOP = [REAR, REAR_R, FRONT_R, FRONT, FRONT_L, REAR_L, REAR]
+INSPECTOR_H = 0.30
+
+
+def _car(arrive: float, leave: float, duration: float) -> Actor:
+    segs = [walk("car", arrive, arrive + 4, CAR_IN, CAR_AT, CAR_H), stand("car", arrive + 4, leave, CAR_AT, CAR_H)]
+    if leave < duration:
+        segs.append(walk("car", leave, leave + 4, CAR_AT, CAR_OUT, CAR_H))
+    return Actor(id="car", role="vehicle", segments=segs)
+
+
+def _route(sprite: str, t0: float, points: list[tuple[float, float]], leg_s: float) -> list[Segment]:
+    return [walk(sprite, t0 + i * leg_s, t0 + (i + 1) * leg_s, a, b, INSPECTOR_H, flip=b[0] < a[0])
+            for i, (a, b) in enumerate(zip(points, points[1:], strict=False))]
+
+
+def _inspector(plan: list[Segment], duration: float, sprite: str = "black") -> Actor:
+    """Stands idle at the side whenever `plan` leaves a gap."""
+    segs, t = [], 0.0
+    for seg in sorted(plan, key=lambda s: s.t0):
+        if seg.t0 > t:
+            segs.append(stand(sprite, t, seg.t0, IDLE, INSPECTOR_H))
+        segs.append(seg)
+        t = seg.t1
+    if t < duration:
+        segs.append(stand(sprite, t, duration, IDLE, INSPECTOR_H))
+    return Actor(id="inspector", role="inspector", segments=segs)
+
+
+def _lane(id_: str, title: str, rule: dict, actors: list[Actor], duration: float, truth: list[Truth],
+          events: list[ExternalEventSpec] | None = None) -> Scenario:
+    return Scenario(id=id_, title=title, scene="lane", kind="violation" if truth else "normal", duration_s=duration,
+                    actors=actors, zones=LANE_ZONES, rules=[{"zone": "lane1", "inertia": 3, **rule}],
+                    events=events or [], truth=truth)
+
+
+def _inspection(t0: float, leg_s: float, sprite: str = "black", loop: list | None = None) -> list[Segment]:
+    """Walk from the side to the rear of the car, go round it (`loop`), walk back to the side."""
+    pts = loop or LOOP
+    walk_in = walk(sprite, t0, t0 + 3, IDLE, pts[0], INSPECTOR_H, flip=True)
+    legs = _route(sprite, t0 + 3, pts, leg_s)
+    end = legs[-1].t1 if legs else t0 + 3
+    return [walk_in, *legs, walk(sprite, end, end + 3, pts[-1], IDLE, INSPECTOR_H)]
+
+
+def lane_scenarios() -> list[Scenario]:
+    absent = {"type": "inspector_absent", "seconds": 15.0}
+    short = {"type": "inspection_too_short", "min_seconds": 25.0}
+    walkaround = {"type": "walkaround_incomplete", "min_degrees": 270.0}
+    no_vehicle = {"type": "inspection_without_vehicle"}
+    uninspected = {"type": "vehicle_left_uninspected", "min_vehicle_s": 10.0, "min_near_s": 5.0}
+    t = Truth
+    # The car's feet cross into the lane about 2.5 s after it appears and leave it about 1 s into its exit.
+    return [
+        _lane("lane-inspector-late", "Nobody comes to the car for 25 s", absent,
+              [_car(2, 50, 55), _inspector(_inspection(29, 3), 55)], 55,
+              [t(rule="inspector_absent", zone="lane1", start=5, end=30)]),
+        _lane("lane-inspector-leaves-midway", "Inspector leaves the car standing for 25 s", absent,
+              [_car(2, 52, 56), _inspector([*_inspection(6, 2, loop=[REAR, REAR_R, REAR]),
+                                            *_inspection(38, 2, loop=[REAR, REAR_L, REAR])], 56)], 56,
+              [t(rule="inspector_absent", zone="lane1", start=16, end=40)]),
+        _lane("lane-inspector-prompt", "Inspector is at the car within 3 s and stays", absent,
+              [_car(2, 50, 55), _inspector(_inspection(5, 6), 55)], 55, []),
+        _lane("lane-inspection-10s", "Inspection of about 10 s before the car leaves", short,
+              [_car(2, 24, 30), _inspector(_inspection(7, 2.5, loop=[REAR, REAR_R, FRONT_R, REAR_R, REAR]), 30)],
+              30, [t(rule="inspection_too_short", zone="lane1", start=24, end=28)]),
+        _lane("lane-inspection-15s", "Another inspector checks for about 15 s and waves the car on", short,
+              [_car(3, 29, 35), _inspector(_inspection(8, 3, sprite="coat", loop=[REAR, REAR_L, FRONT_L, REAR_L, REAR]),
+                                           35, sprite="coat")],
+              35, [t(rule="inspection_too_short", zone="lane1", start=29, end=33)]),
+        _lane("lane-inspection-35s", "Inspection of about 35 s", short,
+              [_car(2, 48, 53), _inspector(_inspection(6, 6), 53)], 53, []),
+        _lane("lane-walkaround-two-sides", "Inspector looks at the rear and the right side only", walkaround,
+              [_car(2, 46, 51), _inspector(_inspection(6, 7, loop=[REAR, REAR_R, FRONT_R, REAR_R, REAR]), 51)],
+              51, [t(rule="walkaround_incomplete", zone="lane1", start=46, end=50)]),
+        _lane("lane-walkaround-left-only", "Inspector checks the left side only", walkaround,
+              [_car(2, 44, 49), _inspector(_inspection(6, 7, loop=[REAR, REAR_L, FRONT_L, REAR_L, REAR]), 49)],
+              49, [t(rule="walkaround_incomplete", zone="lane1", start=44, end=48)]),
+        _lane("lane-walkaround-quick-complete", "Inspector goes round the car quickly but completely", walkaround,
+              [_car(2, 36, 41), _inspector(_inspection(6, 2), 41)], 41, []),
+        _lane("lane-walkaround-slow-complete", "Inspector goes round the car slowly", walkaround,
+              [_car(2, 50, 55), _inspector(_inspection(6, 6, sprite="coat"), 55, sprite="coat")], 55, []),
+        _lane("lane-record-no-vehicle", "An inspection is recorded while the lane is empty", no_vehicle,
+              [_inspector([], 30)], 30, [t(rule="inspection_without_vehicle", zone="lane1", start=12, end=14)],
+              events=[ExternalEventSpec(t=12, kind="inspection", zone="lane1", payload={"plate": "A12345"})]),
+        _lane("lane-record-with-vehicle", "An inspection is recorded while the car stands in the lane", no_vehicle,
+              [_car(2, 40, 45), _inspector(_inspection(6, 4), 45)], 45, [],
+              events=[ExternalEventSpec(t=20, kind="inspection", zone="lane1", payload={"plate": "A12345"})]),
+        _lane("lane-car-leaves-uninspected", "The car stands 25 s and leaves; nobody went near it", uninspected,
+              [_car(2, 30, 38), _inspector([], 38)], 38,
+              [t(rule="vehicle_left_uninspected", zone="lane1", start=30, end=34)]),
+        _lane("lane-car-leaves-inspected", "The car is inspected and leaves", uninspected,
+              [_car(2, 40, 46), _inspector(_inspection(6, 4), 46)], 46, []),
+        _lane("lane-drive-through", "A car drives straight through the lane", uninspected,
+              [Actor(id="car", role="vehicle", segments=[walk("car", 3, 11, CAR_IN, CAR_OUT, CAR_H)]),
+               _inspector([], 25)], 25, []),
+    ]
+
+
 def build_library() -> list[Scenario]:
     """Every scenario, in a stable order."""
-    return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios()]
+    return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios(), *lane_scenarios()]

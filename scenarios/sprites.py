@@ -45,6 +45,8 @@ CATALOGUE: tuple[SpriteSource, ...] = (
                  "man in a suit, upper body, facing the camera"),
     SpriteSource("turned", "ultralytics:zidane.jpg", (140, 204, 760, 714), "person",
                  "man in a suit, upper body, head turned to his left (image right)"),
+    SpriteSource("car", "opencv:licenseplate_motion.jpg", (20, 10, 580, 470), "vehicle",
+                 "silver saloon seen from behind, motion-blurred (as a lane camera sees it)"),
 )
 
 

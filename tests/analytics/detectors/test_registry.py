@@ -1,0 +1,65 @@
+"""The registry's convention: merging two detectors' results on one frame, crops around zones."""
+
+import numpy as np
+import pytest
+import supervision as sv
+from pydantic import ValidationError
+
+from analytics import DetectorConfig, ZoneConfig
+from analytics.detectors import build_detector, detect_crops, merge_detections, plan_crops, zone_roi
+from analytics.detectors.accuracy import image_path
+
+
+def test_config_defaults_per_kind_and_class_ids():
+    assert DetectorConfig().model == "yolo11n-pose.pt" and DetectorConfig().iou == 0.7
+    nano = DetectorConfig(kind="nanodet", classes=[2, 3, 5, 7, 67])
+    assert nano.model == "nanodet-m" and nano.iou == 0.6 and nano.name == "nanodet"
+    with pytest.raises(ValidationError, match="COCO class ids are 0..79"):
+        DetectorConfig(classes=[80])
+    with pytest.raises(ValidationError):
+        DetectorConfig(kind="ssd")
+
+
+def test_merge_fills_keypoints_and_names():
+    pose = sv.Detections(xyxy=np.array([[0, 0, 10, 20.0]]), confidence=np.array([0.9]), class_id=np.array([0]))
+    pose.data["keypoints"] = np.ones((1, 17, 3), dtype=np.float32)
+    pose.data["class_name"] = np.array(["person"])
+    coco = sv.Detections(xyxy=np.array([[5, 5, 9, 9.0], [1, 1, 3, 3.0]]), confidence=np.array([0.5, 0.4]),
+                         class_id=np.array([67, 2]))
+    merged = merge_detections([pose, coco, sv.Detections.empty()])
+    assert merged.class_id.tolist() == [0, 67, 2]
+    assert merged.data["class_name"].tolist() == ["person", "cell phone", "car"]
+    assert merged.data["keypoints"].shape == (3, 17, 3)
+    assert merged.data["keypoints"][1:].sum() == 0 and merged.data["keypoints"][0].sum() == 51
+    assert "class_name" not in coco.data  # the inputs are not changed
+    assert len(merge_detections([])) == 0
+
+
+def test_zone_crops_plan():
+    zones = [ZoneConfig(id="seat-1", polygon=[(0.1, 0.2), (0.3, 0.2), (0.3, 0.5)]),
+             ZoneConfig(id="seat-2", polygon=[(0.9, 0.9), (1.0, 0.9), (1.0, 1.0)])]
+    roi = zone_roi(zones[0], margin=0.05)
+    assert (roi.x0, roi.y0, roi.x1, roi.y1) == pytest.approx((0.05, 0.15, 0.35, 0.55))
+    assert zone_roi(zones[1], margin=0.05).x1 == 1.0
+    assert len(plan_crops(DetectorConfig(kind="nanodet", crops="zones"), None, zones)) == 2
+    assert plan_crops(DetectorConfig(crops="zones"), None, []) == [None]
+
+
+def test_two_detectors_on_one_batch_with_zone_crops():
+    import cv2
+
+    bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
+    zidane = cv2.imread(str(image_path("ultralytics", "assets/zidane.jpg")))
+    pose = build_detector(DetectorConfig(imgsz=320, confidence=0.4))
+    coco = build_detector(DetectorConfig(kind="nanodet", imgsz=320, classes=[2, 5, 7, 67], crops="zones"))
+    # Two overlapping "zones" on the bus picture: the bus is seen in both crops and kept once.
+    zones = [ZoneConfig(id="a", polygon=[(0.0, 0.15), (0.8, 0.15), (0.8, 0.75)]),
+             ZoneConfig(id="b", polygon=[(0.2, 0.15), (1.0, 0.15), (1.0, 0.75)])]
+    crops = [plan_crops(coco.config, None, zones), plan_crops(coco.config, None, [])]
+    people = pose.detect([bus, zidane])
+    things = detect_crops(coco, [bus, zidane], crops)
+    frames = [merge_detections([p, t]) for p, t in zip(people, things, strict=True)]
+    names = frames[0].data["class_name"].tolist()
+    assert names.count("bus") == 1 and names.count("person") >= 3
+    assert frames[0].data["keypoints"].shape == (len(frames[0]), 17, 3)
+    assert frames[1].data["class_name"].tolist().count("person") == 2
