@@ -66,7 +66,9 @@ def review() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="Site config whose cameras get a live view (default: the demo camera).")
-def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None) -> None:
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=Path("var/reports"), show_default=True,
+              help="The report archive (reports.archive_dir) whose reports the desk may show.")
+def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None, reports_dir: Path) -> None:
     """Serve the review desk. Sessions are signed with $JIANGUAN_SESSION_SECRET (random if unset)."""
     import uvicorn
 
@@ -86,11 +88,13 @@ def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None)
 
             cfg = load_config(config_file)
             live = {c.id: c.streams.detect for c in cfg.cameras}
+            reports_dir = cfg.reports.archive_dir
         else:
             from jianguan.demo import DEMO_VIDEO
 
             live = {"demo-window-03": str(DEMO_VIDEO)} if DEMO_VIDEO.exists() else {}
-        app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links, live_sources=live)
+        app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links, live_sources=live,
+                         reports_root=reports_dir)
         click.echo(f"review desk on http://{host}:{port}/ (evidence from {data_dir / 'evidence'})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -48,8 +48,10 @@ class _LoginRequired(Exception):
 
 def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only: bool = False,
                limiter: LoginLimiter | None = None, pool: ConnectionPool | None = None,
-               links: LinkSigner | None = None, live_sources: dict[str, str] | None = None) -> FastAPI:
-    """The review app. `evidence_root`: only files below it are ever served."""
+               links: LinkSigner | None = None, live_sources: dict[str, str] | None = None,
+               reports_root: Path | None = None) -> FastAPI:
+    """The review app. `evidence_root` (and `reports_root`, the report archive): only files below them are
+    ever served."""
     if len(session_secret) < 32:
         raise ValueError("the session secret needs at least 32 characters")
     pool = pool or ConnectionPool(dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-review"},
@@ -351,6 +353,26 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             raise HTTPException(422, "expected a JSON WebRTC offer {sdp, type: 'offer'}")
         answer = await hub.answer(camera_id, body["sdp"], "offer")
         return {"sdp": answer.sdp, "type": answer.type}
+
+    @app.get("/reports/{report_id}", response_class=HTMLResponse)
+    def report_page(report_id: int, user: Annotated[User, Depends(current_user)],
+                    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html"):  # noqa: A002
+        """An archived supervision report (the link pushed to commanders), for users of its site."""
+        with pool.connection() as conn:
+            row = conn.execute("SELECT site_id, html_path, pdf_path FROM reports WHERE id = %s",
+                               (report_id,)).fetchone()
+        if row is None or not user.may_see(row[0]):
+            if row is not None:
+                audit(user.username, "denied", f"report:{report_id}", {"site_id": row[0]})
+            raise HTTPException(404, "report not found")
+        path = row[1] if format == "html" else row[2]
+        if not path or reports_root is None:
+            raise HTTPException(404, "report file not archived here")
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(reports_root.resolve()) or not resolved.is_file():
+            raise HTTPException(404, "report file not archived here")
+        audit(user.username, "view", f"report:{report_id}", {"format": format})
+        return FileResponse(resolved, media_type="text/html" if format == "html" else "application/pdf")
 
     @app.get("/healthz")
     def healthz() -> Response:

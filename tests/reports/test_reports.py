@@ -87,3 +87,53 @@ def test_escapes_names_and_daily_report_without_pdf(seeded, tmp_path):
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
     assert pub.pdf_path is None and pub.data.kind == "daily" and len(pub.data.volume_by_hour) > 5
     assert centre == [("centre",)]   # no commanders configured: the supervision centre's contact
+
+
+def test_the_pushed_link_opens_the_report_for_its_site_only(seeded, tmp_path):
+    """The link in the commanders' push (/reports/<id>) serves the archived report to logged-in users of its
+    site, and to no one else."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from alerts.review import LoginLimiter, add_user, create_app
+
+    archive = tmp_path / "reports"
+    with psycopg.connect(seeded) as conn:
+        pub = publish(conn, "office-01", "daily", date(2024, 4, 12), ReportsConfig(archive_dir=archive),
+                      with_pdf=False)
+        report_id = pub.report_id
+        conn.execute("INSERT INTO sites (id, name) VALUES ('office-99', 'Other office') ON CONFLICT DO NOTHING")
+        add_user(conn, "chief", "correct horse battery", "commander", ["office-01"])
+        add_user(conn, "stranger", "correct horse battery", "commander", ["office-99"])
+        conn.commit()
+    app = create_app(seeded, "x" * 40, tmp_path / "evidence", limiter=LoginLimiter(), reports_root=archive)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not server.started:
+        time.sleep(0.05)
+
+    def login(user: str) -> httpx.Client:
+        client = httpx.Client(base_url=base, follow_redirects=False)
+        csrf = client.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
+        r = client.post("/login", data={"username": user, "password": "correct horse battery", "csrf": csrf})
+        assert r.status_code == 303
+        return client
+
+    try:
+        assert httpx.get(f"{base}/reports/{report_id}").status_code in (303, 401)  # not logged in
+        chief = login("chief")
+        page = chief.get(f"/reports/{report_id}")
+        assert page.status_code == 200 and page.text == pub.html_path.read_text()
+        assert chief.get(f"/reports/{report_id}?format=pdf").status_code == 404  # rendered without a PDF
+        assert login("stranger").get(f"/reports/{report_id}").status_code == 404
+    finally:
+        server.should_exit = True
