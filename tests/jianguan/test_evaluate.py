@@ -14,6 +14,9 @@ from jianguan.evaluate import Found, evaluate, format_table, match, score
 from scenarios import Truth
 from scenarios.library import build_library
 
+# The library run analyses ~9,800 frames with two detectors on the CPU: about 15 minutes on 2 cores.
+pytestmark = pytest.mark.timeout(3600)
+
 
 def t(rule: str, start: float, end: float, zone: str = "z") -> Truth:
     return Truth(rule=rule, zone=zone, start=start, end=end)
