@@ -1,11 +1,12 @@
 """Analytics: detector (Ultralytics YOLO), tracker, zones and rules. Frames in, incidents and metrics out."""
 
 from analytics.camera import AnalysisResult, CameraAnalytics, OccupancySample
-from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig, ZoneUnattendedConfig
+from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from analytics.detector import ModelError, YoloDetector, resolve_model
 from analytics.detectors import NanoDetDetector, build_detector, build_detectors, detect_crops, merge_detections
 from analytics.health import CameraHealth, CameraHealthConfig
 from analytics.motion import MotionConfig, MotionGate, MotionResult
+from analytics.rule_config import ZoneUnattendedConfig
 from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.zones import Zone
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,30 +77,11 @@ class ZoneConfig(_Strict):
         return pts
 
 
-# The rule configs live in analytics/rule_config.py (one model per rule type); the union is the config surface.
-from analytics.rule_config import (  # noqa: E402
-    ExamCandidateAbsentConfig,
-    ExamHeadTurnedConfig,
-    ExamNoExaminerConfig,
-    ExamPhoneConfig,
-    ExamSeatCrowdedConfig,
-    InspectionTooShortConfig,
-    InspectionWithoutVehicleConfig,
-    InspectorAbsentConfig,
-    StaffPhoneConfig,
-    VehicleLeftUninspectedConfig,
-    WaitingOverLimitConfig,
-    WalkaroundIncompleteConfig,
-    ZoneUnattendedConfig,
-)
+# The rule configs live in analytics/rule_config.py (one model per rule type, listed once in RULE_CONFIGS);
+# their discriminated union is the config surface.
+from analytics.rule_config import RULE_CONFIGS  # noqa: E402
 
-RuleConfig = Annotated[
-    ZoneUnattendedConfig | InspectorAbsentConfig | InspectionTooShortConfig | WalkaroundIncompleteConfig
-    | InspectionWithoutVehicleConfig | VehicleLeftUninspectedConfig | ExamPhoneConfig | ExamSeatCrowdedConfig
-    | ExamCandidateAbsentConfig | ExamHeadTurnedConfig | ExamNoExaminerConfig | StaffPhoneConfig
-    | WaitingOverLimitConfig,
-    Field(discriminator="type"),
-]
+RuleConfig = Annotated[Union[RULE_CONFIGS], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
 
 class RegionOfInterest(_Strict):

@@ -8,7 +8,7 @@ seconds of video time; see docs/rules.md for what each one measures exactly.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +20,9 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"  # the site config's default, for rules built
 
 class RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # True where the rule reads COCO objects (vehicles, phones), not only people: such a camera needs an
+    # object detector besides the pose model (`jianguan evaluate` picks its detectors by this).
+    needs_objects: ClassVar[bool] = False
 
     severity: Severity = "major"
     inertia: int = Field(3, ge=1, le=50, description="consecutive frames needed to change a condition's state")
@@ -70,11 +73,16 @@ class ZoneUnattendedConfig(RuleBase):
 
 
 class LaneRuleBase(RuleBase):
+    needs_objects: ClassVar[bool] = True  # the vehicle in the lane
+
     zone: str = Field(description="the lane zone: a vehicle whose bottom-centre is inside is in the lane")
     vehicle_classes: list[int] = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
     vehicle_confirm_s: float = Field(2.0, ge=0, description="a vehicle counts once seen this long (flicker)")
-    vehicle_gap_s: float = Field(6.0, gt=0, description="the vehicle has left after this long unseen (unless "
-                                 "seen driving out); covers an inspector hiding it and detector drop-outs")
+    vehicle_gap_s: float = Field(6.0, gt=0, description="a vehicle moving when last seen (or whose place another "
+                                 "vehicle took) has left after this long unseen; seen driving out: at once")
+    vehicle_lost_s: float = Field(20.0, gt=0, description="a vehicle last seen standing at its place has left "
+                                  "only after this long unseen: inspectors hide parked cars and detectors drop "
+                                  "them for seconds; seen again at its place, the visit goes on")
     near_margin: float = Field(0.5, ge=0, le=3, description="inspector area: the vehicle box grown by this "
                                "share of its width/height on each side")
     anchor_y: float = Field(0.5, ge=0, le=1, description="height of the reference point in the vehicle box "
@@ -144,6 +152,7 @@ class ExamRuleBase(RuleBase):
 
 
 class ExamPhoneConfig(ExamRuleBase):
+    needs_objects: ClassVar[bool] = True  # the phone
     type: Literal["exam_phone"]
     seconds: float = Field(1.0, ge=0)
     min_frames: int = Field(3, ge=1, description="frames with the phone seen, against one-frame false boxes")
@@ -169,6 +178,10 @@ class ExamHeadTurnedConfig(ExamRuleBase):
     seconds: float = Field(3.0, gt=0)
     min_yaw_deg: float = Field(35.0, gt=0, lt=90)
     keypoint_conf: float = Field(0.5, gt=0, lt=1)
+    occlusion_share: float = Field(0.2, gt=0, le=1, description="the candidate counts as hidden (no reading) "
+                                   "when someone in a walkway covers this share of their box")
+    unknown_hold_s: float = Field(2.0, ge=0, description="frames without a reading are skipped for this long "
+                                  "(neither continue nor break a turn); after that they count as not turned")
 
 
 class ExamNoExaminerConfig(ExamRuleBase):
@@ -182,6 +195,7 @@ class ExamNoExaminerConfig(ExamRuleBase):
 
 
 class StaffPhoneConfig(RuleBase):
+    needs_objects: ClassVar[bool] = True  # the phone
     type: Literal["staff_phone"]
     zone: str
     seconds: float = Field(3.0, ge=0)

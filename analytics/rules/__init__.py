@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.config import (
+from analytics.config import RuleConfig
+from analytics.rule_config import (
     ExamCandidateAbsentConfig,
     ExamHeadTurnedConfig,
     ExamNoExaminerConfig,
@@ -14,7 +15,6 @@ from analytics.config import (
     InspectionTooShortConfig,
     InspectionWithoutVehicleConfig,
     InspectorAbsentConfig,
-    RuleConfig,
     StaffPhoneConfig,
     VehicleLeftUninspectedConfig,
     WaitingOverLimitConfig,

@@ -13,15 +13,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from analytics.config import (
+from analytics.geometry import box_intersection_share, head_yaw
+from analytics.rule_config import (
     ExamCandidateAbsentConfig,
     ExamHeadTurnedConfig,
     ExamNoExaminerConfig,
     ExamPhoneConfig,
+    ExamRuleBase,
     ExamSeatCrowdedConfig,
 )
-from analytics.geometry import head_yaw
-from analytics.rule_config import ExamRuleBase
 from analytics.rules.base import ExternalEvent, IncidentEvent, Observation
 from analytics.rules.common import (
     PERSON,
@@ -48,6 +48,11 @@ class _SeatRule(EpisodeRule):
         self.seats = zones_of_kind(self.zones, config.seats, ["seat"], self.name)
         self.walkways = (config.walkways if config.walkways is not None
                          else [z.id for z in self.zones.values() if z.kind == "patrol"])
+
+    def walkway_people(self, obs: Observation) -> np.ndarray:
+        """People standing in a walkway (examiners on patrol, anyone passing)."""
+        people = of_class(obs.detections, [PERSON])
+        return np.array([p for p in people if any(obs.in_zone[w][p] for w in self.walkways)], dtype=int)
 
     def place(self, obs: Observation) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
         # The exam rules of one camera place the same people at the same seats: compute once per frame.
@@ -148,7 +153,12 @@ class ExamCandidateAbsentRule(_SeatRule):
 class ExamHeadTurnedRule(_SeatRule):
     """The seat's candidate keeps the head turned (|yaw| >= `min_yaw_deg`, from pose keypoints) toward the
     nearest seat on that side, which is occupied, for `seconds`. Neighbours are the nearest seats to the left
-    and right (image x) whose centre lies more sideways than up or down (|dx| >= |dy|)."""
+    and right (image x) whose centre lies more sideways than up or down (|dx| >= |dy|).
+
+    A frame without a reading (no candidate placed, no face keypoints, or the candidate's box covered by
+    someone in a walkway: an examiner passing in front, whose face the pose model would mix in) says nothing
+    either way: for up to `unknown_hold_s` it neither continues nor breaks the run, so a patrol passing
+    between camera and candidate does not reset a turn already under way. Longer gaps count as not turned."""
 
     name = "exam_head_turned"
 
@@ -157,6 +167,7 @@ class ExamHeadTurnedRule(_SeatRule):
         self.config: ExamHeadTurnedConfig = config
         self._neighbours: dict[str, dict[int, str | None]] = {}
         self._wh: tuple[int, int] | None = None
+        self._unknown_since: dict[str, float] = {}
 
     def neighbours(self, polygons: dict[str, np.ndarray],
                    frame_wh: tuple[int, int]) -> dict[str, dict[int, str | None]]:
@@ -178,9 +189,20 @@ class ExamHeadTurnedRule(_SeatRule):
         nbrs = self.neighbours(polygons, obs.frame_wh)
         kps = keypoints(det)
         events = []
+        passing = self.walkway_people(obs)
         for seat in self.seats:
-            yaw = head_yaw(kps[placed[seat][0]], self.config.keypoint_conf) if placed[seat] and kps is not None \
-                else None
+            yaw = None
+            if placed[seat] and kps is not None:
+                cand = placed[seat][0]
+                share = box_intersection_share(det.xyxy[cand], det.xyxy[passing]) if len(passing) else np.zeros(1)
+                covered = float(share.max()) >= self.config.occlusion_share
+                yaw = None if covered else head_yaw(kps[cand], self.config.keypoint_conf)
+            if yaw is None:
+                since = self._unknown_since.setdefault(seat, obs.ts)
+                if obs.ts - since < self.config.unknown_hold_s:
+                    continue  # no reading: the run neither grows nor breaks
+            else:
+                self._unknown_since.pop(seat, None)
             direction = 0 if yaw is None or abs(yaw) < self.config.min_yaw_deg else int(np.sign(yaw))
             target = nbrs[seat].get(direction) if direction else None
             on = target is not None and bool(placed[target])

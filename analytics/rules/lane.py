@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.config import (
+from analytics.rule_config import (
     InspectionTooShortConfig,
     InspectionWithoutVehicleConfig,
     InspectorAbsentConfig,
+    LaneRuleBase,
     VehicleLeftUninspectedConfig,
     WalkaroundIncompleteConfig,
 )
-from analytics.rule_config import LaneRuleBase
 from analytics.rules.base import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
 from analytics.rules.lane_session import LaneSession, LaneTracker
@@ -55,6 +55,9 @@ class _LaneRule(EpisodeRule):
 
     def flush(self, ts: float) -> list[IncidentEvent]:
         events = super().flush(ts)
+        gone = self.lane.flush(ts)
+        if gone is not None:
+            self._pending.append(gone)
         for session in self._pending:
             events += self.judge(session, ts)
         self._pending = []

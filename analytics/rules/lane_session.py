@@ -2,10 +2,14 @@
 they walked. Every lane rule runs its own `LaneTracker` over the same observations (cheap: a few boxes).
 
 - Vehicle: the largest box of `vehicle_classes` whose bottom-centre lies in the lane zone. Its run starts at
-  the first frame it is seen; it counts (a *confirmed visit*) once held `vehicle_confirm_s`; it has left
-  `vehicle_gap_s` after it was last seen (an inspector in front of it hides it; detectors drop parked cars for
-  seconds), at the first unseen frame, or at once when it is seen driving out (its track outside the zone;
-  untracked: a vehicle outside the zone still covering a fifth of its reference box).
+  the first frame it is seen; it counts (a *confirmed visit*) once held `vehicle_confirm_s`. It has left at
+  its first unseen frame, decided: at once when it is seen driving out (its track outside the zone;
+  untracked: a vehicle outside the zone still covering a fifth of its reference box); after `vehicle_gap_s`
+  unseen when it was moving when last seen, or when another vehicle now stands in the lane; and otherwise
+  (last seen standing at its place) only after `vehicle_lost_s` unseen. A car does not vanish from where it
+  stands, it drives out: a parked car that disappears is hidden by an inspector or dropped by the detector
+  (NanoDet loses a parked car at confidence ~0.3 for 5-10 s), and when it is seen again at its place the
+  visit goes on. Judging waits for the decision; the departure time is the first unseen frame either way.
 - Reference box: the per-coordinate median of the vehicle's last 25 boxes, so jitter and a half-hidden
   vehicle do not move it.
 - Inspector: a person whose bottom-centre lies within the reference box grown by `near_margin` of its size
@@ -48,9 +52,16 @@ class LaneSession:
     _recent: deque = field(default_factory=lambda: deque(maxlen=25))
     _last_angle: dict[int, float] = field(default_factory=dict)
     _last_box_ts: dict[int, float] = field(default_factory=dict)
+    last_seen: float | None = None  # the vehicle's last frame, and its box there
+    last_box: np.ndarray | None = None
 
     def reference(self) -> np.ndarray | None:
         return np.median(np.array(self._recent), axis=0) if self._recent else None
+
+    def standing(self) -> bool:
+        """Was the vehicle at its place (its box matching the reference box) when last seen?"""
+        ref = self.reference()
+        return ref is not None and self.last_box is not None and _same_place(self.last_box[None, :], ref)[0]
 
     @property
     def inspection_span_s(self) -> float | None:
@@ -69,7 +80,9 @@ class LaneTracker:
             if z not in zones:
                 raise ValueError(f"lane rule refers to unknown zone {z!r}")
         self.config, self.fps, self.zones = config, fps, zones
-        self.vehicle = Held(config.vehicle_confirm_s, inertia=max(1, round(config.vehicle_gap_s * fps)))
+        # The longest wait is the inertia; the shorter decisions (gap, driving out) cut the run explicitly.
+        longest = max(config.vehicle_gap_s, config.vehicle_lost_s)
+        self.vehicle = Held(config.vehicle_confirm_s, inertia=max(1, round(longest * fps)))
         self.session: LaneSession | None = None
         self.visits: deque[list] = deque(maxlen=500)  # confirmed vehicle presence [start, end or None]
         self.records: deque[ExternalEvent] = deque(maxlen=500)
@@ -102,14 +115,16 @@ class LaneTracker:
         in_lane = obs.in_zone[self.config.zone]
         all_vehicles = of_class(det, self.config.vehicle_classes)
         vehicles = [i for i in all_vehicles if in_lane[i]]
+        finished = None
+        if self.session is not None and self._has_left(det, vehicles, all_vehicles, self.session, ts):
+            self.vehicle.cut(ts)
+            finished = self._end(self.session)
         transition = self.vehicle.update(ts, bool(vehicles))
-        if not vehicles and self.session is not None and self._driving_out(det, all_vehicles, self.session):
-            transition = self.vehicle.cut(ts)
         if self.session is None and self.vehicle.running:
             self.session = LaneSession(started_at=self.vehicle.started_at or ts)
-        session, finished = self.session, None
+        session = self.session
         if session is None:
-            return [], None
+            return [], finished
         if transition == "opened":
             session.confirmed = True
             self.visits.append([session.started_at, None])
@@ -118,6 +133,7 @@ class LaneTracker:
             areas = [(det.xyxy[i, 2] - det.xyxy[i, 0]) * (det.xyxy[i, 3] - det.xyxy[i, 1]) for i in vehicles]
             v = vehicles[int(np.argmax(areas))]
             session._recent.append(det.xyxy[v].astype(float))
+            session.last_seen, session.last_box = ts, det.xyxy[v].astype(float)
             session.remember(ts, int(tids[v]), det.xyxy[v])
             if tids[v] >= 0 and int(tids[v]) not in session.vehicle_ids:
                 session.vehicle_ids.append(int(tids[v]))
@@ -128,12 +144,43 @@ class LaneTracker:
             session.first_near = ts if session.first_near is None else session.first_near
             session.last_near = ts
         if not self.vehicle.running:  # the vehicle has left (or was a flicker)
-            session.ended_at = self.vehicle.ended_at
-            if session.confirmed:
-                self.visits[-1][1] = session.ended_at
-                finished = session
-            self.session = None
+            finished = self._end(session) or finished
         return near, finished
+
+    def _end(self, session: LaneSession) -> LaneSession | None:
+        """Close the session at the vehicle's departure; the session if it was a confirmed visit."""
+        session.ended_at = self.vehicle.ended_at
+        self.session = None
+        if session.confirmed:
+            self.visits[-1][1] = session.ended_at
+            return session
+        return None
+
+    def flush(self, ts: float) -> LaneSession | None:
+        """End of observation: a vehicle unseen now is taken to have left at its first unseen frame (a visible
+        one is still there, and its visit is not judged)."""
+        session = self.session
+        if session is None or session.last_seen is None or session.last_seen >= self._prev_ts - 1e-9:
+            return None
+        self.vehicle.cut(ts)
+        return self._end(session)
+
+    def _has_left(self, det, vehicles: list[int], candidates: list[int], session: LaneSession, ts: float) -> bool:
+        """Decide, before this frame is counted, whether the visit's vehicle has left (see the module doc)."""
+        cfg = self.config
+        if not vehicles:
+            if self._driving_out(det, candidates, session):
+                return True
+            unseen = ts - session.last_seen if session.last_seen is not None else 0.0
+            return unseen >= cfg.vehicle_gap_s - 1e-9 and not session.standing()
+        if session.last_seen is None or ts - session.last_seen < cfg.vehicle_gap_s - 1e-9:
+            return False
+        # Seen again after the gap: ours (its track, or a box at its place), or another vehicle in its place.
+        tids = track_ids(det)[vehicles]
+        if any(t >= 0 and int(t) in session.vehicle_ids for t in tids):
+            return False
+        ref = session.reference()
+        return ref is not None and not bool(_same_place(det.xyxy[vehicles], ref).any())
 
     @staticmethod
     def _driving_out(det, candidates, session: LaneSession) -> bool:
@@ -187,3 +234,13 @@ class LaneTracker:
 
     def _max_step(self) -> float:
         return float(getattr(self.config, "max_step_deg", 120.0))
+
+
+def _same_place(boxes: np.ndarray, ref: np.ndarray, min_iou: float = 0.6) -> np.ndarray:
+    """Boxes whose intersection over union with the reference box is at least `min_iou`."""
+    inter_a = box_intersection_share(boxes, ref[None, :])[:, 0]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    ref_area = float((ref[2] - ref[0]) * (ref[3] - ref[1]))
+    inter = inter_a * area
+    union = area + ref_area - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0) >= min_iou

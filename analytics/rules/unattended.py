@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.config import ZoneUnattendedConfig
+from analytics.rule_config import ZoneUnattendedConfig
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
 from analytics.rules.timing import Episode
@@ -22,7 +22,7 @@ class ZoneUnattendedRule(EpisodeRule):
     inside them counts: the timer starts at opening time and an incident closes when hours end.
 
     >>> import numpy as np, supervision as sv
-    >>> from analytics.config import ZoneUnattendedConfig
+    >>> from analytics.rule_config import ZoneUnattendedConfig
     >>> cfg = ZoneUnattendedConfig(type="zone_unattended", zone="z", seconds=2, inertia=2)
     >>> rule = ZoneUnattendedRule(cfg, fps=1)
     >>> empty = sv.Detections.empty()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.config import StaffPhoneConfig, WaitingOverLimitConfig
+from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import PERSON, EpisodeRule, assign_people, confidences, evidence, of_class, phones_in
 from analytics.zones import Zone

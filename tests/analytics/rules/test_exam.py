@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from analytics.config import (
+from analytics.geometry import EAR_K
+from analytics.rule_config import (
     ExamCandidateAbsentConfig,
     ExamHeadTurnedConfig,
     ExamNoExaminerConfig,
     ExamPhoneConfig,
     ExamSeatCrowdedConfig,
 )
-from analytics.geometry import EAR_K
 from analytics.rules import (
     ExamCandidateAbsentRule,
     ExamHeadTurnedRule,
@@ -162,6 +162,29 @@ def test_head_turned_toward_an_occupied_neighbour(kit, room):
     events = room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(5, left))
     assert events[0].incident.measures["direction"] == -1.0
     assert room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(10, lambda t: seated(kit, "s1", "s2"))) == []
+
+
+def test_head_turn_survives_an_examiner_passing_in_front(kit, room):
+    """Measured on the rendered scenario exam-head-turned-right: the patrolling examiner passed between camera
+    and the turned candidate for ~1.5 s, the pose model read the examiner's frontal face (yaw ~ -10°) and
+    the turn restarted. A candidate covered by someone in the aisle gives no reading, for up to 2 s."""
+    cfg = ExamHeadTurnedConfig(type="exam_head_turned", seconds=5, min_yaw_deg=35)
+
+    def scene_at(t, hidden=(4.0, 5.4)):
+        covered = hidden[0] <= t < hidden[1]
+        objs = seated(kit, "s1", "s2", "s3", kp=face(0 if covered or not 2 <= t < 9 else 50))
+        if covered:  # feet in the aisle, the upper body in front of s2's candidate (54 % of the box)
+            objs.append(kit.standing_at(450, 800, 9, w=60, h=330))
+        return objs
+    events = room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(12, scene_at))
+    assert kit.summary(events) == [("opened", "exam_head_turned", "s2", 2.0, 7.0, None),
+                                   ("closed", "exam_head_turned", "s2", 2.0, 7.0, 9.0)]
+    # Without the hold the 1.4 s of frontal readings break the run, and 9 - 5.4 s is under the threshold.
+    strict = cfg.model_copy(update={"unknown_hold_s": 0.0})
+    assert room.run(ExamHeadTurnedRule(strict, 5, room.zones), frames(12, scene_at)) == []
+    # Hidden for 4 s: after 2 s without a reading the run breaks, so no 5 s turn is seen.
+    long_hide = lambda t: scene_at(t, hidden=(3.0, 7.0))  # noqa: E731
+    assert room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(12, long_hide)) == []
 
 
 def test_no_examiner(kit, room):

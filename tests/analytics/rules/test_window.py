@@ -7,7 +7,7 @@ import supervision as sv
 from pydantic import TypeAdapter
 
 from analytics import CameraAnalytics, ExternalEvent, RuleConfig, ZoneConfig
-from analytics.config import StaffPhoneConfig, WaitingOverLimitConfig
+from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig
 from analytics.rules import StaffPhoneRule, WaitingOverLimitRule
 
 
