@@ -4,9 +4,7 @@ a CA, a server certificate for 127.0.0.1 / localhost, a client certificate, and 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,30 +21,15 @@ from psycopg_pool import ConnectionPool
 from pydantic import TypeAdapter, ValidationError
 
 from alerts import DeliveryError, NotifierConfig, OutboxWorker, RetryConfig, build_notifier
+from tests.testkit.mosquitto import Mosquitto, needs_mosquitto
+from tests.testkit.net import free_port, wait_until
 
-MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
 pytestmark = [
-    pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (apt-get install -y mosquitto)"),
+    needs_mosquitto,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make test certificates"),
 ]
 PAYLOAD = {"event": "alert.opened", "alert_id": 7, "site_id": "office-1", "camera_id": "window-03",
            "rule": "zone_unattended", "zone_id": "staff", "severity": "major", "title": "Zone staff unattended"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def openssl(*args: str) -> None:
@@ -78,44 +61,20 @@ class Pki:
         return str(self.dir / name)
 
 
-class TlsBroker:
-    """Mosquitto with a TLS listener (`tls_port`) and a plain one on 127.0.0.1 for the test's subscriber, and
-    the same TLS listener on 127.0.0.2 (`alt_port`): an address the server certificate does not name."""
+class TlsBroker(Mosquitto):
+    """Mosquitto with a plain listener (`plain_port`) on 127.0.0.1 for the test's subscriber, a TLS listener
+    (`tls_port`), and the same TLS listener on 127.0.0.2 (`alt_port`): an address the server certificate does
+    not name."""
 
     def __init__(self, pki: Pki, require_client_cert: bool = False) -> None:
-        self.tls_port, self.plain_port, self.alt_port = free_port(), free_port(), free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="jianguan-mqtts-"))
-        self.dir.chmod(0o755)
-        conf = self.dir / "mosquitto.conf"
+        self.tls_port, self.alt_port = free_port(), free_port()
         tls = [f"cafile {pki.path('ca.pem')}", f"certfile {pki.path('server.pem')}",
                f"keyfile {pki.path('server.key')}", f"require_certificate {'true' if require_client_cert else 'false'}"]
-        conf.write_text("\n".join([
-            "persistence false", "log_dest stderr", "allow_anonymous true",
-            f"listener {self.plain_port} 127.0.0.1",
-            f"listener {self.tls_port} 127.0.0.1", *tls,
-            f"listener {self.alt_port} 127.0.0.2", *tls,
-        ]) + "\n")
-        conf.chmod(0o644)
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def listening() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mosquitto exited: {self.proc.stderr.read().decode(errors='replace')}")
-            with socket.socket() as a, socket.socket() as b:
-                return a.connect_ex(("127.0.0.1", self.tls_port)) == 0 and b.connect_ex(
-                    ("127.0.0.1", self.plain_port)) == 0
-
-        wait_until(listening, 10, "mosquitto to listen")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        plain = free_port()
+        super().__init__(plain, extra=[f"listener {self.tls_port} 127.0.0.1", *tls,
+                                       f"listener {self.alt_port} 127.0.0.2", *tls],
+                         wait_ports=[plain, self.tls_port])
+        self.plain_port = plain
 
 
 class Subscriber:

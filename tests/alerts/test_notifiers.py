@@ -14,9 +14,7 @@ import email.policy
 import hashlib
 import hmac
 import json
-import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +40,8 @@ from alerts import AlertsConfig, DeliveryError, NotifierConfig, OutboxWorker, Re
 from alerts.notifiers.mqtt import topic_for
 from alerts.notifiers.robots import dingtalk_sign, signed_url
 from jianguan.demo import WebhookReceiver
+from tests.testkit.mosquitto import MOSQUITTO, Mosquitto, needs_mosquitto
+from tests.testkit.net import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
 WECOM_KEY = "wecom-KEY-693a91f6"
@@ -49,22 +49,6 @@ DING_TOKEN = "ding-TOKEN-5b7c"
 DING_SECRET = "SECdeadbeef0123456789+/secret"  # '+' and '/' make URL-encoding mistakes visible
 SMTP_PASSWORD = "smtp-PASS-82d1"
 MQTT_PASSWORD = "mqtt-PASS-1f0e"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alert_payload(alert_id: int = 7, **extra: Any) -> dict[str, Any]:
@@ -203,52 +187,6 @@ class SmtpSink:
         self.controller.stop()
 
 
-MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
-needs_mosquitto = pytest.mark.skipif(
-    MOSQUITTO is None, reason="the mosquitto broker is not installed (apt-get install -y mosquitto)")
-
-
-class Mosquitto:
-    """A real broker on 127.0.0.1:`port`, from a generated config; anonymous unless `users` is given."""
-
-    def __init__(self, port: int | None = None, users: dict[str, str] | None = None) -> None:
-        self.port = port or free_port()
-        # Not pytest's tmp_path: as root, mosquitto drops to its own account, which cannot enter a 0700 dir.
-        self.dir = Path(tempfile.mkdtemp(prefix="jianguan-mqtt-"))
-        self.dir.chmod(0o755)
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
-        if users:
-            pwfile = self.dir / "passwd"
-            pwfile.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
-            subprocess.run(["mosquitto_passwd", "-U", str(pwfile)], check=True, capture_output=True)
-            pwfile.chmod(0o644)
-            lines += ["allow_anonymous false", f"password_file {pwfile}"]
-        else:
-            lines.append("allow_anonymous true")
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        conf.chmod(0o644)
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-
-        def listening() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mosquitto exited: {self.proc.stderr.read().decode(errors='replace')}")
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_until(listening, 10, "mosquitto to listen")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Subscriber:
