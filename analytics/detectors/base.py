@@ -116,3 +116,8 @@ def _empty_like(det: sv.Detections) -> sv.Detections:
 
 def coco_name(class_id: int) -> str:
     return COCO_CLASSES[class_id] if 0 <= class_id < len(COCO_CLASSES) else str(class_id)
+
+
+def cpu_threads(configured: int | None) -> int:
+    """Inference threads: the configured number, else every core this process may run on."""
+    return configured or len(os.sched_getaffinity(0))

@@ -17,7 +17,7 @@ import numpy as np
 import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest
-from analytics.detectors.base import COCO_CLASSES, ModelError, crop, empty_detections, model_dir
+from analytics.detectors.base import COCO_CLASSES, ModelError, cpu_threads, crop, empty_detections, model_dir
 
 MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
@@ -48,8 +48,7 @@ class NanoDetDetector:
         self.config = config
         self.path = resolve_nanodet(config.model)
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or cpu_threads(config.threads)
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

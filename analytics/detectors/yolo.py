@@ -11,7 +11,7 @@ import numpy as np
 import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest
-from analytics.detectors.base import ModelError, crop, empty_detections
+from analytics.detectors.base import ModelError, cpu_threads, crop, empty_detections
 
 # Nothing may be fetched from a hub at run time: weights are supplied, not downloaded.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -77,6 +77,13 @@ class YoloDetector:
             self._model = YOLO(str(self.path), task=export_task(self.path))
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise ModelError(f"cannot load model {self.path.name}: {exc}".splitlines()[0]) from exc
+        if config.device == "cpu":
+            import torch
+
+            # Importing ultralytics sets OMP_NUM_THREADS=1 when unset (a training default); in a process that
+            # imported it before torch, inference then ran on one core (the scenario evaluation under pytest
+            # used 105 % CPU on 2 cores). Say the thread count explicitly.
+            torch.set_num_threads(cpu_threads(config.threads))
         self.pose = self._model.task == "pose"
 
     def detect(

@@ -63,3 +63,23 @@ def test_two_detectors_on_one_batch_with_zone_crops():
     assert names.count("bus") == 1 and names.count("person") >= 3
     assert frames[0].data["keypoints"].shape == (len(frames[0]), 17, 3)
     assert frames[1].data["class_name"].tolist().count("person") == 2
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(None, "cores"), (1, "1")])
+def test_yolo_inference_threads_are_set_even_after_ultralytics_set_omp_to_one(threads, expected) -> None:
+    """Importing ultralytics before torch sets OMP_NUM_THREADS=1 (a training default): inference then used
+    one core of two (measured: the scenario evaluation under pytest ran at 105 % CPU). A fresh process
+    imports ultralytics first, then loads the detector."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ultralytics, torch\n"
+            "from analytics.config import DetectorConfig\n"
+            "from analytics.detectors.yolo import YoloDetector\n"
+            f"YoloDetector(DetectorConfig(threads={threads!r}))\n"
+            "print(torch.get_num_threads())\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    want = str(len(os.sched_getaffinity(0))) if expected == "cores" else expected
+    assert out.stdout.strip().splitlines()[-1] == want
