@@ -32,6 +32,7 @@ from analytics.motion import MotionGate
 from analytics.rules import ExternalEvent
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
+from jianguan.lane_feed import LaneEventFeed, lane_routes
 from jianguan.mirror import mirror_site
 from storage import BatchWriter
 from storage.rollups import RollupRefresher
@@ -209,6 +210,9 @@ class Node:
         # Hourly rollups keep long-range dashboards fast; a node watching live cameras refreshes them (file
         # runs are short and leave it to `jianguan db refresh-rollups`).
         rollups = RollupRefresher(self.dsn) if any(live.values()) else None
+        # Lane sensors' records reach the lane rules of live cameras as they arrive at the intake.
+        lane_feed = LaneEventFeed(self.dsn, cfg.site.id, lane_routes(cfg), self.post_event) \
+            if any(live.values()) else None
         try:
             mirror_site(pool, cfg)
             notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
@@ -236,6 +240,8 @@ class Node:
             sweeper.start()
             if rollups is not None:
                 rollups.start()
+            if lane_feed is not None:
+                lane_feed.start()
             self._loop(readers, live, manager, occupancy, stats)
             self._write_stats(readers, stats, final=True)
             occupancy.close()
@@ -256,6 +262,8 @@ class Node:
                 sweeper.stop()
             if rollups is not None:
                 rollups.stop()
+            if lane_feed is not None:
+                lane_feed.stop()
             for reader in readers.values():
                 reader.stop()
             for rec in recorders.values():
