@@ -60,3 +60,5 @@ class EventsConfig(_Strict):
     max_future_s: float = Field(300.0, ge=0, description="clock skew allowed for times ahead of the receiver")
     max_inspection_s: float = Field(6 * 3600.0, gt=0, description="an end further than this from its start "
                                                                    "does not close it")
+    seen_days: float = Field(30.0, ge=1, description="message ids are remembered this long against redelivery "
+                             "(intake_seen); older ones are dropped hourly, so the table does not grow forever")

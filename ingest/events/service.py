@@ -49,10 +49,12 @@ class EventService:
                                                 max_future_s=cfg.max_future_s) if cfg.mqtt else None)
         self.server: uvicorn.Server | None = None
         self._stopped = threading.Event()
+        self._forgot_once = False
 
     def run(self) -> None:
         self.pool.open(wait=False)  # the database may be down at start: the spool takes over
         self.intake.start()
+        threading.Thread(target=self._forget_loop, name="events-forget", daemon=True).start()
         if self.subscriber:
             self.subscriber.start()
         try:
@@ -68,6 +70,17 @@ class EventService:
                 self._stopped.wait()
         finally:
             self.close()
+
+    def _forget_loop(self, every_s: float = 3600.0) -> None:
+        """Hourly: drop message ids older than `seen_days` (a database that is away is tried next hour)."""
+        while not self._stopped.wait(60.0 if not self._forgot_once else every_s):
+            try:
+                n = self.store.forget_seen(self.cfg.seen_days * 86400)
+                self._forgot_once = True
+                if n:
+                    log.info("event intake: forgot %d message ids older than %g days", n, self.cfg.seen_days)
+            except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the intake
+                log.warning("event intake: could not drop old message ids (%s)", type(exc).__name__)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -63,6 +63,20 @@ class EventStore:
                     raise
         raise AssertionError("unreachable")
 
+    def forget_seen(self, older_than_s: float, batch: int = 10_000) -> int:
+        """Drop message ids claimed more than `older_than_s` ago from `intake_seen`, a batch per transaction
+        (short locks beside live writes); the number dropped. A redelivery of a forgotten id is stored again,
+        so keep ids longer than any sender retries (days, not hours)."""
+        total = 0
+        while True:
+            with self.pool.connection(timeout=self.connect_timeout_s) as conn, conn.transaction():
+                n = conn.execute(
+                    "DELETE FROM intake_seen WHERE ctid = ANY(ARRAY(SELECT ctid FROM intake_seen"
+                    " WHERE seen_at < now() - make_interval(secs => %s) LIMIT %s))", (older_than_s, batch)).rowcount
+            total += n
+            if n < batch:
+                return total
+
     # -- one transaction ------------------------------------------------------------------------------
     def _write(self, conn: psycopg.Connection, accepted: Sequence[Accepted],
                dead: Sequence[DeadLetter]) -> list[Outcome]:

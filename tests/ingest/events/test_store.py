@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import psycopg
+
 from ingest.events import EventStore, Intake
 
 
@@ -181,3 +183,17 @@ def test_migration_0006_can_run_again(db_dsn):
         cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns"
                                            " WHERE table_name = 'inspections'")}
     assert {"start_message_id", "end_message_id"} <= cols
+
+
+def test_old_message_ids_are_forgotten_in_batches_recent_ones_kept(intake, db_dsn, ev):
+    """intake_seen would grow forever: ids older than seen_days go; a redelivery of a forgotten id is stored
+    again (the documented price), a recent id is still a duplicate."""
+    msgs = [ev.lane(f"old{i}", "vehicle_in", i) for i in range(25)] + [ev.lane("new", "vehicle_in", 30)]
+    assert ev.submit(intake, "lane_events", *msgs) == ["accepted"] * 26
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("UPDATE intake_seen SET seen_at = now() - interval '31 days' WHERE message_id LIKE 'old%'")
+    assert intake.store.forget_seen(30 * 86400, batch=10) == 25  # three batches: 10, 10, 5
+    assert ev.query(db_dsn, "SELECT message_id FROM intake_seen") == [("new",)]
+    assert ev.query(db_dsn, "SELECT count(*) FROM lane_events")[0][0] == 26  # the events themselves stay
+    assert ev.submit(intake, "lane_events", ev.lane("new", "vehicle_in", 30), ev.lane("old3", "vehicle_in", 3)) == [
+        "duplicate", "accepted"]
