@@ -422,6 +422,102 @@ def lane_scenarios() -> list[Scenario]:
     ]
 
 
+# -- phones (close cameras) ----------------------------------------------------------------------------------
+# NanoDet (416 px input over the whole 768x576 frame) finds a phone only when it is about 55-70 px wide in the
+# frame and held out in a hand against the background (see docs/evaluation.md): a camera close to the window or
+# to a pair of exam seats, where a seated person's upper body fills about 0.8 of the frame's height. The people
+# are the "suit" cut-out; with a phone they are `suit-phone` (phone held out at the fingertips). Their feet are
+# at the frame's bottom edge (the desk hides the rest). A paper held out is a plain white card (a prop).
+
+CLOSE_H = 0.80
+PHONE_S = 3.0
+WINDOW_CLOSE_ZONES = [
+    {"id": "staff", "kind": "staff", "polygon": rect(0.0, 0.10, 0.52, 1.0)},
+    {"id": "counter", "kind": "waiting", "polygon": rect(0.56, 0.10, 1.0, 1.0)},
+]
+CLERK_CLOSE = (0.30, 1.0)  # flipped: the clerk holds things out to the left, inside the staff area
+CUSTOMER_CLOSE = (0.74, 1.0)
+
+
+def _paper(x: float, y: float) -> Prop:
+    """A white sheet held out at about (x, y): phone-sized and phone-bright, but no phone."""
+    return Prop(box=(x - 0.035, y - 0.05, x + 0.035, y + 0.05), color=(235, 238, 240))
+
+
+def _phone_window(id_: str, title: str, actors: list[Actor], duration: float, truth: list[Truth],
+                  props: list[Prop] | None = None) -> Scenario:
+    return Scenario(id=id_, title=title, scene="window", kind="violation" if truth else "normal",
+                    duration_s=duration, actors=actors, props=props or [], zones=WINDOW_CLOSE_ZONES,
+                    rules=[{"type": "staff_phone", "zone": "staff", "seconds": PHONE_S, "inertia": 3}], truth=truth)
+
+
+def _phases(actor_id: str, role: str, at: tuple[float, float], plan: list[tuple[float, float, str]],
+            flip: bool) -> Actor:
+    return Actor(id=actor_id, role=role, segments=[stand(sprite, t0, t1, at, CLOSE_H, flip) for t0, t1, sprite in plan])
+
+
+def window_phone_scenarios() -> list[Scenario]:
+    t = Truth
+    return [
+        _phone_window("window-phone-clerk-10s", "Clerk uses a phone at the window for 10 s",
+                      [_phases("clerk", "staff", CLERK_CLOSE, [(0, 10, "suit"), (10, 20, "suit-phone"),
+                                                               (20, 30, "suit")], flip=True)], 30,
+                      [t(rule="staff_phone", zone="staff", start=10, end=20)]),
+        _phone_window("window-phone-clerk-twice", "Clerk takes the phone out twice, 8 s and 6 s",
+                      [_phases("clerk", "staff", (0.28, 1.0), [(0, 5, "suit"), (5, 13, "suit-phone-tilted"),
+                                                               (13, 22, "suit"), (22, 28, "suit-phone"),
+                                                               (28, 35, "suit")], flip=True)], 35,
+                      [t(rule="staff_phone", zone="staff", start=5, end=13),
+                       t(rule="staff_phone", zone="staff", start=22, end=28)]),
+        _phone_window("window-phone-customer-shows-phone", "A customer holds out a phone (an e-ID) at the counter",
+                      [_phases("clerk", "staff", CLERK_CLOSE, [(0, 30, "coat:upper")], flip=True),
+                       _phases("customer", "customer", CUSTOMER_CLOSE, [(0, 6, "suit"), (6, 26, "suit-phone"),
+                                                                        (26, 30, "suit")], flip=False)], 30, []),
+        _phone_window("window-phone-clerk-holds-paper", "Clerk holds a form out for 25 s (no phone)",
+                      [_phases("clerk", "staff", CLERK_CLOSE, [(0, 30, "suit")], flip=True)], 30, [],
+                      props=[_paper(0.13, 0.60)]),
+    ]
+
+
+EXAM_CLOSE_ZONES = [
+    {"id": "seat-a", "kind": "seat", "polygon": rect(0.0, 0.10, 0.47, 1.0)},
+    {"id": "seat-b", "kind": "seat", "polygon": rect(0.53, 0.10, 1.0, 1.0)},
+    {"id": "aisle", "kind": "patrol", "polygon": rect(0.47, 0.10, 0.53, 1.0)},
+]
+SEAT_A, SEAT_B = (0.30, 1.0), (0.72, 1.0)  # A flipped (holds things out to the left), B not (to the right)
+
+
+def _phone_exam(id_: str, title: str, actors: list[Actor], duration: float, truth: list[Truth],
+                props: list[Prop] | None = None) -> Scenario:
+    return Scenario(id=id_, title=title, scene="exam", kind="violation" if truth else "normal",
+                    duration_s=duration, actors=actors, props=props or [], zones=EXAM_CLOSE_ZONES,
+                    rules=[{"type": "exam_phone", "seconds": 1.0, "inertia": 3}], truth=truth)
+
+
+def exam_phone_scenarios() -> list[Scenario]:
+    t = Truth
+    still_b = _phases("candidate-b", "candidate", SEAT_B, [(0, 40, "coat:upper")], flip=False)
+    still_a = _phases("candidate-a", "candidate", SEAT_A, [(0, 40, "coat:upper")], flip=True)
+    return [
+        _phone_exam("exam-phone-seat-a-10s", "Candidate at seat A looks at a phone for 10 s",
+                    [_phases("candidate-a", "candidate", SEAT_A, [(0, 12, "suit"), (12, 22, "suit-phone"),
+                                                                  (22, 30, "suit")], flip=True), still_b], 30,
+                    [t(rule="exam_phone", zone="seat-a", start=12, end=22)]),
+        _phone_exam("exam-phone-seat-b-5s", "Candidate at seat B takes a phone out for 5 s",
+                    [still_a, _phases("candidate-b", "candidate", SEAT_B, [(0, 15, "suit"),
+                                                                           (15, 20, "suit-phone-tilted"),
+                                                                           (20, 30, "suit")], flip=False)], 30,
+                    [t(rule="exam_phone", zone="seat-b", start=15, end=20)]),
+        _phone_exam("exam-phone-flash", "A phone is seen for 0.4 s (two frames) at seat A, then put away",
+                    [_phases("candidate-a", "candidate", SEAT_A, [(0, 14, "suit"), (14, 14.4, "suit-phone"),
+                                                                  (14.4, 30, "suit")], flip=True), still_b], 30, []),
+        _phone_exam("exam-phone-candidate-holds-paper", "Candidate at seat B holds a sheet out for 30 s (no phone)",
+                    [still_a, _phases("candidate-b", "candidate", SEAT_B, [(0, 30, "suit")], flip=False)], 30, [],
+                    props=[_paper(0.89, 0.60)]),
+    ]
+
+
 def build_library() -> list[Scenario]:
     """Every scenario, in a stable order."""
-    return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios(), *lane_scenarios()]
+    return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios(), *lane_scenarios(),
+            *window_phone_scenarios(), *exam_phone_scenarios()]

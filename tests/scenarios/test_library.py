@@ -16,7 +16,8 @@ from scenarios.sprites import CATALOGUE, cut_out
 
 VISION_RULES = {"zone_unattended", "waiting_over_limit", "exam_no_examiner", "exam_candidate_absent",
                 "exam_seat_crowded", "exam_head_turned", "inspector_absent", "inspection_too_short",
-                "walkaround_incomplete", "inspection_without_vehicle", "vehicle_left_uninspected"}
+                "walkaround_incomplete", "inspection_without_vehicle", "vehicle_left_uninspected", "staff_phone",
+                "exam_phone"}
 
 
 @pytest.fixture(scope="module")
