@@ -12,6 +12,11 @@ the readers under test get the CPU. A mount's pipeline exists only while someone
 builds it on the first DESCRIBE and shares it between readers); a reader that joins sees the current
 picture (live source, publish clock and offset), never a rewind.
 
+**Play-once mode** (`once=True`, for `jianguan evaluate --via-rtsp`): each camera can have its own footage
+(`sources`); a mount starts its footage at the first frame when its first reader PLAYs, plays it once and then
+goes silent (a later reader gets 404), and the server writes the wall-clock epoch at which it sent frame 0 to
+a file the parent reads (`SimulatorHandle.started`): that epoch is the footage's time zero on the stream.
+
 This file is also the server's script: `python ingest/simulator.py` runs the server side, which imports
 only the standard library and `gi`. The parent runs it with an interpreter that has GStreamer's RTSP
 server through PyGObject: this venv's when `PyGObject<3.51` is installed, else Debian's `/usr/bin/python3`
@@ -30,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -97,11 +102,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "jianguan" / "simulator"
 
 
-def encode_variant(source: Path, variant: Variant, fps: float, cache_dir: Path, gop_s: float = 2.0) -> Path:
-    """Encode the footage once to an Annex-B H.264 file (cached by source, size, rate and settings)."""
+def encode_variant(source: Path, variant: Variant, fps: float, cache_dir: Path, gop_s: float = 2.0,
+                   lead_in_s: float = 0.0) -> Path:
+    """Encode the footage once to an Annex-B H.264 file (cached by source, size, rate and settings).
+    `lead_in_s` > 0 puts that long a still of the first picture before the footage."""
     st = source.stat()
     gop = max(1, round(fps * gop_s))
     key = f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{variant}|{fps}|{gop}|v2"
+    if lead_in_s > 0:
+        key += f"|lead{lead_in_s:g}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     out = cache_dir / f"{variant.name}-{variant.width}x{variant.height}-{digest}.h264"
     if out.exists() and out.stat().st_size > 0:
@@ -109,8 +118,9 @@ def encode_variant(source: Path, variant: Variant, fps: float, cache_dir: Path, 
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".h264.part")
     os.close(fd)
+    lead = f"tpad=start_duration={lead_in_s:g}:start_mode=clone," if lead_in_s > 0 else ""
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(source), "-an",
-           "-vf", f"scale={variant.width}:{variant.height},format=yuv420p", "-r", f"{fps:g}",
+           "-vf", f"{lead}scale={variant.width}:{variant.height},format=yuv420p", "-r", f"{fps:g}",
            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main", "-bf", "0",
            "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
            "-b:v", f"{variant.bitrate_kbps}k", "-maxrate", f"{variant.bitrate_kbps}k",
@@ -153,12 +163,25 @@ class SimulatorHandle:
 
     @property
     def files(self) -> dict[str, Path]:
-        """The encoded footage each mount serves, per variant (main, sub)."""
-        return {name: Path(v["file"]) for name, v in self._spec["variants"].items()}
+        """The encoded footage each mount serves, per variant (main, sub) (the first camera's, with `sources`)."""
+        return {name: Path(f) for name, f in self._spec["files"][self.cameras[0]].items()}
 
     @property
     def urls(self) -> dict[str, dict[str, str]]:
-        return {c: {v.name: self.url(c, v.name) for v in VARIANTS} for c in self.cameras}
+        return {c: {name: self.url(c, name) for name in self._spec["variants"]} for c in self.cameras}
+
+    def started(self, camera_id: str, stream: str = "main") -> list[float]:
+        """Play-once mode: the wall-clock epochs (time.time()) at which the server sent the first picture of
+        this mount's footage (after the lead-in), one per pipeline built (normally one; none until a PLAY)."""
+        path = self._spec.get("starts")
+        if not path or not Path(path).exists():
+            return []
+        out = []
+        for line in Path(path).read_text().splitlines():
+            cam, variant, epoch = line.split()
+            if cam == camera_id and variant == stream:
+                out.append(float(epoch) + self._spec["lead_in_s"])
+        return out
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -187,6 +210,8 @@ class SimulatorHandle:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log.unlink(missing_ok=True)
+        if self._spec.get("starts"):
+            Path(self._spec["starts"]).unlink(missing_ok=True)
 
     def restart(self, timeout_s: float = 30.0) -> None:
         """Kill and start again on the same port (a camera server reboot)."""
@@ -250,7 +275,9 @@ def _spawn(python: str, spec: dict, password: str | None, log: Path, timeout_s: 
 def start_simulator(cameras: list[str], port: int = 0, *, host: str = "127.0.0.1", fps: float = 10.0,
                     user: str | None = None, password: str | None = None, source: Path | str = DEFAULT_SOURCE,
                     cache_dir: Path | None = None, python: str | None = None, slices: int = 1,
-                    timeout_s: float = 60.0) -> SimulatorHandle:
+                    timeout_s: float = 60.0, sources: Mapping[str, Path | str] | None = None,
+                    variants: Sequence[Variant] = VARIANTS, once: bool = False, lead_in_s: float = 0.0
+                    ) -> SimulatorHandle:
     """Serve `cameras` as rtsp://host:port/<id>/main and /<id>/sub; return when the server accepts.
 
     The server process is killed when the thread that called this ends (PR_SET_PDEATHSIG): call it from a
@@ -259,6 +286,10 @@ def start_simulator(cameras: list[str], port: int = 0, *, host: str = "127.0.0.1
     `port=0` picks a free port (see `handle.port`). With `user`, every mount requires basic auth with
     `user`/`password` (the password travels to the server process in its environment, not its argv).
     `slices` > 1 encodes each picture in that many slices, as some real cameras do.
+    `sources` gives cameras their own footage (the others show `source`); `variants` limits the mounts
+    (e.g. `(MAIN,)`, 768x576, the scenario library's size). `once`: play-once mode (see the module docstring).
+    `lead_in_s`: a still of the first picture served before the footage (FFmpeg's stream probe swallows the
+    first ~20 frames of a stream and hands them out in one burst when the open returns).
     """
     if not cameras:
         raise SimulatorError("no cameras to simulate")
@@ -267,17 +298,24 @@ def start_simulator(cameras: list[str], port: int = 0, *, host: str = "127.0.0.1
         raise SimulatorError(f"camera ids must be non-empty path segments: {bad[:3]}")
     if user is not None and not password:
         raise SimulatorError("a user needs a password")
-    source = Path(source)
-    if not source.exists():
-        raise SimulatorError(f"footage not found: {source}")
+    footage = {c: Path((sources or {}).get(c, source)) for c in cameras}
+    for path in set(footage.values()):
+        if not path.exists():
+            raise SimulatorError(f"footage not found: {path}")
     python = python or find_python()
     if python is None:
         raise SimulatorError(missing_reason() or "GStreamer RTSP server not importable")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    variants = [dataclasses.replace(v, slices=slices) for v in VARIANTS]
-    files = {v.name: str(encode_variant(source, v, fps, cache)) for v in variants}
-    spec = {"cameras": list(cameras), "host": host, "port": port, "fps": fps, "user": user,
-            "variants": {v.name: {"file": files[v.name], "width": v.width, "height": v.height} for v in variants}}
+    variants = [dataclasses.replace(v, slices=slices) for v in variants]
+    encoded = {(path, v.name): str(encode_variant(path, v, fps, cache, lead_in_s=lead_in_s))
+               for path in set(footage.values()) for v in variants}
+    spec = {"cameras": list(cameras), "host": host, "port": port, "fps": fps, "user": user, "once": once,
+            "lead_in_s": lead_in_s,
+            "variants": {v.name: {"width": v.width, "height": v.height} for v in variants},
+            "files": {c: {v.name: encoded[footage[c], v.name] for v in variants} for c in cameras}}
+    if once:
+        fd, spec["starts"] = tempfile.mkstemp(prefix="jianguan-sim-", suffix=".starts")
+        os.close(fd)
     log = Path(tempfile.mkstemp(prefix="jianguan-sim-", suffix=".log")[1])
     proc, bound = _spawn(python, spec, password, log, timeout_s)
     return SimulatorHandle(list(cameras), host, bound, user, password, proc, spec, python, log)
@@ -318,44 +356,68 @@ def serve(spec: dict) -> None:  # pragma: no cover - runs in the child process, 
     Gst.init(None)
     fps = float(spec["fps"])
     frame_ns = int(Gst.SECOND / fps)
-    units: dict[str, tuple[list[bytes], list[int]]] = {}
-    for name, v in spec["variants"].items():
-        units[name] = split_access_units(Path(v["file"]).read_bytes())
-        if not units[name][0] or not units[name][1]:
-            raise SystemExit(f"no H.264 access units in {v['file']}")
+    once = bool(spec.get("once"))
+    loaded: dict[str, tuple[list[bytes], list[int]]] = {}  # by file: cameras sharing footage share memory
+    for file in {f for per_cam in spec["files"].values() for f in per_cam.values()}:
+        loaded[file] = split_access_units(Path(file).read_bytes())
+        if not loaded[file][0] or not loaded[file][1]:
+            raise SystemExit(f"no H.264 access units in {file}")
 
     active: dict[int, dict] = {}  # id(appsrc) -> pushing state of one live mount pipeline
+
+    def push(st: dict, pts: int) -> bool:
+        buf = Gst.Buffer.new_wrapped(st["units"][st["pos"]])
+        buf.pts = buf.dts = pts
+        buf.duration = frame_ns
+        return st["src"].emit("push-buffer", buf) == Gst.FlowReturn.OK
 
     def tick() -> bool:
         for st in list(active.values()):
             src = st["src"]
             clock = src.get_clock()
-            if clock is None or src.get_state(0)[1] != Gst.State.PLAYING:
+            if st["done"] or clock is None or src.get_state(0)[1] != Gst.State.PLAYING:
                 continue
             now = clock.get_time() - src.get_base_time()
+            if once and not st["playing"]:
+                # The SDP needs caps: frame 0 once, before any reader plays; the footage starts at its PLAY.
+                if not st["primed"]:
+                    st["primed"] = push(st, now)
+                continue
             if st["anchor"] is None or now - st["anchor"] > (st["k"] + 2 * fps) * frame_ns:
+                if once and st["anchor"] is None:  # frame 0 leaves now: the footage's time zero on the wall
+                    with open(spec["starts"], "a") as f:
+                        f.write(f"{st['camera']} {st['variant']} {time.time():.6f}\n")
                 st["anchor"], st["k"] = now, 0  # start, or resumed after a stall: no burst of old frames
             due = (now - st["anchor"]) // frame_ns + 1
-            aus = st["units"]
             while st["k"] < due:
-                buf = Gst.Buffer.new_wrapped(aus[st["pos"]])
-                buf.pts = buf.dts = st["anchor"] + st["k"] * frame_ns
-                buf.duration = frame_ns
+                ok = push(st, st["anchor"] + st["k"] * frame_ns)
                 st["k"] += 1
-                st["pos"] = (st["pos"] + 1) % len(aus)
-                if src.emit("push-buffer", buf) != Gst.FlowReturn.OK:
+                st["pos"] = (st["pos"] + 1) % len(st["units"])
+                if once and st["pos"] == 0:
+                    st["done"] = True  # played once: silence, as a camera whose footage ended
+                    break
+                if not ok:
                     break
         return True
 
     def on_configure(factory, media, camera: str, variant: str) -> None:
         src = media.get_element().get_by_name("src")
-        aus, idr = units[variant]
+        aus, idr = loaded[spec["files"][camera][variant]]
         # Each camera shows a different moment of the footage; start on a keyframe so readers decode at once.
-        offset = int(hashlib.sha1(camera.encode()).hexdigest(), 16) % len(aus)
+        offset = 0 if once else int(hashlib.sha1(camera.encode()).hexdigest(), 16) % len(aus)
         pos = max([i for i in idr if i <= offset] or [0])
         key = id(src)
-        active[key] = {"src": src, "units": aus, "pos": pos, "anchor": None, "k": 0}
+        active[key] = {"src": src, "units": aus, "pos": pos, "anchor": None, "k": 0, "camera": camera,
+                       "variant": variant, "media": media, "playing": False, "primed": False, "done": False}
         media.connect("unprepared", lambda _m: active.pop(key, None))
+
+    def on_play(_client, ctx) -> None:
+        # Play-once: the footage starts for its first reader; the mount goes away so that a reconnect
+        # cannot replay it from the start on a clock the evaluator no longer knows (it gets 404).
+        for st in list(active.values()):
+            if st["media"] == ctx.media and not st["playing"]:
+                st["playing"] = True
+                mounts.remove_factory(f"/{st['camera']}/{st['variant']}")
 
     server = GstRtspServer.RTSPServer()
     server.set_address(spec["host"])
@@ -371,7 +433,7 @@ def serve(spec: dict) -> None:  # pragma: no cover - runs in the child process, 
         role = Gst.Structure.new_from_string(
             "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")
     for camera in spec["cameras"]:
-        for name, v in spec["variants"].items():
+        for name, v in spec["variants"].items():  # the footage's size: each camera's file is this variant
             caps = (f"video/x-h264,stream-format=byte-stream,alignment=au,width={v['width']},"
                     f"height={v['height']},framerate={round(fps * 1000)}/1000")
             factory = GstRtspServer.RTSPMediaFactory()
@@ -386,6 +448,8 @@ def serve(spec: dict) -> None:  # pragma: no cover - runs in the child process, 
                 factory.add_role_from_structure(role)
             factory.connect("media-configure", on_configure, camera, name)
             mounts.add_factory(f"/{camera}/{name}", factory)
+    if once:
+        server.connect("client-connected", lambda _s, client: client.connect("play-request", on_play))
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on {spec['host']}:{spec['port']} (in use?)")
     GLib.timeout_add(max(5, int(500 / fps)), tick)

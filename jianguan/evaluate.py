@@ -4,19 +4,24 @@ Each scenario becomes one camera of a throw-away site whose source is the scenar
 ordinary `Node` analyses them all at once (one batched detector, per-camera tracking, zones, rules, alert
 manager, database), exactly as it would live cameras. The incidents it stores are then matched against the
 ground truth: per rule, precision, recall and the delay from the true start of a violation to the alert.
+
+With `via_rtsp`, the scenarios are served instead as live cameras by the RTSP simulator and analysed in real
+time, a few at a time (`jianguan.evaluate_rtsp`).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from pydantic import TypeAdapter
 
+from analytics.config import RuleConfig
 from analytics.rules import ExternalEvent
 from jianguan.config import SiteConfig, parse_config
 from jianguan.node import Node, NodeReport, preflight
@@ -84,6 +89,8 @@ class Evaluation:
     node: NodeReport
     render_s: float
     run_s: float
+    mode: str = "files"  # or "rtsp": live cameras from the RTSP simulator, in real time
+    warnings: list[str] = field(default_factory=list)  # what makes a live run's figures less trustworthy
 
 
 def match(truths: Sequence[Truth], found: Sequence[Found], tolerance_s: float = MATCH_TOLERANCE_S
@@ -136,8 +143,10 @@ def score(scenarios: Sequence[Scenario], found: dict[str, list[Found]]) -> tuple
     return outcomes, scores
 
 
-def site_config(scenarios: Sequence[Scenario], videos: dict[str, Path], data_dir: Path, *, model: str,
-                imgsz: int) -> SiteConfig:
+def site_config(scenarios: Sequence[Scenario], videos: Mapping[str, Path | str], data_dir: Path, *, model: str,
+                imgsz: int, live: bool = False, env: Mapping[str, str] | None = None) -> SiteConfig:
+    """A throw-away site with one camera per scenario; `videos` are the streams (files, or rtsp:// URLs whose
+    password is a `${VAR}` reference, as in a real site's config, filled from `env`)."""
     raw: dict[str, Any] = {
         "site": {"id": "evaluation", "name": "Scenario library"},
         "paths": {"data_dir": str(data_dir)},
@@ -156,36 +165,48 @@ def site_config(scenarios: Sequence[Scenario], videos: dict[str, Path], data_dir
             "rules": sc.rules,
         } for sc in scenarios],
     }
-    return parse_config(raw, source="scenario library")
+    if live:
+        # Every camera opens at once: each scenario's clock starts when its own stream plays (no stagger).
+        raw["recording"] = {"start_stagger_s": 0}
+    return parse_config(raw, env=None if env is None else dict(env), source="scenario library")
 
 
 OBJECT_CLASSES = (2, 3, 5, 7, 67)  # car, motorcycle, bus, truck, cell phone
-_OBJECT_RULES = {"inspector_absent", "inspection_too_short", "walkaround_incomplete", "inspection_without_vehicle",
-                 "vehicle_left_uninspected", "exam_phone", "staff_phone"}
+_RULES = TypeAdapter(RuleConfig)
 
 
 def _needs_objects(sc: Scenario) -> bool:
-    return bool(sc.rule_names & _OBJECT_RULES)
+    """Whether a rule of the scenario reads vehicles or phones (the rule config classes say so)."""
+    return any(type(_RULES.validate_python(rule)).needs_objects for rule in sc.rules)
 
 
-def load_found(dsn: str, base_ts: float, camera_ids: Sequence[str]) -> dict[str, list[Found]]:
+def load_found(dsn: str, base_ts: float, camera_ids: Sequence[str],
+               bases: Mapping[str, float] | None = None) -> dict[str, list[Found]]:
+    """Incidents of this run, in seconds from each scenario's time zero: `base_ts` for every camera, or the
+    camera's own in `bases` (live cameras each start their scenario at their own moment)."""
+    zero = {cam: (bases or {}).get(cam, base_ts) for cam in camera_ids}
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT camera_id, rule, zone_id, extract(epoch FROM started_at), (evidence->>'raised_at')::float8,"
             " extract(epoch FROM ended_at) FROM incidents WHERE camera_id = ANY(%s)"
             # only this run's: its frame times start at base_ts (an earlier run in the same database is older)
             " AND (evidence->>'raised_at')::float8 >= %s ORDER BY id",
-            (list(camera_ids), base_ts)).fetchall()
+            (list(camera_ids), min(zero.values(), default=base_ts))).fetchall()
     out: dict[str, list[Found]] = {}
     for cam, rule, zone, start, raised, end in rows:
-        out.setdefault(cam, []).append(Found(rule, zone, float(start) - base_ts, float(raised) - base_ts,
-                                             None if end is None else float(end) - base_ts))
+        z = zero[cam]
+        out.setdefault(cam, []).append(Found(rule, zone, float(start) - z, float(raised) - z,
+                                             None if end is None else float(end) - z))
     return out
 
 
 def evaluate(scenarios: Sequence[Scenario], work_dir: Path, dsn: str, *, model: str = "yolo11n-pose.pt",
-             imgsz: int = 640, say: Callable[[str], None] = lambda _m: None) -> Evaluation:
-    """Render (cached), run one node over every scenario, and score what it found."""
+             imgsz: int = 640, say: Callable[[str], None] = lambda _m: None, via_rtsp: bool = False,
+             rtsp_batch: int = 2) -> Evaluation:
+    """Render (cached), run one node over every scenario, and score what it found.
+
+    `via_rtsp`: serve the scenarios as live cameras from the RTSP simulator instead, `rtsp_batch` at a time
+    in real time (see `jianguan.evaluate_rtsp.run_live`)."""
     started = time.monotonic()
     bank = SpriteBank(work_dir / "sprites")
     videos = {}
@@ -193,6 +214,13 @@ def evaluate(scenarios: Sequence[Scenario], work_dir: Path, dsn: str, *, model: 
         videos[sc.id] = render(sc, bank, work_dir)
         say(f"rendered {i}/{len(scenarios)}: {sc.id}")
     render_s = time.monotonic() - started
+    if via_rtsp:
+        from jianguan.evaluate_rtsp import run_live
+
+        ran = time.monotonic()
+        live = run_live(scenarios, videos, work_dir, dsn, model=model, imgsz=imgsz, batch=rtsp_batch, say=say)
+        outcomes, scores = score(scenarios, live.found)
+        return Evaluation(outcomes, scores, live.report, render_s, time.monotonic() - ran, "rtsp", live.warnings)
     config = site_config(scenarios, videos, work_dir / "run", model=model, imgsz=imgsz)
     base_ts = float(int(time.time()))
     ran = time.monotonic()
@@ -230,7 +258,9 @@ def format_table(evaluation: Evaluation) -> str:
         why += [f"false {f.rule}@{f.zone} raised {f.raised:.1f}s" for f in o.false_alarms]
         lines.append(f"  x {o.scenario.id}: {'; '.join(why)}")
     frames = evaluation.node.frames
-    lines.append(f"{len(evaluation.outcomes)} scenarios, {len(wrong)} with errors; {frames} frames analysed in "
+    via = " (live, through the RTSP simulator)" if evaluation.mode == "rtsp" else ""
+    lines.append(f"{len(evaluation.outcomes)} scenarios{via}, {len(wrong)} with errors; {frames} frames analysed in "
                  f"{evaluation.run_s:.0f} s ({frames / max(evaluation.run_s, 1e-6):.1f} frames/s); "
                  f"rendering {evaluation.render_s:.0f} s")
+    lines += [f"  ! {w}" for w in evaluation.warnings]
     return "\n".join(lines)

@@ -18,8 +18,12 @@ import click
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write per-rule scores and per-scenario outcomes as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@click.option("--via-rtsp", is_flag=True, help="Serve each scenario as a live camera from the RTSP simulator and "
+              "analyse the streams in real time (costs each scenario's duration, batch by batch).")
+@click.option("--rtsp-batch", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="With --via-rtsp: scenarios served and analysed at once (as many as the machine keeps up with).")
 def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: int, json_out: Path | None,
-                 list_only: bool) -> None:
+                 list_only: bool, via_rtsp: bool, rtsp_batch: int) -> None:
     """Run the real pipeline on every labelled scenario and print, per rule, precision, recall and delay."""
     from jianguan.evaluate import evaluate, format_table
     from scenarios.library import build_library
@@ -33,12 +37,18 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
         for s in chosen:
             click.echo(f"{s.id:<40} {s.kind:<9} {','.join(sorted(s.rule_names)):<28} {s.title}")
         return
+    if via_rtsp:
+        from ingest.simulator import missing_reason
+
+        why = missing_reason()
+        if why is not None:
+            raise click.UsageError(f"--via-rtsp needs the RTSP simulator: {why}")
     work_dir = work_dir.resolve()
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=work_dir / "pg"))
     try:
         migrate(dsn)
         result = evaluate(chosen, work_dir, dsn, model=model, imgsz=imgsz,
-                          say=lambda m: click.echo(f"  ... {m}", err=True))
+                          say=lambda m: click.echo(f"  ... {m}", err=True), via_rtsp=via_rtsp, rtsp_batch=rtsp_batch)
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -57,4 +67,6 @@ def to_json(result) -> dict:
                        "missed": [t.model_dump() for t in o.missed],
                        "false_alarms": [f.__dict__ for f in o.false_alarms]} for o in result.outcomes],
         "frames": result.node.frames, "run_s": result.run_s, "render_s": result.render_s,
+        "mode": result.mode, "warnings": result.warnings,
+        "dropped": {cam: c.dropped for cam, c in result.node.cameras.items() if c.dropped},
     }

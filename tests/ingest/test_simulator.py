@@ -13,9 +13,9 @@ import pytest
 
 from analytics.health import CameraHealth, CameraHealthConfig
 from ingest import CameraReader, Frame, SourceError, probe
-from ingest.simulator import SUB, encode_variant, missing_reason, split_access_units, start_simulator
+from ingest.simulator import MAIN, SUB, encode_variant, missing_reason, split_access_units, start_simulator
 
-from .conftest import VTEST, wait_for
+from .conftest import VTEST, gray_frame_at, wait_for
 
 _missing = missing_reason()
 needs_gst = pytest.mark.skipif(_missing is not None, reason=f"RTSP simulator unavailable: {_missing}")
@@ -201,3 +201,54 @@ def test_twenty_cameras_recover_from_frozen_and_restarted_server(cache):
         kinds = [k for k, _, cam in events if cam == c]
         assert len(kinds) >= 4 and kinds == ["opened", "closed"] * (len(kinds) // 2), (c, kinds)
     assert time.monotonic() - t_start < 90
+
+
+@needs_gst
+@pytest.mark.timeout(90)
+def test_play_once_from_the_start_with_each_camera_its_own_footage(cache, tmp_path):
+    """Play-once mode (`jianguan evaluate --via-rtsp`): a camera's footage starts at its first picture when
+    its reader plays, after a still lead-in that FFmpeg's stream probe swallows; `started()` is the moment the
+    first picture left, and the reader stamps each picture that moment + its time + a small latency; after
+    the footage, silence, and the mount is gone (a reconnect cannot replay it)."""
+    import subprocess
+
+    import cv2
+
+    clips = {}
+    for cam, at in (("cam-a", 10), ("cam-b", 40)):  # 3 s of vtest.avi from two different moments, at 5 fps
+        clips[cam] = tmp_path / f"{cam}.mp4"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-nostdin", "-ss", str(at), "-i", str(VTEST), "-t", "3",
+                        "-r", "5", "-an", "-c:v", "libx264", "-preset", "veryfast", str(clips[cam])], check=True)
+    lead = 1.2
+    with start_simulator(list(clips), fps=25.0, cache_dir=cache, variants=(MAIN,), sources=clips, once=True,
+                         lead_in_s=lead) as sim:
+        assert sim.urls == {c: {"main": sim.url(c, "main")} for c in clips}  # only the variants asked for
+        got: dict[str, list[Frame]] = {c: [] for c in clips}
+        readers = [CameraReader(c, sim.url(c, "main"), fps=5) for c in clips]
+        for r in readers:
+            r.start(got[r.camera_id].append)
+        try:
+            assert wait_for(lambda: all(len(f) >= 21 for f in got.values()), 30), [r.stats() for r in readers]
+            time.sleep(1.5)  # the footage is over: nothing more comes
+            counts = {c: len(f) for c, f in got.items()}
+            with pytest.raises(SourceError, match="404"):
+                probe(sim.url("cam-a", "main"))
+        finally:
+            for r in readers:
+                r.stop()
+        starts = {c: sim.started(c) for c in clips}
+    for cam, frames in got.items():
+        assert len(starts[cam]) == 1, starts
+        t0 = starts[cam][0]
+        stills = [f for f in frames if f.ts < t0 + 0.05]  # the lead-in: out of the probe in one burst
+        footage = frames[len(stills):]
+        assert abs(len(stills) - lead * 5) <= 1 and len(footage) == 15, (cam, len(stills), len(footage))
+        assert len(frames) == counts[cam]  # nothing after the footage
+        assert max(f.ts for f in stills) - min(f.ts for f in stills) < 0.1
+        late = [f.ts - (t0 + k / 5) for k, f in enumerate(footage)]
+        assert min(late) > 0 and max(late) < 0.4, late  # latency only: transport and decoder
+        # The first picture after the lead-in is the footage's first frame, not the other camera's.
+        first = cv2.cvtColor(footage[0].image, cv2.COLOR_BGR2GRAY).astype(int)
+        own = gray_frame_at(clips[cam], 0.0).astype(int)
+        other = gray_frame_at(clips["cam-b" if cam == "cam-a" else "cam-a"], 0.0).astype(int)
+        assert np.abs(first - own).mean() < 3 < np.abs(first - other).mean()
