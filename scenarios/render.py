@@ -18,7 +18,7 @@ from scenarios.media import media_path
 from scenarios.spec import Prop, Scenario
 from scenarios.sprites import SpriteBank
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: sprites v4 (deterministic GrabCut)
 
 
 def empty_scene(media: str, size: tuple[int, int], cache_dir: Path) -> np.ndarray:
