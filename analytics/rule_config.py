@@ -177,6 +177,8 @@ class ExamHeadTurnedConfig(ExamRuleBase):
     type: Literal["exam_head_turned"]
     seconds: float = Field(3.0, gt=0)
     min_yaw_deg: float = Field(35.0, gt=0, lt=90)
+    yaw_hysteresis_deg: float = Field(5.0, ge=0, lt=45, description="a turn under way holds while the yaw stays "
+                                      "above min_yaw_deg minus this (readings of one turn wander by ~10°)")
     keypoint_conf: float = Field(0.5, gt=0, lt=1)
     occlusion_share: float = Field(0.2, gt=0, le=1, description="the candidate counts as hidden (no reading) "
                                    "when someone in a walkway covers this share of their box")

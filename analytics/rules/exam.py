@@ -158,7 +158,8 @@ class ExamHeadTurnedRule(_SeatRule):
     A frame without a reading (no candidate placed, no face keypoints, or the candidate's box covered by
     someone in a walkway: an examiner passing in front, whose face the pose model would mix in) says nothing
     either way: for up to `unknown_hold_s` it neither continues nor breaks the run, so a patrol passing
-    between camera and candidate does not reset a turn already under way. Longer gaps count as not turned."""
+    between camera and candidate does not reset a turn already under way. Longer gaps count as not turned.
+    A turn under way holds down to `min_yaw_deg - yaw_hysteresis_deg`."""
 
     name = "exam_head_turned"
 
@@ -168,6 +169,7 @@ class ExamHeadTurnedRule(_SeatRule):
         self._neighbours: dict[str, dict[int, str | None]] = {}
         self._wh: tuple[int, int] | None = None
         self._unknown_since: dict[str, float] = {}
+        self._turning: dict[str, int] = {}  # per seat: the direction of the turn under way, 0 for none
 
     def neighbours(self, polygons: dict[str, np.ndarray],
                    frame_wh: tuple[int, int]) -> dict[str, dict[int, str | None]]:
@@ -203,7 +205,13 @@ class ExamHeadTurnedRule(_SeatRule):
                     continue  # no reading: the run neither grows nor breaks
             else:
                 self._unknown_since.pop(seat, None)
-            direction = 0 if yaw is None or abs(yaw) < self.config.min_yaw_deg else int(np.sign(yaw))
+            # Hysteresis: a turn starts at min_yaw_deg and holds down to min_yaw_deg - yaw_hysteresis_deg, so
+            # a reading that dips a few degrees under the threshold does not break a turn under way.
+            turning = self._turning.get(seat, 0)
+            limit = self.config.min_yaw_deg - (self.config.yaw_hysteresis_deg
+                                               if yaw is not None and turning == np.sign(yaw) else 0.0)
+            direction = 0 if yaw is None or abs(yaw) < limit else int(np.sign(yaw))
+            self._turning[seat] = direction
             target = nbrs[seat].get(direction) if direction else None
             on = target is not None and bool(placed[target])
             ep = self.episode(seat, self.config.seconds, duration_key="turned_s")

@@ -187,6 +187,25 @@ def test_head_turn_survives_an_examiner_passing_in_front(kit, room):
     assert room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(12, long_hide)) == []
 
 
+def test_a_turn_dipping_just_under_the_threshold_holds_by_hysteresis(kit, room):
+    """Measured on a render of exam-head-turned-right: one turn read 39-48°, then 35-38° for a second while the
+    examiner passed behind, some frames under 35°. The candidate's resting face reads 21-26°."""
+    cfg = ExamHeadTurnedConfig(type="exam_head_turned", seconds=5, min_yaw_deg=35)
+    yaws = {2: 45, 3: 45, 4: 32, 5: 33, 6: 44, 7: 44, 8: 0}  # second -> yaw from then on
+
+    def scene_at(t):
+        yaw = next(v for k, v in sorted(yaws.items(), reverse=True) if t >= k) if t >= 2 else 22
+        return seated(kit, "s1", "s2", "s3", kp=face(yaw))
+    events = room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(10, scene_at))
+    assert kit.summary(events) == [("opened", "exam_head_turned", "s2", 2.0, 7.0, None),
+                                   ("closed", "exam_head_turned", "s2", 2.0, 7.0, 8.0)]
+    strict = cfg.model_copy(update={"yaw_hysteresis_deg": 0.0})  # the dip breaks it: 2 s + 2 s, no 5 s turn
+    assert room.run(ExamHeadTurnedRule(strict, 5, room.zones), frames(10, scene_at)) == []
+    # A turn never reaching 35° does not start, however long it stays at 32°.
+    low = lambda t: seated(kit, "s1", "s2", "s3", kp=face(32))  # noqa: E731
+    assert room.run(ExamHeadTurnedRule(cfg, 5, room.zones), frames(10, low)) == []
+
+
 def test_no_examiner(kit, room):
     cfg = ExamNoExaminerConfig(type="exam_no_examiner", seconds=120)
 
