@@ -49,10 +49,11 @@ class _SeatRule(EpisodeRule):
         self.walkways = (config.walkways if config.walkways is not None
                          else [z.id for z in self.zones.values() if z.kind == "patrol"])
 
-    def walkway_people(self, obs: Observation) -> np.ndarray:
-        """People standing in a walkway (examiners on patrol, anyone passing)."""
+    def walkway_people(self, obs: Observation, inside: bool = True) -> np.ndarray:
+        """People standing in a walkway (examiners on patrol, anyone passing), or with `inside=False` the
+        others."""
         people = of_class(obs.detections, [PERSON])
-        return np.array([p for p in people if any(obs.in_zone[w][p] for w in self.walkways)], dtype=int)
+        return np.array([p for p in people if any(obs.in_zone[w][p] for w in self.walkways) == inside], dtype=int)
 
     def place(self, obs: Observation) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
         # The exam rules of one camera place the same people at the same seats: compute once per frame.
@@ -63,9 +64,8 @@ class _SeatRule(EpisodeRule):
         if last is not None and last[0] is obs and key in last[1]:
             return last[1][key]
         polygons = self.polygons(self.seats, obs.frame_wh)
-        people = of_class(obs.detections, [PERSON])
         # Someone standing in the aisle is walking past (an examiner on patrol), not sitting at the seat beside.
-        people = np.array([p for p in people if not any(obs.in_zone[w][p] for w in self.walkways)], dtype=int)
+        people = self.walkway_people(obs, inside=False)
         placed = polygons, assign_people(obs.detections, people, polygons, self.config.min_overlap)
         if last is None or last[0] is not obs:
             last = (obs, {})

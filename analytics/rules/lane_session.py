@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import supervision as sv
 
 from analytics.geometry import ArcCover, angle_around_box, bottom_centre, box_intersection_share, points_in_polygon
 from analytics.rule_config import LaneRuleBase
@@ -52,8 +53,7 @@ class LaneSession:
     _recent: deque = field(default_factory=lambda: deque(maxlen=25))
     _last_angle: dict[int, float] = field(default_factory=dict)
     _last_box_ts: dict[int, float] = field(default_factory=dict)
-    last_seen: float | None = None  # the vehicle's last frame, and its box there
-    last_box: np.ndarray | None = None
+    last_seen: float | None = None  # the vehicle's last frame (its box there is the newest in _recent)
 
     def reference(self) -> np.ndarray | None:
         return np.median(np.array(self._recent), axis=0) if self._recent else None
@@ -61,7 +61,7 @@ class LaneSession:
     def standing(self) -> bool:
         """Was the vehicle at its place (its box matching the reference box) when last seen?"""
         ref = self.reference()
-        return ref is not None and self.last_box is not None and _same_place(self.last_box[None, :], ref)[0]
+        return ref is not None and bool(_same_place(self._recent[-1][None, :], ref)[0])
 
     @property
     def inspection_span_s(self) -> float | None:
@@ -133,7 +133,7 @@ class LaneTracker:
             areas = [(det.xyxy[i, 2] - det.xyxy[i, 0]) * (det.xyxy[i, 3] - det.xyxy[i, 1]) for i in vehicles]
             v = vehicles[int(np.argmax(areas))]
             session._recent.append(det.xyxy[v].astype(float))
-            session.last_seen, session.last_box = ts, det.xyxy[v].astype(float)
+            session.last_seen = ts
             session.remember(ts, int(tids[v]), det.xyxy[v])
             if tids[v] >= 0 and int(tids[v]) not in session.vehicle_ids:
                 session.vehicle_ids.append(int(tids[v]))
@@ -238,9 +238,4 @@ class LaneTracker:
 
 def _same_place(boxes: np.ndarray, ref: np.ndarray, min_iou: float = 0.6) -> np.ndarray:
     """Boxes whose intersection over union with the reference box is at least `min_iou`."""
-    inter_a = box_intersection_share(boxes, ref[None, :])[:, 0]
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    ref_area = float((ref[2] - ref[0]) * (ref[3] - ref[1]))
-    inter = inter_a * area
-    union = area + ref_area - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0) >= min_iou
+    return sv.box_iou_batch(boxes, ref[None, :])[:, 0] >= min_iou

@@ -49,7 +49,6 @@ class EventService:
                                                 max_future_s=cfg.max_future_s) if cfg.mqtt else None)
         self.server: uvicorn.Server | None = None
         self._stopped = threading.Event()
-        self._forgot_once = False
 
     def run(self) -> None:
         self.pool.open(wait=False)  # the database may be down at start: the spool takes over
@@ -72,11 +71,13 @@ class EventService:
             self.close()
 
     def _forget_loop(self, every_s: float = 3600.0) -> None:
-        """Hourly: drop message ids older than `seen_days` (a database that is away is tried next hour)."""
-        while not self._stopped.wait(60.0 if not self._forgot_once else every_s):
+        """Drop message ids older than `seen_days`: a minute after start, then hourly once it has worked (a
+        database that is away is tried again each minute until then, and next hour after)."""
+        delay = 60.0
+        while not self._stopped.wait(delay):
             try:
                 n = self.store.forget_seen(self.cfg.seen_days * 86400)
-                self._forgot_once = True
+                delay = every_s
                 if n:
                     log.info("event intake: forgot %d message ids older than %g days", n, self.cfg.seen_days)
             except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the intake
