@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,15 +16,10 @@ from psycopg.types.json import Jsonb
 from alerts.links import LinkSigner
 from alerts.review import LoginLimiter, add_user, create_app
 from alerts.snapshot import write_jpeg
+from tests.testkit.net import free_port
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

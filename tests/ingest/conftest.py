@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,6 +12,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+
+from tests.testkit.net import free_port  # noqa: F401 - re-exported to the test modules
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
@@ -36,12 +37,6 @@ def gray_frame_at(path: Path, t: float) -> np.ndarray:
 @pytest.fixture(scope="session")
 def vtest() -> Path:
     return VTEST
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(vtest, port: int) -> subprocess.Popen:
