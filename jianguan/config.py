@@ -6,6 +6,7 @@ must be written as `${ENV_VAR}` references, which are filled from the environmen
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -62,6 +63,14 @@ class DetectSettings(_Strict):
                                         "(re-using the last detections) with a keep-alive; off when unset")
     detectors: list[str] | None = Field(None, description="names of the site's detectors to run on this camera "
                                         "(e.g. [pose, objects] on a lane for vehicles); default: all")
+    live_buffer_s: float = Field(2.0, ge=0.2, le=30, description="a live camera's frames waiting for analysis: "
+                                 "a stall of the analysis shorter than this loses no frame (at the cost of that "
+                                 "much latency); beyond it the oldest frames are dropped and counted")
+
+    @property
+    def queue_frames(self) -> int:
+        """Frames the camera's analysis queue holds: live_buffer_s at the detect rate, at least 2."""
+        return max(2, math.ceil(self.fps * self.live_buffer_s))
 
 
 class RecordSettings(_Strict):

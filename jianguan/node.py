@@ -281,7 +281,8 @@ class Node:
         self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time() + self._start_offset.get(
             c.id, 0.0)) for c in self.config.cameras}  # a staggered camera's video-loss clock starts with it
         self._last_image: dict[str, np.ndarray] = {}
-        queues: dict[str, queue.Queue[Frame]] = {c: queue.Queue(maxsize=4) for c in cams}
+        queues: dict[str, queue.Queue[Frame]] = {c.id: queue.Queue(maxsize=c.detect.queue_frames)
+                                                for c in self.config.cameras}
         finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
         last_ts: dict[str, float] = {}
 

@@ -138,3 +138,13 @@ def test_routes_must_name_existing_notifiers():
                      "escalation": {"steps": [{"after_min": 5, "notifiers": ["director"]}]}}
     (p,) = problems(raw, env={"U": "http://127.0.0.1:9/x"})
     assert "unknown notifiers: dingtalk-chief, director" in p
+
+
+def test_live_queue_holds_the_buffer_at_the_detect_rate():
+    from jianguan.config import DetectSettings
+
+    assert DetectSettings().queue_frames == 10  # 2 s at 5 frames/s
+    assert DetectSettings(fps=12.5, live_buffer_s=1.0).queue_frames == 13  # rounded up, never short
+    assert DetectSettings(fps=1.0, live_buffer_s=0.5).queue_frames == 2  # a floor: one frame in, one out
+    with pytest.raises(ValueError, match="live_buffer_s"):
+        DetectSettings(live_buffer_s=0)
