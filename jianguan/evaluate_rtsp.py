@@ -43,10 +43,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analytics.detectors import build_detector
 from analytics.rules import ExternalEvent
 from jianguan.evaluate import Found, load_found, site_config
-from jianguan.node import Node, NodeReport, Preflight
+from jianguan.node import Node, NodeReport, Preflight, preflight
 from scenarios import Scenario
 
 if TYPE_CHECKING:
@@ -92,10 +91,11 @@ def run_live(scenarios: Sequence[Scenario], videos: Mapping[str, Path], work_dir
     fps = {sc.fps for sc in scenarios}
     if any(SERVE_FPS % f for f in fps):
         raise ValueError(f"scenario rates {sorted(fps)} do not divide the served {SERVE_FPS:g} frames/s")
-    # Models load once for every batch; the probe of preflight() is skipped on purpose: it would be the
-    # stream's first reader and start the scenario for nobody.
+    # Models load once for every batch, through preflight() of the rendered files (the same checks as file
+    # mode); the batches' live streams are never probed: a probe would be a stream's first reader and start
+    # the scenario for nobody.
     full = site_config(scenarios, videos, work_dir / "run", model=model, imgsz=imgsz)
-    detectors = {d.name: build_detector(d) for d in full.all_detectors}
+    detectors = preflight(full).detectors
     # A model's first calls are several times slower (lazy set-up): made here, not on the live streams' time.
     w, h = max(sc.size for sc in scenarios)
     for detector in detectors.values():

@@ -15,6 +15,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from scenarios.media import media_path
 
@@ -85,13 +86,6 @@ HELD: tuple[Held, ...] = (
     Held("suit-phone-tilted", "suit", "iphone", (0.95, 0.50), 0.22, 20.0,
          "man in a suit holding a phone out at his fingertips, tilted the other way"),
 )
-
-
-def _iou(a: np.ndarray, b: tuple[int, int, int, int]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def _skeleton_seed(mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int], width: int) -> None:
@@ -224,5 +218,5 @@ class SpriteBank:
         boxes = result.boxes.xyxy.cpu().numpy()
         if not len(boxes):
             return None
-        best = int(np.argmax([_iou(b, box) for b in boxes]))
+        best = int(np.argmax(sv.box_iou_batch(boxes, np.array([box], dtype=float))[:, 0]))
         return result.keypoints.data.cpu().numpy()[best]

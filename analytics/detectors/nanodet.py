@@ -42,13 +42,13 @@ class NanoDetDetector:
     >>> [d.data["class_name"] for d in det.detect([frame_a, frame_b])]  # doctest: +SKIP
     """
 
-    def __init__(self, config: DetectorConfig, threads: int | None = None) -> None:
+    def __init__(self, config: DetectorConfig) -> None:
         import onnxruntime as ort
 
         self.config = config
         self.path = resolve_nanodet(config.model)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or cpu_threads(config.threads)
+        options.intra_op_num_threads = cpu_threads(config.threads)
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
