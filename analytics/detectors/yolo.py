@@ -77,14 +77,20 @@ class YoloDetector:
             self._model = YOLO(str(self.path), task=export_task(self.path))
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise ModelError(f"cannot load model {self.path.name}: {exc}".splitlines()[0]) from exc
-        if config.device == "cpu":
+        # Ultralytics holds torch to fewer threads than the machine has: importing it sets OMP_NUM_THREADS=1
+        # when unset, and its predictor's first set-up calls torch.set_num_threads(cores - 1) (a training
+        # default), so on 2 cores inference ran on one (the scenario evaluation: 100 % CPU, 108 ms a frame
+        # at 640). The count is said again around every call: it costs nothing when it already holds.
+        self._threads = cpu_threads(config.threads) if config.device == "cpu" else None
+        self._hold_threads()
+        self.pose = self._model.task == "pose"
+
+    def _hold_threads(self) -> None:
+        if self._threads is not None:
             import torch
 
-            # Importing ultralytics sets OMP_NUM_THREADS=1 when unset (a training default); in a process that
-            # imported it before torch, inference then ran on one core (the scenario evaluation under pytest
-            # used 105 % CPU on 2 cores). Say the thread count explicitly.
-            torch.set_num_threads(cpu_threads(config.threads))
-        self.pose = self._model.task == "pose"
+            if torch.get_num_threads() != self._threads:
+                torch.set_num_threads(self._threads)
 
     def detect(
         self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None
@@ -97,6 +103,7 @@ class YoloDetector:
             part, offset = crop(image, roi)
             crops.append(part)
             offsets.append(offset)
+        self._hold_threads()
         results = self._model.predict(
             crops,
             imgsz=self.config.imgsz,
@@ -106,6 +113,7 @@ class YoloDetector:
             device=self.config.device,
             verbose=False,
         )
+        self._hold_threads()  # the first call set the predictor up, and with it torch's thread count
         out = []
         for result, (dx, dy) in zip(results, offsets, strict=True):
             det = sv.Detections.from_ultralytics(result)
