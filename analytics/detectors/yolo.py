@@ -81,7 +81,11 @@ class YoloDetector:
         # when unset, and its predictor's first set-up calls torch.set_num_threads(cores - 1) (a training
         # default), so on 2 cores inference ran on one (the scenario evaluation: 100 % CPU, 108 ms a frame
         # at 640). The count is said again around every call: it costs nothing when it already holds.
-        self._threads = cpu_threads(config.threads) if config.device == "cpu" else None
+        # An exported model (ONNX, OpenVINO) runs the network in its runtime's own thread pool and torch only
+        # for the small pre- and post-processing: torch keeps one thread there, as two contended with the
+        # runtime's pool (ONNX at 320: 37 ms a frame, 19 ms with one).
+        threads = cpu_threads(config.threads) if self.path.suffix == ".pt" else 1
+        self._threads = threads if config.device == "cpu" else None
         self._hold_threads()
         self.pose = self._model.task == "pose"
 
