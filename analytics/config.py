@@ -31,8 +31,9 @@ class DetectorConfig(_Strict):
     crops: Literal["roi", "zones", "full"] = "roi"
     zone_margin: float = Field(0.05, ge=0, le=0.5, description="crops=zones: margin around a zone, of the frame")
     device: str = "cpu"
-    threads: int | None = Field(None, ge=1, le=256, description="CPU threads for inference; default: every core "
-                                "this process may use")
+    threads: int | None = Field(None, ge=1, le=256, description="CPU threads for inference (torch for .pt "
+                                "weights, onnxruntime for NanoDet; an exported YOLO model runs in its runtime's "
+                                "own pool); default: every core this process may use")
 
     @field_validator("imgsz")
     @classmethod

@@ -173,10 +173,9 @@ def _check(group: Sequence[Scenario], report: NodeReport, early: Mapping[str, in
     behind the live streams, or fewer frames than the scenario has (a reconnect, a stream that stopped).
 
     The lead-in's stills reach the node in one burst, possibly more than its per-camera queue
-    (detect.live_buffer_s) holds, so a few of
-    them are dropped by design; the queue drops its oldest frame, so the stills go first. Drops counted up
-    to SETTLED_S after time zero, as many as there are stills, are taken for theirs; every other is a
-    scenario frame lost."""
+    (detect.live_buffer_s) holds, so a few of them may be dropped by design; the queue drops its oldest
+    frame, so the stills go first. Drops counted up to SETTLED_S after time zero, as many as there are
+    stills, are taken for theirs; every other is a scenario frame lost."""
     warnings = []
     for sc in group:
         c = report.cameras.get(sc.id)
