@@ -80,13 +80,14 @@ class YoloDetector:
         # Ultralytics holds torch to fewer threads than the machine has: importing it sets OMP_NUM_THREADS=1
         # when unset, and its predictor's first set-up calls torch.set_num_threads(cores - 1) (a training
         # default), so on 2 cores inference ran on one (the scenario evaluation: 100 % CPU, 108 ms a frame
-        # at 640). The count is said again around every call: it costs nothing when it already holds.
+        # at 640). The count is said again before every call (the first one sets the predictor up, the next
+        # finds it changed; another detector in the process may want another count): it costs nothing when
+        # it already holds.
         # An exported model (ONNX, OpenVINO) runs the network in its runtime's own thread pool and torch only
         # for the small pre- and post-processing: torch keeps one thread there, as two contended with the
         # runtime's pool (ONNX at 320: 37 ms a frame, 19 ms with one).
         threads = cpu_threads(config.threads) if self.path.suffix == ".pt" else 1
         self._threads = threads if config.device == "cpu" else None
-        self._hold_threads()
         self.pose = self._model.task == "pose"
 
     def _hold_threads(self) -> None:
@@ -117,7 +118,6 @@ class YoloDetector:
             device=self.config.device,
             verbose=False,
         )
-        self._hold_threads()  # the first call set the predictor up, and with it torch's thread count
         out = []
         for result, (dx, dy) in zip(results, offsets, strict=True):
             det = sv.Detections.from_ultralytics(result)
