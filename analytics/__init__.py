@@ -3,7 +3,7 @@
 from analytics.camera import AnalysisResult, CameraAnalytics, OccupancySample
 from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from analytics.detector import ModelError, YoloDetector, resolve_model
-from analytics.detectors import NanoDetDetector, build_detector, build_detectors, detect_crops, merge_detections
+from analytics.detectors import NanoDetDetector, build_detector, build_detectors, detect_tiles, merge_detections
 from analytics.health import CameraHealth, CameraHealthConfig
 from analytics.motion import MotionConfig, MotionGate, MotionResult
 from analytics.rule_config import ZoneUnattendedConfig
@@ -15,7 +15,7 @@ __all__ = [
     "MotionGate",
     "MotionConfig",
     "merge_detections",
-    "detect_crops",
+    "detect_tiles",
     "build_detectors",
     "build_detector",
     "NanoDetDetector",

@@ -18,8 +18,9 @@ class DetectorConfig(_Strict):
     """Which detector, weights and classes. `kind: yolo` runs Ultralytics on a `.pt`, an `.onnx` export or an
     `_openvino_model` folder (default: the built-in `yolo11n-pose.pt`: people + pose); `kind: nanodet` runs
     the COCO NanoDet built by scripts/build_nanodet.sh (`nanodet-m`, or a path) for phones and vehicles.
-    `crops` says what it looks at: the camera's `roi`, one crop around each zone (small objects such as
-    phones), or the full frame."""
+    `crops` says what it looks at: `zones` (the default for YOLO) tiles the region around each zone at the
+    scale that brings a person there to `person_px` pixels of model input (analytics/detectors/regions.py);
+    `roi` the camera's `roi` (the default for NanoDet: vehicles are large); `full` the whole frame."""
 
     kind: Literal["yolo", "nanodet"] = "yolo"
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="label in logs; defaults to kind")
@@ -28,8 +29,22 @@ class DetectorConfig(_Strict):
     confidence: float = Field(0.3, gt=0.0, lt=1.0)
     iou: float | None = Field(None, gt=0.0, le=1.0, description="NMS IoU threshold; default 0.7 yolo, 0.6 nanodet")
     classes: list[int] = Field(default_factory=lambda: [0], description="COCO class ids to keep (0..79)")
-    crops: Literal["roi", "zones", "full"] = "roi"
-    zone_margin: float = Field(0.05, ge=0, le=0.5, description="crops=zones: margin around a zone, of the frame")
+    crops: Literal["roi", "zones", "full"] | None = Field(
+        None, description="zones: tiles around the camera's zones at the scale people need (default for yolo); "
+        "roi: the camera's roi, else the full frame (default for nanodet); full: the whole frame")
+    person_px: int = Field(80, ge=32, le=1024, description="crops=zones: the height in model pixels a person "
+                           "is brought to (yolo11n-pose finds few people under ~100 px)")
+    person_height: float = Field(0.1, gt=0, le=1, description="crops=zones: expected height of a standing "
+                                 "person, relative to the frame height, until the camera's detections have "
+                                 "shown it per zone (a zone's own person_height wins); ceiling cameras: "
+                                 "0.06-0.19")
+    min_scale: float | None = Field(None, gt=0, le=8, description="crops=zones: never shrink a region more than "
+                                    "this; default: as much as the whole frame at imgsz (crops never see people "
+                                    "smaller than the full frame would)")
+    max_scale: float = Field(3.0, gt=0, le=8, description="crops=zones: never enlarge a region more than this")
+    max_input: int = Field(1280, ge=64, le=4096, description="crops=zones with YOLO: a region is run as one input "
+                           "of the size its scale needs up to this many pixels (long side), beyond it in tiles "
+                           "of this size; other models take tiles of imgsz")
     device: str = "cpu"
     threads: int | None = Field(None, ge=1, le=256, description="CPU threads for inference (torch for .pt "
                                 "weights, onnxruntime for NanoDet; an exported YOLO model runs in its runtime's "
@@ -58,6 +73,10 @@ class DetectorConfig(_Strict):
             self.name = self.kind
         if self.iou is None:  # each model's own default (Ultralytics 0.7, NanoDet 0.6)
             self.iou = 0.7 if self.kind == "yolo" else 0.6
+        if self.crops is None:  # people are small on ceiling cameras; vehicles are not
+            self.crops = "zones" if self.kind == "yolo" else "roi"
+        if self.min_scale is not None and self.min_scale > self.max_scale:
+            raise ValueError(f"min_scale ({self.min_scale}) is above max_scale ({self.max_scale})")
         return self
 
 
@@ -70,14 +89,44 @@ class ZoneConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     kind: Literal["staff", "waiting", "lane", "seat", "room", "patrol", "custom"] = "custom"
     polygon: list[Point] = Field(min_length=3)
+    person_height: float | None = Field(None, gt=0, le=1, description="height of a person standing in the "
+                                        "zone, relative to the frame height; default: learnt from detections")
+    occluders: list[list[Point]] = Field(default_factory=list, description="polygons of what hides people in "
+                                         "or near the zone (a pole, a counter, a sign): someone lost behind one "
+                                         "is still counted for tracking.occluded_hold_s")
 
     @field_validator("polygon")
     @classmethod
     def _relative(cls, pts: list[Point]) -> list[Point]:
-        for x, y in pts:
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(f"point ({x}, {y}) is outside 0..1; zone points are relative to the frame")
-        return pts
+        return _relative_points(pts)
+
+    @field_validator("occluders")
+    @classmethod
+    def _relative_occluders(cls, polys: list[list[Point]]) -> list[list[Point]]:
+        for pts in polys:
+            if len(pts) < 3:
+                raise ValueError("an occluder needs at least 3 points")
+            _relative_points(pts)
+        return polys
+
+
+def _relative_points(pts: list[Point]) -> list[Point]:
+    for x, y in pts:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point ({x}, {y}) is outside 0..1; zone points are relative to the frame")
+    return pts
+
+
+class TrackingConfig(_Strict):
+    """How long people stay counted when the detector loses them (a frame of flicker, a group that merges,
+    someone standing behind a pole)."""
+
+    memory_s: float = Field(1.0, ge=0, le=30, description="a person lost by the detector still counts, where "
+                            "they were last seen, for this long")
+    occluded_hold_s: float = Field(30.0, ge=0, le=600, description="... and for this long when they were last "
+                                   "seen touching one of their zone's occluders")
+    lost_track_s: float = Field(3.0, gt=0, le=60, description="ByteTrack keeps a lost track this long, so a "
+                                "person found again keeps their id")
 
 
 # The rule configs live in analytics/rule_config.py (one model per rule type, listed once in RULE_CONFIGS);

@@ -27,8 +27,9 @@ from psycopg_pool import ConnectionPool
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
 from alerts.routing import Escalator
 from analytics import CameraAnalytics, CameraHealth
-from analytics.detectors import Detector, build_detector, detect_crops, merge_detections, plan_crops
+from analytics.detectors import Detector, build_detector
 from analytics.motion import MotionGate
+from analytics.multidetect import CameraDetection
 from analytics.rules import ExternalEvent
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
@@ -276,7 +277,11 @@ class Node:
     def _loop(self, readers: dict[str, CameraReader], live: dict[str, bool],
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
-        analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules) for c in self.config.cameras}
+        analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules, c.tracking)
+                     for c in self.config.cameras}
+        assert self.checked is not None
+        self._detection = CameraDetection(self.checked.detectors, {
+            c.id: (self._detector_names[c.id], c.zones, c.detect.roi) for c in self.config.cameras})
         # Camera health reads the same decoded frames; video loss is judged on the wall clock, live only.
         self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time() + self._start_offset.get(
             c.id, 0.0)) for c in self.config.cameras}  # a staggered camera's video-loss clock starts with it
@@ -322,19 +327,9 @@ class Node:
                     manager.handle(event, None, None, None)
 
     def _detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
-        """Each detector runs once over the frames of the cameras that use it (one batch across cameras);
-        its results merge per frame into one `sv.Detections` (people with keypoints, vehicles, phones)."""
-        assert self.checked is not None
-        per_frame: list[list[sv.Detections]] = [[] for _ in batch]
-        for name, detector in self.checked.detectors.items():
-            idx = [i for i, f in enumerate(batch) if name in self._detector_names[f.camera_id]]
-            if not idx:
-                continue
-            crops = [plan_crops(detector.config, cams[batch[i].camera_id].detect.roi, cams[batch[i].camera_id].zones)
-                     for i in idx]
-            for i, det in zip(idx, detect_crops(detector, [batch[i].image for i in idx], crops), strict=True):
-                per_frame[i].append(det)
-        return [merge_detections(parts) for parts in per_frame]
+        """Each detector runs once over the frames of the cameras that use it (one batch across cameras), on
+        the crops each camera's planner chooses; results merge per frame (`CameraDetection`)."""
+        return self._detection.detect([f.camera_id for f in batch], [f.image for f in batch])
 
     def _gated_detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
         """The motion gate (where a camera enables it) spares the detector static frames: such a frame gets
@@ -420,6 +415,7 @@ class Node:
             for event in cam_analytics.feed_event(external):
                 manager.handle(event, frame.image, sv.Detections.empty(), None)
         result = cam_analytics.process(frame.ts, (w, h), det)
+        self._detection.observe(cam.id, result.observation.detections, (w, h), result.observation.in_zone)
         counters = self.report.cameras[cam.id]
         counters.frames_analysed += 1
         counters.detections += len(det)

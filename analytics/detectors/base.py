@@ -37,6 +37,9 @@ class ModelError(Exception):
 
 
 class Detector(Protocol):
+    """`detect(images, rois)`; a detector whose model takes any input size (`flexible_input`, e.g. YOLO) also
+    takes `sizes`, the model input per image."""
+
     config: DetectorConfig
 
     def detect(

@@ -97,27 +97,40 @@ class YoloDetector:
             if torch.get_num_threads() != self._threads:
                 torch.set_num_threads(self._threads)
 
+    # YOLO is fully convolutional: any input size (a multiple of 32) works, so a region is run at exactly the
+    # size its scale needs instead of being padded into a square tile.
+    flexible_input = True
+
     def detect(
-        self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None
+        self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None,
+        sizes: Sequence[int | None] | None = None,
     ) -> list[sv.Detections]:
+        """One result per image; `sizes[i]` is the model input (long side) for image i, default `imgsz`.
+        Images of the same size run as one batch."""
         if not images:
             return []
         rois = list(rois) if rois is not None else [None] * len(images)
+        sizes = [s or self.config.imgsz for s in sizes] if sizes is not None else [self.config.imgsz] * len(images)
         crops, offsets = [], []
         for image, roi in zip(images, rois, strict=True):
             part, offset = crop(image, roi)
             crops.append(part)
             offsets.append(offset)
         self._hold_threads()
-        results = self._model.predict(
-            crops,
-            imgsz=self.config.imgsz,
-            conf=self.config.confidence,
-            iou=self.config.iou,
-            classes=self.config.classes or None,
-            device=self.config.device,
-            verbose=False,
-        )
+        results: list = [None] * len(crops)
+        for size in sorted(set(sizes)):
+            idx = [i for i, s in enumerate(sizes) if s == size]
+            batch = self._model.predict(
+                [crops[i] for i in idx],
+                imgsz=size,
+                conf=self.config.confidence,
+                iou=self.config.iou,
+                classes=self.config.classes or None,
+                device=self.config.device,
+                verbose=False,
+            )
+            for i, result in zip(idx, batch, strict=True):
+                results[i] = result
         out = []
         for result, (dx, dy) in zip(results, offsets, strict=True):
             det = sv.Detections.from_ultralytics(result)

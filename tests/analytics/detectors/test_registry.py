@@ -6,7 +6,7 @@ import supervision as sv
 from pydantic import ValidationError
 
 from analytics import DetectorConfig, ZoneConfig
-from analytics.detectors import build_detector, detect_crops, merge_detections, plan_crops, zone_roi
+from analytics.detectors import RegionPlanner, build_detector, detect_tiles, merge_detections
 from analytics.detectors.accuracy import image_path
 
 
@@ -35,14 +35,11 @@ def test_merge_fills_keypoints_and_names():
     assert len(merge_detections([])) == 0
 
 
-def test_zone_crops_plan():
-    zones = [ZoneConfig(id="seat-1", polygon=[(0.1, 0.2), (0.3, 0.2), (0.3, 0.5)]),
-             ZoneConfig(id="seat-2", polygon=[(0.9, 0.9), (1.0, 0.9), (1.0, 1.0)])]
-    roi = zone_roi(zones[0], margin=0.05)
-    assert (roi.x0, roi.y0, roi.x1, roi.y1) == pytest.approx((0.05, 0.15, 0.35, 0.55))
-    assert zone_roi(zones[1], margin=0.05).x1 == 1.0
-    assert len(plan_crops(DetectorConfig(kind="nanodet", crops="zones"), None, zones)) == 2
-    assert plan_crops(DetectorConfig(crops="zones"), None, []) == [None]
+def test_crops_default_per_kind():
+    assert DetectorConfig().crops == "zones" and DetectorConfig(kind="nanodet").crops == "roi"
+    zones = [ZoneConfig(id="seat-1", polygon=[(0.1, 0.2), (0.3, 0.2), (0.3, 0.5)])]
+    assert RegionPlanner(DetectorConfig(kind="nanodet"), zones).plan((768, 576)) == [(None, None)]
+    assert RegionPlanner(DetectorConfig(), []).plan((768, 576)) == [(None, None)]  # no zone: the whole frame
 
 
 def test_two_detectors_on_one_batch_with_zone_crops():
@@ -51,13 +48,16 @@ def test_two_detectors_on_one_batch_with_zone_crops():
     bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
     zidane = cv2.imread(str(image_path("ultralytics", "assets/zidane.jpg")))
     pose = build_detector(DetectorConfig(imgsz=320, confidence=0.4))
-    coco = build_detector(DetectorConfig(kind="nanodet", imgsz=320, classes=[2, 5, 7, 67], crops="zones"))
-    # Two overlapping "zones" on the bus picture: the bus is seen in both crops and kept once.
+    # People there are half the picture high (person_height): the two overlapping "zones" share one crop,
+    # shrunk to the model's input, and the bus is found once.
+    coco = build_detector(DetectorConfig(kind="nanodet", imgsz=320, classes=[2, 5, 7, 67], crops="zones",
+                                         person_height=0.6, min_scale=0.25))
     zones = [ZoneConfig(id="a", polygon=[(0.0, 0.15), (0.8, 0.15), (0.8, 0.75)]),
              ZoneConfig(id="b", polygon=[(0.2, 0.15), (1.0, 0.15), (1.0, 0.75)])]
-    crops = [plan_crops(coco.config, None, zones), plan_crops(coco.config, None, [])]
+    crops = [RegionPlanner(coco.config, zones).plan(bus.shape[1::-1]), [(None, None)]]
+    assert len(crops[0]) == 1
     people = pose.detect([bus, zidane])
-    things = detect_crops(coco, [bus, zidane], crops)
+    things = detect_tiles(coco, [bus, zidane], crops)
     frames = [merge_detections([p, t]) for p, t in zip(people, things, strict=True)]
     names = frames[0].data["class_name"].tolist()
     assert names.count("bus") == 1 and names.count("person") >= 3
