@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from analytics.geometry import ANCHOR_ANKLES
+
 
 def draw_evidence(
     image: np.ndarray,
@@ -17,7 +19,10 @@ def draw_evidence(
     zone_polygon: np.ndarray | None = None,
     caption: str = "",
 ) -> np.ndarray:
-    """A copy of `image` with the zone outlined and every detection boxed and labelled."""
+    """A copy of `image` with the zone outlined and every detection boxed and labelled, with the point each
+    person was placed by (`data["anchor"]`: a filled dot where the feet were seen, a ring where they were
+    projected from the knees or hips because something hid them). People the analytics only remembers (lost
+    for a moment, or behind an occluder) are boxed in grey."""
     canvas = image.copy()
     if zone_polygon is not None and len(zone_polygon):
         pts = zone_polygon.astype(np.int32).reshape(-1, 1, 2)
@@ -27,8 +32,20 @@ def draw_evidence(
         cv2.polylines(canvas, [pts], True, (0, 0, 255), 2)
     ids = detections.tracker_id
     conf = detections.confidence
+    data = detections.data or {}
+    anchors = data.get("anchor")
+    kinds = data.get("anchor_kind")
+    remembered = data.get("remembered")
     for i, (x0, y0, x1, y1) in enumerate(detections.xyxy.astype(int)):
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 255, 0), 2)
+        ghost = remembered is not None and bool(remembered[i])
+        colour = (160, 160, 160) if ghost else (0, 255, 0)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1 if ghost else 2)
+        if anchors is not None and len(anchors) == len(detections):
+            ax, ay = (int(round(float(v))) for v in anchors[i])
+            seen_feet = kinds is None or int(kinds[i]) <= ANCHOR_ANKLES
+            if not seen_feet:
+                cv2.line(canvas, (ax, y1), (ax, ay), (0, 255, 255), 1, cv2.LINE_AA)
+            cv2.circle(canvas, (ax, ay), 4, (0, 255, 255), -1 if seen_feet else 2, cv2.LINE_AA)
         label = []
         if ids is not None and int(ids[i]) >= 0:  # -1: seen, but not (yet) a confirmed track
             label.append(f"#{int(ids[i])}")
@@ -36,7 +53,7 @@ def draw_evidence(
             label.append(f"{float(conf[i]):.2f}")
         if label:
             cv2.putText(canvas, " ".join(label), (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        (0, 255, 0), 1, cv2.LINE_AA)
+                        colour, 1, cv2.LINE_AA)
     if caption:
         cv2.rectangle(canvas, (0, 0), (canvas.shape[1], 24), (0, 0, 0), -1)
         cv2.putText(canvas, caption, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)

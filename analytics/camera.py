@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import supervision as sv
 
-from analytics.config import RuleConfig, ZoneConfig
+from analytics.config import RuleConfig, TrackingConfig, ZoneConfig
+from analytics.geometry import ground_points
+from analytics.presence import PresenceMemory
 from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation, build_rule
 from analytics.tracking import CameraTracker
 from analytics.zones import Zone
@@ -32,7 +35,8 @@ class CameraAnalytics:
     """Everything after the detector for one camera. Feed it frames in time order."""
 
     def __init__(
-        self, camera_id: str, fps: float, zones: Sequence[ZoneConfig], rules: Sequence[RuleConfig]
+        self, camera_id: str, fps: float, zones: Sequence[ZoneConfig], rules: Sequence[RuleConfig],
+        tracking: TrackingConfig | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.zones = [Zone.from_config(z) for z in zones]
@@ -43,13 +47,22 @@ class CameraAnalytics:
                 raise ValueError(f"rule {r.type} refers to unknown zone(s) {', '.join(map(repr, unknown))}")
         # Rules that default to zones of a kind (exam seats, rooms) raise ValueError here when there are none.
         self.rules = [build_rule(r, fps, by_id) for r in rules]
-        self.tracker = CameraTracker(fps)
+        self.tracking = tracking or TrackingConfig()
+        self.tracker = CameraTracker(fps, lost_track_seconds=self.tracking.lost_track_s)
+        self._occluders = [np.asarray(o, dtype=float) for z in zones for o in z.occluders]
+        self.memory: PresenceMemory | None = None  # built at the first frame: occluders are relative
         self._second: int | None = None
         self._peak: dict[str, int] = {}
         self.incidents_opened = 0
 
     def process(self, ts: float, frame_wh: tuple[int, int], detections: sv.Detections) -> AnalysisResult:
         tracked = self.tracker.update(detections, ts)
+        kps = tracked.data.get("keypoints") if tracked.data else None
+        tracked.data["anchor"], tracked.data["anchor_kind"] = ground_points(tracked.xyxy, kps)
+        if self.memory is None:
+            w, h = frame_wh
+            self.memory = PresenceMemory(self.tracking, [o * (w, h) for o in self._occluders])
+        tracked = self.memory.update(ts, tracked)
         in_zone = {z.id: z.contains(tracked, frame_wh) for z in self.zones}
         obs = Observation(self.camera_id, ts, frame_wh, tracked, in_zone)
         result = AnalysisResult(obs)

@@ -1,4 +1,5 @@
-"""Zones: polygons in relative coordinates; membership by the bottom-centre of a box (where feet stand)."""
+"""Zones: polygons in relative coordinates; membership by where a person stands (`data["anchor"]` when the
+analytics placed them by their pose, else the bottom-centre of the box)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ class Zone:
         return np.array([(x * w, y * h) for x, y in self.polygon], dtype=np.float32)
 
     def contains(self, detections: sv.Detections, frame_wh: tuple[int, int]) -> np.ndarray:
-        """Boolean mask: which detections have their bottom-centre inside (or on the edge of) the zone."""
+        """Boolean mask: which detections stand inside (or on the edge of) the zone."""
         if len(detections) == 0:
             return np.zeros(0, dtype=bool)
-        anchors = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)
+        anchors = detections.data.get("anchor") if detections.data else None
+        if anchors is None or len(anchors) != len(detections):
+            anchors = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)
         poly = self.pixels(frame_wh)
         return np.array(
             [cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in anchors], dtype=bool

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from alerts import AlertsConfig
 from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from analytics.business import BusinessConfig
+from analytics.config import TrackingConfig
 from analytics.motion import MotionConfig
 from ingest.events.config import EventsConfig
 from ingest.retention import RecordingConfig
@@ -87,6 +88,7 @@ class CameraConfig(_Strict):
     detect: DetectSettings = Field(default_factory=DetectSettings)
     record: RecordSettings = Field(default_factory=RecordSettings)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
 

@@ -141,3 +141,24 @@ def test_head_yaw_from_one_ear_when_the_far_one_is_hidden():
     kp[3, :], kp[4, 2] = (130, 50, 0.9), 0.1
     kp[0, 0] = 130 - 10 * (7.5 + 10 * math.tan(math.radians(40))) / 6.3
     assert head_yaw(kp) == pytest.approx(-40.0)
+
+
+def test_ground_points_use_the_best_seen_part_of_the_body():
+    from analytics.geometry import ANCHOR_ANKLES, ANCHOR_BOX, ANCHOR_HIPS, ANCHOR_KNEES, ground_points
+
+    boxes = np.array([[0, 0, 40, 100], [100, 0, 140, 60], [200, 0, 240, 50], [300, 0, 340, 100.0]])
+    kp = np.zeros((4, 17, 3))
+    kp[0, [15, 16]] = [[15, 97, 0.9], [25, 96, 0.9]]  # ankles seen: between them, at the soles
+    kp[1, [11, 12]] = [[115, 40, 0.9], [125, 40, 0.9]]  # hips and knees seen, shins behind a desk
+    kp[1, [13, 14]] = [[115, 58, 0.9], [125, 58, 0.9]]
+    kp[2, [5, 6]] = [[210, 10, 0.9], [230, 10, 0.9]]  # a clerk behind a counter: shoulders and hips only
+    kp[2, [11, 12]] = [[212, 40, 0.9], [228, 40, 0.9]]
+    kp[3, [13, 14]] = [[315, 70, 0.9], [325, 70, 0.9]]  # knees without hips: the box decides
+    points, kind = ground_points(boxes, kp)
+    assert kind.tolist() == [ANCHOR_ANKLES, ANCHOR_KNEES, ANCHOR_HIPS, ANCHOR_BOX]
+    assert points[0].tolist() == [20.0, 100.0]
+    assert points[1].tolist() == pytest.approx([120.0, 58 + 1.2 * 18])
+    assert points[2].tolist() == pytest.approx([220.0, 40 + 1.6 * 30])
+    assert points[3].tolist() == [320.0, 100.0]
+    # no keypoints (vehicles, phones, a person-only model): the bottom-centre
+    assert ground_points(boxes)[1].tolist() == [ANCHOR_BOX] * 4
