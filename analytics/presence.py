@@ -13,7 +13,8 @@ for `lost_track_s`, but does not report it, so the memory lives here:
   sign) counts for `occluded_hold_s`: nobody can see whether they are still there, so their absence is not
   an alarm until they have been gone that long;
 - a remembered person is forgotten as soon as the detector sees someone at the same place (IoU >= 0.45,
-  an id switch) so nobody is counted twice.
+  an id switch), or, for one who had no track id, anyone within a box width (the same person walking on),
+  so nobody is counted twice.
 
 Remembered rows are added to the frame's detections with `data["remembered"] = True`, their keypoints zeroed
 (no head-yaw reading from a stale pose) and their last confidence halved; rules count them like anyone else.
@@ -61,7 +62,8 @@ class PresenceMemory:
             seen = self._seen[key]
             hold = self.config.occluded_hold_s if seen.occluded else self.config.memory_s
             age = ts - seen.ts
-            same_place = bool(len(boxes)) and sv.box_iou_batch(seen.row.xyxy, boxes).max() >= 0.45
+            same_place = bool(len(boxes)) and (sv.box_iou_batch(seen.row.xyxy, boxes).max() >= 0.45
+                                               or (key < 0 and _near(seen.row.xyxy[0], boxes)))
             if key in current or age > hold or age < 0 or same_place:
                 del self._seen[key]
             else:
@@ -88,6 +90,14 @@ class PresenceMemory:
             if x1 + margin >= px0 and x0 - margin <= px1 and y1 >= py0 and y0 <= py1:
                 return True
         return False
+
+
+def _near(box: np.ndarray, boxes: np.ndarray) -> bool:
+    """Someone is within a box width of where an untracked person was: most likely the same person, walking
+    on (an untracked person has no id to tell; a walker moves ~0.4 of their width per frame at 5 fps)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    return bool((np.hypot(centres[:, 0] - cx, centres[:, 1] - cy) < (box[2] - box[0])).any())
 
 
 def _append(tracked: sv.Detections, rows: list[sv.Detections]) -> sv.Detections:

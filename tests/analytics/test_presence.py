@@ -64,3 +64,11 @@ def test_an_absence_rule_does_not_start_while_a_flickering_person_is_remembered(
         res = cam.process(i / 5, FRAME, det)
         events += res.events
     assert events == []
+
+
+def test_an_untracked_walker_found_again_a_step_further_is_not_counted_twice():
+    mem = PresenceMemory(TrackingConfig(memory_s=1.0))
+    walker = person([100, 100, 125, 170], -1)
+    mem.update(0.0, walker)
+    out = mem.update(0.2, person([111, 100, 136, 170], -1))  # 11 px on, IoU 0.4
+    assert len(out) == 1
