@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from jianguan.evaluate_real import VARIANTS as REAL_VARIANTS
+
 
 @click.command("evaluate")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("var/evaluation"), show_default=True,
@@ -22,9 +24,19 @@ import click
               "analyse the streams in real time (costs each scenario's duration, batch by batch).")
 @click.option("--rtsp-batch", type=click.IntRange(1, 64), default=2, show_default=True,
               help="With --via-rtsp: scenarios served and analysed at once (as many as the machine keeps up with).")
+@click.option("--real", is_flag=True, help="Judge the rules on the real-footage set (scenarios/real: people's "
+              "positions read by eye) and its degraded copies, instead of the scenario library.")
+@click.option("--variant", "variants", multiple=True, type=click.Choice(sorted(REAL_VARIANTS)),
+              help="With --real: the copies to judge (repeatable); default all.")
+@click.option("--crops", type=click.Choice(["zones", "full", "roi"]), default=None,
+              help="With --real: what the detector looks at (default: the detector's own, zones for YOLO).")
 def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: int, json_out: Path | None,
-                 list_only: bool, via_rtsp: bool, rtsp_batch: int) -> None:
+                 list_only: bool, via_rtsp: bool, rtsp_batch: int, real: bool, variants: tuple[str, ...],
+                 crops: str | None) -> None:
     """Run the real pipeline on every labelled scenario and print, per rule, precision, recall and delay."""
+    if real:
+        _evaluate_real(work_dir, model, imgsz, crops, variants, json_out)
+        return
     from jianguan.evaluate import evaluate, format_table
     from scenarios.library import build_library
     from storage import StorageConfig, migrate, resolve_dsn
@@ -55,6 +67,25 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
     click.echo(format_table(result))
     if json_out is not None:
         json_out.write_text(json.dumps(to_json(result), indent=1))
+
+
+def _evaluate_real(work_dir: Path, model: str, imgsz: int, crops: str | None, variants: tuple[str, ...],
+                   json_out: Path | None) -> None:
+    from analytics import DetectorConfig
+    from jianguan.evaluate_real import evaluate_real
+
+    detector = DetectorConfig(name="pose", model=model, imgsz=imgsz, crops=crops)
+    result = evaluate_real(work_dir.resolve() / "real", [detector], variants=variants or None,
+                           say=lambda m: click.echo(f"  ... {m}", err=True))
+    click.echo(result.table())
+    if json_out is not None:
+        json_out.write_text(json.dumps({
+            "rules": {r: {"tp": s.tp, "fp": s.fp, "fn": s.fn, "precision": s.precision, "recall": s.recall}
+                      for r, s in result.scores.items()},
+            "copies": [{"clip": c.clip, "variant": c.variant, "fps": c.fps, "count_exact": c.count_exact,
+                        "ms_per_frame": c.ms_per_frame, "crops_per_frame": c.crops_per_frame,
+                        "missed": [t.__dict__ for t in c.missed],
+                        "false_alarms": [f.__dict__ for f in c.false_alarms]} for c in result.copies]}, indent=1))
 
 
 def to_json(result) -> dict:
