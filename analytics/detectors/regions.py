@@ -9,10 +9,12 @@ rule reads, so the planner spends them only where the rules look:
    edge (their head is above the zone when their feet are inside) and by half a person's height sideways;
 2. the region's *scale* brings a person of the zone's height to `person_px` pixels of model input
    (clamped to `min_scale..max_scale`; by default never below the scale of the whole frame at `imgsz`, so a
-   crop never sees people smaller than the old full-frame pass did); the height is the zone's `person_height` when configured, else
-   what this camera's detections in the zone have shown (the upper quartile of the last 60 people seen
-   whole, so half-hidden people do not shrink it), else the detector's `person_height` prior;
-3. regions that overlap enough are merged (one crop costs less than two that cover the same pixels);
+   crop never sees people smaller than the old full-frame pass did); the height is the zone's
+   `person_height` when configured, else what this camera's detections in the zone have shown (the upper
+   quartile of the last 60 people seen whole, so half-hidden people do not shrink it), else the detector's
+   `person_height` prior;
+3. regions are merged while their union costs no more model pixels than the two apart plus the fixed cost of
+   one model input (`INPUT_OVERHEAD_PX`): an exam room's rows of seats become one input, not thirty;
 4. a model that takes any input size (YOLO: `flexible_input`) runs each region as one input of exactly the
    size its scale needs (up to `max_input`), so no pixels are spent on tile overlap or square padding; a
    larger region, or any region for a fixed-size model (NanoDet), is cut into tiles of `size / scale`
@@ -50,6 +52,10 @@ from analytics.config import DetectorConfig, RegionOfInterest, ZoneConfig
 from analytics.detectors.base import Detector, merge_detections
 
 PERSON = 0
+# The fixed cost of one model input (pre- and post-processing, NMS, ~300 layers each launched once), in model
+# pixels: on the CPU one YOLO call costs ~8-10 ms before its pixels count, about what a 320x320 input's pixels
+# cost. Two regions are merged when their union costs no more than the two apart plus this.
+INPUT_OVERHEAD_PX = 320 * 320
 Crop = tuple[RegionOfInterest | None, int | None]  # a region of the frame (None: all) and its model input size
 HEIGHT_SAMPLES = 60  # person heights remembered per zone for the automatic scale
 MIN_SAMPLES = 8  # fewer than this: the prior (or the zone's configured height) decides
@@ -123,8 +129,9 @@ def tile(region: Region, imgsz: int, frame_wh: tuple[int, int]) -> list[Box]:
     return tiles
 
 
-def merge_regions(regions: list[Region]) -> list[Region]:
-    """Merge two regions whenever their bounding box costs no more model pixels than the two apart."""
+def merge_regions(regions: list[Region], overhead_px: float = INPUT_OVERHEAD_PX) -> list[Region]:
+    """Merge two regions whenever their bounding box costs no more model pixels than the two apart, counting
+    `overhead_px` for each input (the rows of seats of an exam room become one input, not thirty)."""
     regions = list(regions)
     merged = True
     while merged:
@@ -134,7 +141,7 @@ def merge_regions(regions: list[Region]) -> list[Region]:
                 a, b = regions[i], regions[j]
                 scale = max(a.scale, b.scale)
                 union = a.box.union(b.box)
-                if union.area * scale**2 <= a.box.area * a.scale**2 + b.box.area * b.scale**2:
+                if union.area * scale**2 <= a.box.area * a.scale**2 + b.box.area * b.scale**2 + overhead_px:
                     regions[i] = Region(union, scale, min(a.person_h, b.person_h))
                     del regions[j]
                     merged = True
