@@ -81,6 +81,7 @@ class DetectorConfig(_Strict):
 
 
 Point = tuple[float, float]
+SEATED_KINDS = ("seat", "room", "patrol")  # zones of exam rooms, where people sit behind desks
 
 
 class ZoneConfig(_Strict):
@@ -91,6 +92,11 @@ class ZoneConfig(_Strict):
     polygon: list[Point] = Field(min_length=3)
     person_height: float | None = Field(None, gt=0, le=1, description="height of a person standing in the "
                                         "zone, relative to the frame height; default: learnt from detections")
+    anchor: Literal["pose", "box"] | None = Field(None, description="where a person stands: pose (ankles, else "
+                                                  "knees or hips projected down, for people whose feet a counter "
+                                                  "hides) or box (its bottom-centre); default box for seat, room "
+                                                  "and patrol zones (people sit there: a projection would put a "
+                                                  "seated candidate in the aisle), pose elsewhere")
     occluders: list[list[Point]] = Field(default_factory=list, description="polygons of what hides people in "
                                          "or near the zone (a pole, a counter, a sign): someone lost behind one "
                                          "is still counted for tracking.occluded_hold_s")
@@ -99,6 +105,12 @@ class ZoneConfig(_Strict):
     @classmethod
     def _relative(cls, pts: list[Point]) -> list[Point]:
         return _relative_points(pts)
+
+    @model_validator(mode="after")
+    def _default_anchor(self) -> ZoneConfig:
+        if self.anchor is None:
+            self.anchor = "box" if self.kind in SEATED_KINDS else "pose"
+        return self
 
     @field_validator("occluders")
     @classmethod

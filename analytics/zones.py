@@ -25,10 +25,11 @@ class Zone:
     id: str
     kind: str
     polygon: tuple[tuple[float, float], ...]
+    anchor: str = "pose"  # or "box": the bottom-centre even where a pose anchor exists (seats: people sit)
 
     @classmethod
     def from_config(cls, cfg: ZoneConfig) -> Zone:
-        return cls(cfg.id, cfg.kind, tuple((float(x), float(y)) for x, y in cfg.polygon))
+        return cls(cfg.id, cfg.kind, tuple((float(x), float(y)) for x, y in cfg.polygon), cfg.anchor or "pose")
 
     def pixels(self, frame_wh: tuple[int, int]) -> np.ndarray:
         w, h = frame_wh
@@ -38,7 +39,7 @@ class Zone:
         """Boolean mask: which detections stand inside (or on the edge of) the zone."""
         if len(detections) == 0:
             return np.zeros(0, dtype=bool)
-        anchors = detections.data.get("anchor") if detections.data else None
+        anchors = detections.data.get("anchor") if detections.data and self.anchor == "pose" else None
         if anchors is None or len(anchors) != len(detections):
             anchors = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)
         poly = self.pixels(frame_wh)
