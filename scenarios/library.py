@@ -517,7 +517,83 @@ def exam_phone_scenarios() -> list[Scenario]:
     ]
 
 
+# -- a high ceiling camera: small people, a counter hiding legs, a tight group ---------------------------
+# The same rules on the far side of the picture, where a high camera shows people 60-85 px tall (0.11-0.15 of
+# the frame), as real office cameras do (the outside check: 35-110 px); the library's other people are 127-207.
+# The clerk's counter hides them from the knees down, so their box ends above the floor of the staff area:
+# only their pose (hips over shoulders, docs/rules.md "Where a person stands") places them in it.
+
+FAR_H = 0.11
+FAR_CLERK = (0.41, 0.47)
+FAR_OUT = (0.08, 0.47)
+FAR_COUNTER = (0.27, 0.437, 0.55, 0.50)  # its top at the clerk's knees
+FAR_ZONES = [
+    {"id": "staff", "kind": "staff", "polygon": rect(0.30, 0.445, 0.52, 0.53)},
+    {"id": "waiting", "kind": "waiting", "polygon": rect(0.58, 0.42, 0.98, 0.62)},
+]
+# 19 px apart in two rows: their boxes overlap, as in a real queue
+FAR_GROUP = [(0.70, 0.515), (0.725, 0.54), (0.75, 0.51), (0.775, 0.535), (0.80, 0.515)]
+
+
+def _far_clerk(away: list[tuple[float, float]], duration: float) -> Actor:
+    """The clerk walks out (3 s) at each `away` start and back (3 s) at its end; feet leave the staff area
+    about 1.1 s into the walk out and are back 1.9 s into the walk in."""
+    segs: list[Segment] = []
+    t = 0.0
+    for leave, back in away:
+        segs += [stand("coat", t, leave, FAR_CLERK, FAR_H), walk("coat", leave, leave + 3, FAR_CLERK, FAR_OUT, FAR_H),
+                 walk("coat", back, back + 3, FAR_OUT, FAR_CLERK, FAR_H)]
+        t = back + 3
+    segs.append(stand("coat", t, duration, FAR_CLERK, FAR_H))
+    return Actor(id="clerk", role="staff", segments=segs)
+
+
+def _far_group(t0: float, t1: float, passing: bool = False) -> list[Actor]:
+    """Five people standing shoulder to shoulder (or, `passing`, walking through together)."""
+    out = []
+    for i, (x, y) in enumerate(FAR_GROUP):
+        h = 0.13 + 0.005 * (i % 3)
+        sprite = SPRITES[i]
+        if passing:
+            segs = [walk(sprite, t0, t1, (x - 0.55, y), (x + 0.45, y), h)]
+        else:
+            segs = [walk(sprite, t0 - 2, t0, (x + 0.35, y), (x, y), h), stand(sprite, t0, t1, (x, y), h, bool(i % 2)),
+                    walk(sprite, t1, t1 + 2, (x, y), (x + 0.35, y), h)]
+        out.append(Actor(id=f"waiting{i}", role="customer", segments=segs))
+    return out
+
+
+def _far(id_: str, title: str, actors: list[Actor], duration: float, truth: list[Truth], rules: list[dict],
+         counter: bool = False) -> Scenario:
+    props = [Prop(box=FAR_COUNTER, color=(70, 100, 140))] if counter else []
+    return Scenario(id=id_, title=title, scene="window", kind="violation" if truth else "normal",
+                    duration_s=duration, actors=actors, zones=FAR_ZONES, rules=rules, truth=truth, props=props)
+
+
+def high_angle_scenarios() -> list[Scenario]:
+    unattended = [_unattended_rule()]
+    waiting = [{"type": "waiting_over_limit", "zone": "waiting", "limit": WAIT_LIMIT, "seconds": WAIT_SECONDS,
+                "inertia": 3}]
+    # The 4th person's feet enter the waiting area (x 0.98) about 0.3 s before they stop: from the right.
+    return [
+        _far("far-clerk-away-30s", "High camera: a small clerk leaves for 30 s", [_far_clerk([(8, 38)], 50)], 50,
+             [Truth(rule="zone_unattended", zone="staff", start=9.1, end=39.9)], unattended),
+        _far("far-clerk-steps-away-12s", "High camera: a small clerk steps away for 12 s",
+             [_far_clerk([(8, 20)], 40)], 40, [], unattended),
+        _far("far-counter-clerk-stays", "High camera: a clerk behind a counter that hides their legs stays",
+             [_far_clerk([], 40)], 40, [], unattended, counter=True),
+        _far("far-counter-clerk-away-30s", "High camera: a clerk behind a counter leaves for 30 s",
+             [_far_clerk([(10, 40)], 52)], 52, [Truth(rule="zone_unattended", zone="staff", start=11.1, end=41.9)],
+             unattended, counter=True),
+        _far("far-group-of-five", "High camera: five people wait shoulder to shoulder for 25 s",
+             [_far_clerk([], 40), *_far_group(8, 33)], 40,
+             [Truth(rule="waiting_over_limit", zone="waiting", start=6.8, end=34.2)], waiting),
+        _far("far-group-passes", "High camera: a group of five walks through the waiting area",
+             [_far_clerk([], 35), *_far_group(10, 18, passing=True)], 35, [], waiting),
+    ]
+
+
 def build_library() -> list[Scenario]:
     """Every scenario, in a stable order."""
     return [*window_scenarios(), *waiting_scenarios(), *exam_scenarios(), *lane_scenarios(),
-            *window_phone_scenarios(), *exam_phone_scenarios()]
+            *window_phone_scenarios(), *exam_phone_scenarios(), *high_angle_scenarios()]

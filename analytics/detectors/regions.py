@@ -11,7 +11,8 @@ rule reads, so the planner spends them only where the rules look:
    (clamped to `min_scale..max_scale`; by default never below the scale of the whole frame at `imgsz`, so a
    crop never sees people smaller than the old full-frame pass did); the height is the zone's
    `person_height` when configured, else what this camera's detections in the zone have shown (the upper
-   quartile of the last 60 people seen whole, so half-hidden people do not shrink it), else the detector's
+   quartile of the last 60 people seen whole, so half-hidden people do not shrink it; in seat, room and
+   patrol zones any confident person, as seated people's ankles are never seen), else the detector's
    `person_height` prior;
 3. regions are merged while their union costs no more model pixels than the two apart plus the fixed cost of
    one model input (`INPUT_OVERHEAD_PX`): an exam room's rows of seats become one input, not thirty;
@@ -56,6 +57,12 @@ PERSON = 0
 # pixels: on the CPU one YOLO call costs ~8-10 ms before its pixels count, about what a 320x320 input's pixels
 # cost. Two regions are merged when their union costs no more than the two apart plus this.
 INPUT_OVERHEAD_PX = 320 * 320
+# A region this large runs as the whole frame: it saves little, and at the scale of the full-frame pass the
+# model then sees exactly what it saw before (the exam rules' head-yaw threshold was tuned on those pixels).
+WHOLE_FRAME_SHARE = 0.6
+# People in seat, room and patrol zones are mostly seen seated, to the waist over a desk: about this share of a
+# standing person's height, so their boxes are brought to this share of person_px.
+SEATED_SHARE = 0.55
 Crop = tuple[RegionOfInterest | None, int | None]  # a region of the frame (None: all) and its model input size
 HEIGHT_SAMPLES = 60  # person heights remembered per zone for the automatic scale
 MIN_SAMPLES = 8  # fewer than this: the prior (or the zone's configured height) decides
@@ -173,6 +180,11 @@ class RegionPlanner:
         seen = self._heights[zone.id]
         if len(seen) >= MIN_SAMPLES:
             return float(np.percentile(np.asarray(seen), 75))
+        if zone.anchor == "box":
+            # Seats, rooms, aisles: no prior. Until seated people have shown their size the zone is seen at the
+            # full-frame scale (an empty seat at the prior's scale enlarged the whole room and moved resting
+            # faces' head-yaw readings over the exam rule's threshold).
+            return float("inf")
         return self.config.person_height * frame_h
 
     def regions(self, frame_wh: tuple[int, int]) -> list[Region]:
@@ -184,7 +196,14 @@ class RegionPlanner:
             ys = [p[1] * h for p in zone.polygon]
             box = Box(min(xs) - 0.5 * ph, min(ys) - 1.1 * ph, max(xs) + 0.5 * ph, max(ys) + 0.15 * ph).clip(w, h)
             floor = self.config.min_scale or self.config.imgsz / max(w, h)
-            scale = min(self.config.max_scale, max(floor, self.config.person_px / max(ph, 1.0)))
+            target = self.config.person_px * (SEATED_SHARE if zone.anchor == "box" else 1.0)
+            scale = min(self.config.max_scale, max(floor, target / max(ph, 1.0)))
+            ph = min(ph, float(h))
+            if zone.anchor == "box" and scale <= floor:
+                # Seated people large enough for the full-frame pass: give the model the whole frame, the pixels
+                # the exam rules' head-yaw threshold was tuned on (a crop of the same scale moved resting faces'
+                # yaw readings across it: exam-head-turned-left missed its turn with seat crops).
+                box = Box(0, 0, w, h)
             out.append(Region(box, scale, ph))
         return merge_regions(out)
 
@@ -198,6 +217,8 @@ class RegionPlanner:
         w, h = frame_wh
         out: list[Crop] = []
         for region in self.regions(frame_wh):
+            if region.box.area >= WHOLE_FRAME_SHARE * w * h:  # the crop would save little: take the frame
+                region = Region(Box(0, 0, w, h), region.scale, region.person_h)
             if self.flexible:
                 need = max(region.box.w, region.box.h) * region.scale
                 if need <= self.config.max_input:
@@ -210,19 +231,24 @@ class RegionPlanner:
         return out
 
     def observe(self, detections: sv.Detections, frame_wh: tuple[int, int], in_zone: dict[str, np.ndarray]) -> None:
-        """Learn people's heights per zone from whole, confident people (ankles seen when there is a pose)."""
+        """Learn people's heights per zone from confident people: seen whole (an ankle seen, when there is a
+        pose) in zones where people stand; any confident person in seat, room and patrol zones, where people
+        sit behind desks and their ankles are never seen (a seated candidate's box is what the scale is for)."""
         if not self.tiled or not len(detections):
             return
         cls = np.zeros(len(detections), int) if detections.class_id is None else np.asarray(detections.class_id)
         conf = np.ones(len(detections)) if detections.confidence is None else np.asarray(detections.confidence)
-        whole = (cls == PERSON) & (conf >= 0.5)
+        confident = (cls == PERSON) & (conf >= 0.5)
+        whole = confident.copy()
         kps = detections.data.get("keypoints") if detections.data else None
         if kps is not None and len(kps) == len(detections):
             whole &= np.asarray(kps)[:, 15:17, 2].max(axis=1) >= 0.5  # an ankle is seen: not cut by a desk
         heights = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+        anchors = {z.id: z.anchor for z in self.zones}
         for zone_id, mask in in_zone.items():
             if zone_id in self._heights:
-                self._heights[zone_id].extend(heights[whole & mask].tolist())
+                usable = confident if anchors.get(zone_id) == "box" else whole
+                self._heights[zone_id].extend(heights[usable & mask].tolist())
 
 
 def cut_edges(det: sv.Detections, tile_box: Box, frame_wh: tuple[int, int], margin: float = 2.0) -> np.ndarray:

@@ -90,3 +90,13 @@ def test_merge_keeps_group_members_of_one_tile_and_drops_a_cut_duplicate_of_anot
                         class_id=np.array([0]))
     merged = merge_tiles([group, cut], [Box(0, 0, 300, 300), Box(0, 0, 120, 300)], (300, 300))
     assert len(merged) == 2  # both members of the group; the box cut at x=120 is the same person again
+
+
+def test_in_seat_zones_the_scale_is_learnt_from_seated_people_whose_ankles_are_hidden():
+    seat = zone("seat1", 0.2, 0.5, 0.3, 0.6, kind="seat")
+    planner = RegionPlanner(DetectorConfig(imgsz=640), [seat])
+    seated = sv.Detections(xyxy=np.array([[160.0, 200.0, 220.0, 330.0]] * 10), confidence=np.full(10, 0.8),
+                           class_id=np.zeros(10, int))
+    seated.data["keypoints"] = np.zeros((10, 17, 3))
+    planner.observe(seated, FRAME, {"seat1": np.ones(10, bool)})
+    assert planner.person_height(seat, 576) == pytest.approx(130)
