@@ -25,9 +25,9 @@ from jianguan.evaluate_real import evaluate_real
 SETTINGS = {
     "full frame 640 (old default)": DetectorConfig(name="pose", crops="full", imgsz=640),
     "full frame 1280": DetectorConfig(name="pose", crops="full", imgsz=1280),
-    "zone crops, person 64 px": DetectorConfig(name="pose", person_px=64),
-    "zone crops, person 80 px (default)": DetectorConfig(name="pose"),
-    "zone crops, person 112 px": DetectorConfig(name="pose", person_px=112),
+    "zone crops, person 80 px": DetectorConfig(name="pose", person_px=80),
+    "zone crops, person 112 px (default)": DetectorConfig(name="pose"),
+    "zone crops, person 144 px": DetectorConfig(name="pose", person_px=144),
 }
 OFFICE_ZONES = ["left_path", "sign", "far_road"]
 
