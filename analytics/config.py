@@ -35,7 +35,7 @@ class DetectorConfig(_Strict):
     person_px: int = Field(112, ge=32, le=1024, description="crops=zones: the height in model pixels a person "
                            "is brought to (yolo11n-pose finds few people under ~100 px; at 80 the real clip's "
                            "counts were right 55 % of the time, at 112 see docs/evaluation.md)")
-    person_height: float = Field(0.1, gt=0, le=1, description="crops=zones: expected height of a standing "
+    person_height: float = Field(0.14, gt=0, le=1, description="crops=zones: expected height of a standing "
                                  "person, relative to the frame height, until the camera's detections have "
                                  "shown it per zone (a zone's own person_height wins); ceiling cameras: "
                                  "0.06-0.19")

@@ -65,7 +65,7 @@ WHOLE_FRAME_SHARE = 0.6
 SEATED_SHARE = 0.55
 Crop = tuple[RegionOfInterest | None, int | None]  # a region of the frame (None: all) and its model input size
 HEIGHT_SAMPLES = 60  # person heights remembered per zone for the automatic scale
-MIN_SAMPLES = 8  # fewer than this: the prior (or the zone's configured height) decides
+MIN_SAMPLES = 3  # fewer than this: the prior (or the zone's configured height) decides
 
 
 @dataclass(frozen=True)
