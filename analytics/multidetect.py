@@ -29,7 +29,6 @@ class CameraDetection:
                                                     flexible=getattr(self.detectors[name], "flexible_input", False))
                          for cam, (names, zones, roi) in cameras.items() for name in names}
         self.crops_run = 0  # model inputs run so far (a tile is one)
-        self.pixels_run = 0  # model input pixels (long side squared) run so far: the cost
 
     def detect(self, cameras: Sequence[str], images: Sequence[np.ndarray]) -> list[sv.Detections]:
         """One merged result per image; `cameras[i]` names the camera of `images[i]`."""
@@ -43,7 +42,6 @@ class CameraDetection:
                 h, w = images[i].shape[:2]
                 plans.append(self.planners[(cameras[i], name)].plan((w, h)))
             self.crops_run += sum(len(p) for p in plans)
-            self.pixels_run += sum((size or detector.config.imgsz) ** 2 for p in plans for _r, size in p)
             for i, det in zip(idx, detect_tiles(detector, [images[i] for i in idx], plans), strict=True):
                 per_frame[i].append(det)
         return [merge_detections(parts) for parts in per_frame]

@@ -29,8 +29,8 @@ import numpy as np
 import supervision as sv
 
 from analytics.config import TrackingConfig
-
-PERSON = 0
+from analytics.geometry import centre
+from analytics.rules.common import PERSON, class_ids, track_ids
 
 
 @dataclass
@@ -52,9 +52,8 @@ class PresenceMemory:
     def update(self, ts: float, tracked: sv.Detections) -> sv.Detections:
         """`tracked` with the remembered people appended (and `data["remembered"]` on every row)."""
         n = len(tracked)
-        tids = np.full(n, -1) if tracked.tracker_id is None else np.asarray(tracked.tracker_id, dtype=int)
-        cls = np.zeros(n, dtype=int) if tracked.class_id is None else np.asarray(tracked.class_id, dtype=int)
-        people = np.flatnonzero(cls == PERSON)
+        tids = track_ids(tracked)
+        people = np.flatnonzero(class_ids(tracked) == PERSON)
         boxes = tracked.xyxy[people]
         current = set(tids[people].tolist()) - {-1}
         keep: list[sv.Detections] = []
@@ -95,9 +94,8 @@ class PresenceMemory:
 def _near(box: np.ndarray, boxes: np.ndarray) -> bool:
     """Someone is within a box width of where an untracked person was: most likely the same person, walking
     on (an untracked person has no id to tell; a walker moves ~0.4 of their width per frame at 5 fps)."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-    return bool((np.hypot(centres[:, 0] - cx, centres[:, 1] - cy) < (box[2] - box[0])).any())
+    distance = np.linalg.norm(centre(boxes) - centre(box), axis=1)
+    return bool((distance < box[2] - box[0]).any())
 
 
 def _append(tracked: sv.Detections, rows: list[sv.Detections]) -> sv.Detections:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -243,7 +242,3 @@ def evaluate_real(work_dir: Path, detectors: Sequence[DetectorConfig], *, varian
         for fa in copy.false_alarms:
             result.scores.setdefault(fa.rule, RuleScore(fa.rule)).fp += 1
     return result
-
-
-def median_or_none(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None

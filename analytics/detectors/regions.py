@@ -51,6 +51,7 @@ import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest, ZoneConfig
 from analytics.detectors.base import Detector, merge_detections
+from analytics.geometry import box_intersection_share
 
 PERSON = 0
 # The fixed cost of one model input (pre- and post-processing, NMS, ~300 layers each launched once), in model
@@ -269,20 +270,6 @@ def cut_edges(det: sv.Detections, tile_box: Box, frame_wh: tuple[int, int], marg
     return cut
 
 
-def intersection_over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise area of intersection over the smaller box's area, (len(a), len(b)).
-
-    >>> intersection_over_smaller(np.array([[0., 0., 10., 10.]]), np.array([[0., 0., 5., 10.]])).tolist()
-    [[1.0]]
-    """
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
-
-
 def merge_tiles(parts: Sequence[sv.Detections], tiles: Sequence[Box], frame_wh: tuple[int, int],
                 threshold: float = 0.6) -> sv.Detections:
     """One frame's detections from its tiles: a box that overlaps a box of another tile by `threshold` of the
@@ -305,7 +292,8 @@ def merge_tiles(parts: Sequence[sv.Detections], tiles: Sequence[Box], frame_wh: 
     conf = np.ones(len(merged)) if merged.confidence is None else np.asarray(merged.confidence)
     cls = np.zeros(len(merged), int) if merged.class_id is None else np.asarray(merged.class_id)
     order = sorted(range(len(merged)), key=lambda i: (bool(cut[i]), -conf[i]))
-    overlap = intersection_over_smaller(merged.xyxy, merged.xyxy)
+    share = box_intersection_share(merged.xyxy, merged.xyxy)
+    overlap = np.maximum(share, share.T)  # intersection over the smaller box
     kept: list[int] = []
     for i in order:
         if not any(owner[k] != owner[i] and cls[k] == cls[i] and overlap[i, k] >= threshold for k in kept):
