@@ -48,6 +48,7 @@ class PresenceMemory:
         self.occluders = [np.asarray(o, dtype=float) for o in occluders]  # pixel polygons
         self._seen: dict[int, _Seen] = {}  # by track id; untracked people by a negative key of their own
         self._untracked = 0
+        self._newest_id = -1  # ByteTrack numbers tracks in order: a higher id is a newcomer
 
     def update(self, ts: float, tracked: sv.Detections) -> sv.Detections:
         """`tracked` with the remembered people appended (and `data["remembered"]` on every row)."""
@@ -56,13 +57,19 @@ class PresenceMemory:
         people = np.flatnonzero(class_ids(tracked) == PERSON)
         boxes = tracked.xyxy[people]
         current = set(tids[people].tolist()) - {-1}
+        # Newcomers: untracked people and tracks born this frame. At low rates (2 frames/s) ByteTrack often
+        # loses a walker between frames and starts a new id a step further on; the old id must not be
+        # remembered beside the new one (the 2 frames/s copy of the real set counted double without this).
+        newcomers = boxes[[t < 0 or t > self._newest_id for t in tids[people].tolist()]]
+        self._newest_id = max(current, default=self._newest_id)
         keep: list[sv.Detections] = []
         for key in list(self._seen):
             seen = self._seen[key]
             hold = self.config.occluded_hold_s if seen.occluded else self.config.memory_s
             age = ts - seen.ts
             same_place = bool(len(boxes)) and (sv.box_iou_batch(seen.row.xyxy, boxes).max() >= 0.45
-                                               or (key < 0 and _near(seen.row.xyxy[0], boxes)))
+                                               or (key < 0 and _near(seen.row.xyxy[0], boxes, age))
+                                               or _near(seen.row.xyxy[0], newcomers, age))
             if key in current or age > hold or age < 0 or same_place:
                 del self._seen[key]
             else:
@@ -91,11 +98,16 @@ class PresenceMemory:
         return False
 
 
-def _near(box: np.ndarray, boxes: np.ndarray) -> bool:
-    """Someone is within a box width of where an untracked person was: most likely the same person, walking
-    on (an untracked person has no id to tell; a walker moves ~0.4 of their width per frame at 5 fps)."""
+WALK_WIDTHS_PER_S = 2.5  # a walker covers about 2.5 of their box widths a second (1.3 m/s, 0.5 m wide)
+
+
+def _near(box: np.ndarray, boxes: np.ndarray, age_s: float = 0.0) -> bool:
+    """Someone is within reach of where a person was `age_s` ago: at least a box width, more the longer ago
+    (a walker moves ~0.5 of their width a frame at 5 frames/s, ~1.2 at 2): most likely the same person."""
+    if not len(boxes):
+        return False
     distance = np.linalg.norm(centre(boxes) - centre(box), axis=1)
-    return bool((distance < box[2] - box[0]).any())
+    return bool((distance < (box[2] - box[0]) * max(1.0, WALK_WIDTHS_PER_S * age_s)).any())
 
 
 def _append(tracked: sv.Detections, rows: list[sv.Detections]) -> sv.Detections:
