@@ -32,6 +32,7 @@ RULE_TITLES = {
     "covered": "Camera covered or blacked out",
     "defocus": "Picture out of focus",
     "scene_moved": "Camera turned: the scene moved",
+    "node_overloaded": "Node overloaded: {cameras:.0f} cameras analysed at {fps:.1f} of {need:.1f} frames/s",
     "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
     "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
     "walkaround_incomplete": "Lane {zone}: the inspector did not walk round the vehicle",
@@ -67,6 +68,9 @@ class AlertStats:
     clips: int = 0
     clip_failures: int = 0
     alert_ids: list[int] = field(default_factory=list)
+    # wall clock when an alert was written minus the time of the frame that raised it (live cameras: the
+    # whole path from decode through analysis to the database)
+    latency_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ class AlertManager:
                 zone_polygon: np.ndarray | None) -> None:
         self.stats.incidents += 1
         title = RULE_TITLES.get(inc.rule, inc.rule).format(
-            zone=inc.zone_id, seconds=inc.measures.get("threshold_s", 0.0))
+            **inc.measures, zone=inc.zone_id, seconds=inc.measures.get("threshold_s", 0.0))
         stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
         base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
         caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
@@ -136,6 +140,7 @@ class AlertManager:
             return
         self.stats.alerts_opened += 1
         self.stats.alert_ids.append(ref.alert_id)
+        self.stats.latency_s.append(time.time() - inc.raised_at)
         self._push(ref, inc, title)
         if self.clips is not None and self.clips.records(inc.camera_id):
             t0 = inc.started_at - self.config.clip_pre_s

@@ -130,7 +130,10 @@ def scene_shift(reference: np.ndarray, gray: np.ndarray) -> tuple[float, float, 
 
 # -- the state machine of one condition ----------------------------------------------------------------
 @dataclass
-class _Sustained:
+class Sustained:
+    """A bad condition held `seconds` opens an incident; `clear_s` of good samples closes it. Shared by the
+    picture checks here and the node's overload watch (jianguan/overload.py)."""
+
     rule: str
     camera_id: str
     seconds: float
@@ -195,7 +198,7 @@ class CameraHealth:
         self.last_measures: dict[str, float] = {}
         self._loss: Incident | None = None
         self._state = {
-            name: _Sustained(name, camera_id, sub.seconds, sub.clear_s, sub.severity)
+            name: Sustained(name, camera_id, sub.seconds, sub.clear_s, sub.severity)
             for name, sub in (("covered", cfg.covered), ("frozen", cfg.frozen), ("defocus", cfg.defocus),
                               ("scene_moved", cfg.scene_moved))
         }

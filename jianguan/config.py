@@ -21,6 +21,7 @@ from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, Rule
 from analytics.business import BusinessConfig
 from analytics.config import TrackingConfig
 from analytics.motion import MotionConfig
+from analytics.rule_config import analysis_fps, at_rate
 from ingest.events.config import EventsConfig
 from ingest.retention import RecordingConfig
 from reports import ReportsConfig
@@ -57,21 +58,24 @@ class StreamsConfig(_Strict):
 
 
 class DetectSettings(_Strict):
-    fps: float = Field(5.0, gt=0, le=30)
+    fps: float = Field(5.0, gt=0, le=30, description="the most frames/s analysed (see rate)")
+    rate: Literal["rules", "fixed"] = Field("rules", description="rules: analyse at the highest rate the camera's "
+                                            "rules need (dwell rules 2 frames/s, head turns and phones every "
+                                            "frame), at most fps; fixed: always at fps")
     max_width: int | None = Field(None, ge=64, description="downscale decoded frames to this width")
     roi: RegionOfInterest | None = None
     motion: MotionConfig | None = Field(None, description="motion gate: skip the detector on static frames "
                                         "(re-using the last detections) with a keep-alive; off when unset")
     detectors: list[str] | None = Field(None, description="names of the site's detectors to run on this camera "
                                         "(e.g. [pose, objects] on a lane for vehicles); default: all")
-    live_buffer_s: float = Field(2.0, ge=0.2, le=30, description="a live camera's frames waiting for analysis: "
-                                 "a stall of the analysis shorter than this loses no frame (at the cost of that "
-                                 "much latency); beyond it the oldest frames are dropped and counted")
+    # 1.5 s: with one round of analysis on top, an alert is written within 2 s of its frame even past capacity.
+    live_buffer_s: float = Field(1.5, ge=0.2, le=30, description="the longest a live camera's frame waits for "
+                                 "analysis: a stall shorter than this loses no frame (at the cost of that much "
+                                 "latency); older frames are dropped and counted while newer ones wait")
 
-    @property
-    def queue_frames(self) -> int:
-        """Frames the camera's analysis queue holds: live_buffer_s at the detect rate, at least 2."""
-        return max(2, math.ceil(self.fps * self.live_buffer_s))
+    def queue_frames(self, fps: float) -> int:
+        """Frames the camera's analysis queue holds: live_buffer_s at the analysis rate, at least 2."""
+        return max(2, math.ceil(fps * self.live_buffer_s))
 
 
 class RecordSettings(_Strict):
@@ -91,6 +95,17 @@ class CameraConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
+
+    @property
+    def analysis_fps(self) -> float:
+        """Frames/s the camera is analysed at: the highest rate its rules need (`needs_fps` of each rule's
+        config), at most `detect.fps`; `detect.fps` itself with `rate: fixed` or without rules."""
+        return self.detect.fps if self.detect.rate == "fixed" else analysis_fps(self.rules, self.detect.fps)
+
+    @property
+    def analysis_rules(self) -> list[RuleConfig]:
+        """The rules as analysed at `analysis_fps` (their inertia scaled from frames at `detect.fps`)."""
+        return at_rate(self.rules, self.analysis_fps, self.detect.fps)
 
     @model_validator(mode="after")
     def _zones_and_rules_agree(self) -> CameraConfig:

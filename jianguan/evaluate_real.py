@@ -31,23 +31,25 @@ from analytics import CameraAnalytics, DetectorConfig, Incident, RuleConfig
 from analytics.config import TrackingConfig
 from analytics.detectors import build_detector
 from analytics.multidetect import CameraDetection
+from analytics.rule_config import analysis_fps, at_rate
 from ingest import CameraReader
 from jianguan.evaluate import MATCH_TOLERANCE_S, Found, RuleScore, match
 from scenarios.media import media_path
 from scenarios.real import Clip, RealTruth, clip_ids, load_clip
 
-# ffmpeg filters of the degraded copies; "2fps" is analysed at 2 frames/s instead of 5.
+# ffmpeg filters of the degraded copies. Every copy is analysed at the rate the clip's rules need, as the node
+# does (`analysis_fps`: 2 frames/s for these dwell rules), except "5fps", the original at the old fixed rate.
 VARIANTS: dict[str, list[str]] = {
     "original": [],
     "half": ["-vf", "scale=iw/2:ih/2"],
     "dark": ["-vf", "eq=brightness=-0.22:contrast=0.55:gamma=0.8,noise=alls=12:allf=t"],
     "crf40": ["-crf", "40"],
-    "2fps": [],
+    "5fps": [],
 }
-ANALYSIS_FPS = {"2fps": 2.0}
-DEFAULT_FPS = 5.0
+FIXED_FPS = {"5fps": 5.0}
+DEFAULT_FPS = 5.0  # the cameras' detect.fps
 CAMERA = "real"
-RECORDING_VERSION = 3  # part of the cache key: raise it when detection or the planner's learning changes
+RECORDING_VERSION = 4  # part of the cache key: raise it when detection or the planner's learning changes
 
 
 @dataclass
@@ -87,14 +89,14 @@ class RealEvaluation:
             lines.append(f"{name:<22} {s.tp:>3} {s.fp:>3} {s.fn:>3}  {s.precision:9.2f}  {s.recall:6.2f}")
         lines.append("")
         lines.append(f"{'copy':<16} {'fps':>4} {'P':>5} {'R':>5} {'count ok':>8} {'ms/frame':>8} {'crops':>5} "
-                     f"{'cams@5fps/2cores':>16}")
+                     f"{'cams at fps/2cores':>18}")
         for c in self.copies:
             tp, fp, fn = len(c.matched), len(c.false_alarms), len(c.missed)
             p = tp / (tp + fp) if tp + fp else 1.0
             r = tp / (tp + fn) if tp + fn else 1.0
-            cams = 1000.0 / c.ms_per_frame / DEFAULT_FPS if c.ms_per_frame else float("inf")
+            cams = 1000.0 / c.ms_per_frame / c.fps if c.ms_per_frame else float("inf")
             lines.append(f"{c.clip + '/' + c.variant:<16} {c.fps:>4.0f} {p:5.2f} {r:5.2f} {c.count_exact:8.2f} "
-                         f"{c.ms_per_frame:8.1f} {c.crops_per_frame:5.1f} {cams:16.1f}")
+                         f"{c.ms_per_frame:8.1f} {c.crops_per_frame:5.1f} {cams:18.1f}")
         return "\n".join(lines)
 
 
@@ -123,7 +125,7 @@ def record(clip: Clip, variant: str, detectors: Sequence[DetectorConfig], tracki
            work_dir: Path, say: Callable[[str], None] = lambda _m: None) -> Recording:
     """Detect on every analysed frame of the copy, with the node's detection and analytics (the crop planner
     learns people's heights from what the analytics placed, as in the node). Cached per copy and settings."""
-    fps = ANALYSIS_FPS.get(variant, DEFAULT_FPS)
+    fps = rate_of(clip, variant)
     zones = clip.zones()
     key = _key(clip.spec.sha256, variant, fps, [d.model_dump() for d in detectors],
                [z.model_dump() for z in zones], tracking.model_dump(), RECORDING_VERSION)
@@ -132,7 +134,7 @@ def record(clip: Clip, variant: str, detectors: Sequence[DetectorConfig], tracki
         return pickle.loads(cache.read_bytes())
     built = {d.name: build_detector(d) for d in detectors}
     detection = CameraDetection(built, {CAMERA: (list(built), zones, None)})
-    analytics = CameraAnalytics(CAMERA, fps, zones, _rules(clip), tracking)
+    analytics = CameraAnalytics(CAMERA, fps, zones, _rules(clip, fps), tracking)
     reader = CameraReader(CAMERA, str(variant_video(clip, variant, work_dir)), fps, base_ts=0.0)
     ts, dets, spent, wh = [], [], 0.0, (0, 0)
     for frame in reader.frames():
@@ -153,16 +155,22 @@ def record(clip: Clip, variant: str, detectors: Sequence[DetectorConfig], tracki
     return rec
 
 
-def _rules(clip: Clip) -> list[RuleConfig]:
+def _rules(clip: Clip, fps: float = DEFAULT_FPS) -> list[RuleConfig]:
+    """The clip's rules as analysed at `fps` (inertia scaled from the cameras' 5 frames/s, as in the node)."""
     adapter = TypeAdapter(RuleConfig)
-    return [adapter.validate_python(r) for r in clip.spec.rules]
+    return at_rate([adapter.validate_python(r) for r in clip.spec.rules], fps, DEFAULT_FPS)
+
+
+def rate_of(clip: Clip, variant: str) -> float:
+    """Frames/s a copy is analysed at: the node's rate for the clip's rules, or the copy's fixed rate."""
+    return FIXED_FPS.get(variant) or analysis_fps(_rules(clip), DEFAULT_FPS)
 
 
 def replay(clip: Clip, variant: str, rec: Recording, tracking: TrackingConfig) -> CopyResult:
     """Tracking, zones and rules over recorded detections; incidents matched to the truth."""
-    fps = ANALYSIS_FPS.get(variant, DEFAULT_FPS)
+    fps = rate_of(clip, variant)
     zones = clip.zones()
-    analytics = CameraAnalytics(CAMERA, fps, zones, _rules(clip), tracking)
+    analytics = CameraAnalytics(CAMERA, fps, zones, _rules(clip, fps), tracking)
     incidents: dict[int, Incident] = {}  # by identity: a closing event carries the same incident, now ended
     counts: dict[str, list[int]] = {z.id: [] for z in zones}
     for ts, det in zip(rec.ts, rec.detections, strict=True):

@@ -35,6 +35,7 @@ from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError,
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
 from jianguan.mirror import mirror_site
+from jianguan.overload import OverloadWatch
 from storage import BatchWriter
 from storage.rollups import RollupRefresher
 
@@ -58,6 +59,8 @@ class NodeReport:
     incidents: int = 0
     alerts: int = 0
     alert_ids: list[int] = field(default_factory=list)
+    alert_latency_s: list[float] = field(default_factory=list)  # see AlertStats.latency_s
+    needed_fps: float = 0.0  # mean over cameras of the analysis rate their rules need
     clips: int = 0
     clip_failures: int = 0
     deliveries: int = 0
@@ -174,6 +177,10 @@ class Node:
         self._stagger_gap_s = config.recording.start_stagger_s / max(1, len(live_ids))
         self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
         self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
+        self._last_image: dict[str, np.ndarray] = {}
+        self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
+        self._overload = OverloadWatch(config.cameras[0].id, [c.id for c in config.cameras])
+        self.report.needed_fps = sum(self._needed_fps.values()) / len(self._needed_fps)
 
     # -- set-up ------------------------------------------------------------------------------------
     def _open_sources(self) -> tuple[dict[str, CameraReader], dict[str, Recorder], dict[str, bool]]:
@@ -184,9 +191,9 @@ class Node:
             info = self.checked.sources.get(cam.id)
             duration = getattr(info, "duration_s", None)
             if not live[cam.id] and info is not None and info.fps and duration:
-                self.report.cameras[cam.id].expected_frames = int(duration * min(cam.detect.fps, info.fps))
+                self.report.cameras[cam.id].expected_frames = int(duration * min(cam.analysis_fps, info.fps))
             offset = self._start_offset.get(cam.id, 0.0)
-            readers[cam.id] = CameraReader(cam.id, cam.streams.detect, cam.detect.fps, base_ts=self.base_ts,
+            readers[cam.id] = CameraReader(cam.id, cam.streams.detect, cam.analysis_fps, base_ts=self.base_ts,
                                            start_delay_s=offset,
                                            max_width=cam.detect.max_width)
             if cam.record.enabled:
@@ -231,7 +238,8 @@ class Node:
                                     spool_dir=spool)
             stats = BatchWriter(pool, "camera_stats", ["ts", "camera_id", "online", "camera_fps", "process_fps",
                                                        "skipped_fps", "detection_fps", "decode_ms", "lag_s",
-                                                       "reconnects", *HEALTH_COLUMNS], spool_dir=spool)
+                                                       "reconnects", *HEALTH_COLUMNS, "analysed_fps",
+                                                       "dropped_fps", "needed_fps"], spool_dir=spool)
             for rec in recorders.values():
                 rec.start()
             sweeper = RetentionSweeper(
@@ -244,7 +252,7 @@ class Node:
             if lane_feed is not None:
                 lane_feed.start()
             self._loop(readers, live, manager, occupancy, stats)
-            self._write_stats(readers, stats, final=True)
+            self._write_stats(readers, stats, manager, final=True)
             occupancy.close()
             stats.close()
             manager.close(wait=True)
@@ -253,6 +261,7 @@ class Node:
             self.report.incidents = manager.stats.incidents
             self.report.alerts = manager.stats.alerts_opened
             self.report.alert_ids = list(manager.stats.alert_ids)
+            self.report.alert_latency_s = list(manager.stats.latency_s)
             self.report.clips = manager.stats.clips
             self.report.clip_failures = manager.stats.clip_failures
             self.report.deliveries = outbox.stats.delivered
@@ -277,7 +286,7 @@ class Node:
     def _loop(self, readers: dict[str, CameraReader], live: dict[str, bool],
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
-        analytics = {c.id: CameraAnalytics(c.id, c.detect.fps, c.zones, c.rules, c.tracking)
+        analytics = {c.id: CameraAnalytics(c.id, c.analysis_fps, c.zones, c.analysis_rules, c.tracking)
                      for c in self.config.cameras}
         assert self.checked is not None
         self._detection = CameraDetection(self.checked.detectors, {
@@ -285,8 +294,7 @@ class Node:
         # Camera health reads the same decoded frames; video loss is judged on the wall clock, live only.
         self._health = {c.id: CameraHealth(c.id, c.camera_health, started_at=time.time() + self._start_offset.get(
             c.id, 0.0)) for c in self.config.cameras}  # a staggered camera's video-loss clock starts with it
-        self._last_image: dict[str, np.ndarray] = {}
-        queues: dict[str, queue.Queue[Frame]] = {c.id: queue.Queue(maxsize=c.detect.queue_frames)
+        queues: dict[str, queue.Queue[Frame]] = {c.id: queue.Queue(maxsize=c.detect.queue_frames(c.analysis_fps))
                                                 for c in self.config.cameras}
         finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
         last_ts: dict[str, float] = {}
@@ -298,9 +306,9 @@ class Node:
         next_progress = next_stats = time.monotonic()
         while not self.stop_event.is_set():
             batch = []
-            for q in queues.values():
+            for cam_id, q in queues.items():
                 with contextlib.suppress(queue.Empty):
-                    batch.append(q.get_nowait())
+                    batch.append(self._next_frame(q, cams[cam_id], live[cam_id]))
             if not batch:
                 if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
                     break
@@ -314,7 +322,7 @@ class Node:
             self._tick_health(live, manager)
             now = time.monotonic()
             if now >= next_stats:
-                self._write_stats(readers, stats)
+                self._write_stats(readers, stats, manager)
                 next_stats = now + self.stats_every_s
             if self.progress and now >= next_progress:
                 self.progress(self.report)
@@ -325,6 +333,18 @@ class Node:
             if cam_id in last_ts:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
                     manager.handle(event, None, None, None)
+
+    def _next_frame(self, q: queue.Queue[Frame], cam: CameraConfig, is_live: bool) -> Frame:
+        """The camera's next frame. Past capacity a live camera's frames age in its queue: one older than
+        `live_buffer_s` is dropped (and counted) while a newer one waits, so analysis follows the present and
+        alert latency stays bounded instead of growing with the backlog."""
+        frame = q.get_nowait()
+        if is_live:
+            oldest = time.time() - cam.detect.live_buffer_s
+            while frame.ts < oldest and not q.empty():
+                frame = q.get_nowait()
+                self.report.cameras[cam.id].dropped += 1
+        return frame
 
     def _detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
         """Each detector runs once over the frames of the cameras that use it (one batch across cameras), on
@@ -430,8 +450,17 @@ class Node:
             occupancy.add((datetime.fromtimestamp(sample.ts, tz=UTC), sample.camera_id, sample.zone_id,
                            sample.people))
 
-    def _write_stats(self, readers: dict[str, CameraReader], stats: BatchWriter, final: bool = False) -> None:
+    def _write_stats(self, readers: dict[str, CameraReader], stats: BatchWriter, manager: AlertManager,
+                     final: bool = False) -> None:
         now = datetime.now(tz=UTC)
+        totals = {c: (k.frames_analysed, k.dropped) for c, k in self.report.cameras.items()}
+        events = self._overload.step(now.timestamp(), totals, self._needed_fps)
+        if final:
+            events += self._overload.flush(now.timestamp())
+        for event in events:
+            image = self._last_image.get(event.incident.camera_id)
+            manager.handle(event, image if image is not None else np.zeros((360, 640, 3), np.uint8),
+                           sv.Detections.empty(), None)
         for cam_id, reader in readers.items():
             s = reader.stats()
             counters = self.report.cameras[cam_id]
@@ -439,4 +468,5 @@ class Node:
             stats.add((now, cam_id, bool(s.online and not final), float(s.camera_fps), float(s.process_fps),
                        max(0.0, float(s.camera_fps) - float(s.process_fps)), float(det_fps),
                        float(s.decode_ms), float(s.lag_s), int(s.reconnects),
-                       *health_figures(self._health.get(cam_id), bool(s.online and not final))))
+                       *health_figures(self._health.get(cam_id), bool(s.online and not final)),
+                       *self._overload.rates.get(cam_id, (None, None)), self._needed_fps[cam_id]))

@@ -143,8 +143,22 @@ def test_routes_must_name_existing_notifiers():
 def test_live_queue_holds_the_buffer_at_the_detect_rate():
     from jianguan.config import DetectSettings
 
-    assert DetectSettings().queue_frames == 10  # 2 s at 5 frames/s
-    assert DetectSettings(fps=12.5, live_buffer_s=1.0).queue_frames == 13  # rounded up, never short
-    assert DetectSettings(fps=1.0, live_buffer_s=0.5).queue_frames == 2  # a floor: one frame in, one out
+    assert DetectSettings().queue_frames(5.0) == 8  # 1.5 s at 5 frames/s
+    assert DetectSettings(live_buffer_s=1.0).queue_frames(12.5) == 13  # rounded up, never short
+    assert DetectSettings(live_buffer_s=0.5).queue_frames(1.0) == 2  # a floor: one frame in, one out
     with pytest.raises(ValueError, match="live_buffer_s"):
         DetectSettings(live_buffer_s=0)
+
+
+def test_a_camera_is_analysed_at_the_rate_its_rules_need():
+    dwell = parse_config(minimal(), env={}).cameras[0]
+    assert dwell.analysis_fps == 2.0  # zone_unattended only: 2 frames/s of the 5 the camera may take
+    fixed = parse_config(minimal(detect={"rate": "fixed"}), env={}).cameras[0]
+    assert fixed.analysis_fps == 5.0
+    slow = parse_config(minimal(detect={"fps": 1}), env={}).cameras[0]
+    assert slow.analysis_fps == 1.0  # never above detect.fps
+    phone = minimal()
+    phone["cameras"][0]["rules"].append({"type": "staff_phone", "zone": "staff"})
+    assert parse_config(phone, env={}).cameras[0].analysis_fps == 5.0  # a phone needs every frame
+    bare = parse_config(minimal(rules=[]), env={}).cameras[0]
+    assert bare.analysis_fps == 5.0

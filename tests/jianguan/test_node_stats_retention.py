@@ -33,10 +33,19 @@ def test_health_figures_in_camera_stats_and_leftovers_swept(db_dsn, tmp_path):
         "detector": {"imgsz": 320},
         "recording": {"retain_s": 86400},
         "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall", "streams": {"detect": VTEST},
-                     "detect": {"fps": 2}, "record": {"enabled": False}}],
+                     "detect": {"fps": 2}, "record": {"enabled": False}},
+                    # 5 frames/s allowed, but its only rule judges dwell times: analysed at 2 (rates by need)
+                    {"id": "cam-2", "name": "Cam 2", "area": "window", "streams": {"detect": VTEST},
+                     "record": {"enabled": False},
+                     "zones": [{"id": "z", "kind": "staff", "polygon": [[0, 0], [0.2, 0], [0.2, 0.2]]}],
+                     "rules": [{"type": "zone_unattended", "zone": "z", "seconds": 30}]}],
     }, env={})
     report = Node(cfg, db_dsn, stats_every_s=0.5, drain_s=1).run()
     assert report.frames > 100
+    two = report.cameras["cam-2"]
+    assert two.expected_frames == report.cameras["cam-1"].expected_frames  # both at 2 frames/s
+    assert abs(two.frames_analysed - two.expected_frames) <= 2 and two.dropped == 0
+    assert report.needed_fps == 2.0
     assert sorted(p.name for p in old.iterdir()) == [fresh.name]  # the old ones went by age
     with psycopg.connect(db_dsn) as conn:
         rows = conn.execute("SELECT online, luma_mean, luma_std, sharpness, changed, health_issues FROM camera_stats"
@@ -49,3 +58,7 @@ def test_health_figures_in_camera_stats_and_leftovers_swept(db_dsn, tmp_path):
         assert issues is None
     final = rows[-1]
     assert final[0] is False and final[1] is None  # the last sample says offline: no stale measures
+    with psycopg.connect(db_dsn) as conn:
+        rates = conn.execute("SELECT analysed_fps, dropped_fps, needed_fps FROM camera_stats WHERE camera_id = "
+                             "'cam-2' AND analysed_fps IS NOT NULL").fetchall()
+    assert rates and all(a > 0 and d == 0 and n == 2.0 for a, d, n in rates)  # a file is never dropped
