@@ -2,9 +2,11 @@
 
 Each frame is shrunk to a small grey picture (`width` px wide), blurred, and compared with a running
 average of past frames (the background). Pixels that differ by more than `threshold` grey levels form
-motion boxes; boxes smaller than `min_area` of the frame are noise. The detector runs on a frame when
-there is motion, or when `keepalive_s` seconds have passed since it last ran, so a person who stands
-still (a clerk at a window) is still seen and tracked. Costs a few ms a frame at width 160 (bench/bench_detectors.py).
+motion boxes; boxes smaller than `min_area` of the frame are noise. The detector looks only where there is
+motion (`boxes`: the node runs just the crops they touch, `analytics.multidetect`), and everywhere when
+`keepalive_s` seconds have passed since its last full look (`due`), so a person who stands still (a clerk at a
+window) is still seen and tracked. The node hands over the decoded frame's Y plane, so no second colour
+conversion is made. Costs a few ms a frame at width 160 (bench/bench_detectors.py).
 
 >>> import numpy as np
 >>> gate = MotionGate(MotionConfig(keepalive_s=5))
@@ -40,7 +42,8 @@ class MotionConfig(BaseModel):
     min_area: float = Field(0.001, ge=0, lt=1, description="smallest motion box, share of the frame")
     # 0.1 per frame: a change (someone sat down) fades into the background in ~3 s at 5 fps
     alpha: float = Field(0.1, gt=0, le=1, description="background learning rate per frame")
-    keepalive_s: float = Field(5.0, gt=0, description="run the detector at least this often without motion")
+    # 2 s: a person who stands still is looked at again every 2 s (every 4th frame at the dwell rules' 2 fps)
+    keepalive_s: float = Field(2.0, gt=0, description="look everywhere at least this often, motion or not")
     padding: float = Field(0.02, ge=0, le=0.5, description="margin added around each motion box, of the frame")
 
 
@@ -50,6 +53,7 @@ class MotionResult:
     motion: bool                   # whether anything moved
     boxes: list[RegionOfInterest] = field(default_factory=list)  # relative, padded, merged where they overlap
     changed: float = 0.0           # share of pixels that changed
+    due: bool = True               # the keep-alive (or the first frame): look everywhere, not only at motion
 
 
 class MotionGate:
@@ -62,13 +66,14 @@ class MotionGate:
         self.frames = 0
         self.skipped = 0
 
-    def update(self, image: np.ndarray, ts: float) -> MotionResult:
+    def update(self, image: np.ndarray, ts: float, luma: np.ndarray | None = None) -> MotionResult:
+        """`luma`: the decoded frame's Y plane where the reader kept it (no second colour conversion)."""
         self.frames += 1
         cfg = self.config
         if not cfg.enabled:
             self._last_run = ts
             return MotionResult(run=True, motion=True)
-        gray = self._small_gray(image)
+        gray = self._small_gray(image if luma is None else luma)
         if self._background is None or self._background.shape != gray.shape:
             self._background = gray.astype(np.float32)
             self._last_run = ts
@@ -81,13 +86,15 @@ class MotionGate:
         # Learn the background slowly, so a person who stops is still "motion" for a while, then fades in.
         cv2.accumulateWeighted(gray, self._background, cfg.alpha)
         motion = bool(boxes)
+        # Measured from the last full look, not the last run: motion in one corner must not starve the rest.
         due = self._last_run is None or ts - self._last_run >= cfg.keepalive_s
         run = motion or due
-        if run:
+        if due:
             self._last_run = ts
-        else:
+        if not run:
             self.skipped += 1
-        return MotionResult(run=run, motion=motion, boxes=boxes, changed=float(np.count_nonzero(mask)) / mask.size)
+        return MotionResult(run=run, motion=motion, boxes=boxes, changed=float(np.count_nonzero(mask)) / mask.size,
+                            due=due)
 
     def _small_gray(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]

@@ -29,6 +29,7 @@ class Frame:
     ts: float  # epoch seconds of the moment shown
     index: int  # source frame number (decoded frames since the reader started)
     image: np.ndarray  # BGR uint8, H x W x 3
+    luma: np.ndarray | None = None  # the decoded Y plane (grey, full size) where it came for free, for motion
 
 
 @dataclass
@@ -73,15 +74,21 @@ class _Rate:
 
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     """Decoded frame -> BGR. PyAV's own bgr24 path is several times slower than cv2 on the I420 planes."""
+    return to_bgr_luma(frame)[0]
+
+
+def to_bgr_luma(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decoded frame -> (BGR, its Y plane). The Y plane is a view of the planar array already in hand, so
+    the motion check needs no second colour conversion; None for odd sizes."""
     w, h = frame.width, frame.height
     if w % 2 or h % 2:
         # cv2's I420 layout needs even sizes; odd ones are rare enough to take the slow, exact path.
-        return np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+        return np.ascontiguousarray(frame.to_ndarray(format="bgr24")), None
     fmt = frame.format.name
     # yuvj420p (full-range JPEG-style, common on IP cameras) shares the planar layout; converting it as
     # limited range shifts contrast a little, far cheaper than a swscale pass and harmless for detection.
     yuv = frame.to_ndarray() if fmt in ("yuv420p", "yuvj420p") else frame.to_ndarray(format="yuv420p")
-    return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+    return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), yuv[:h]
 
 
 def downscale(image: np.ndarray, max_width: int | None) -> np.ndarray:
@@ -308,14 +315,15 @@ class CameraReader:
                 if pace:
                     self._stop.wait(max(0.0, pace_start + rel - time.monotonic()))
                 t1 = time.perf_counter()
-                image = downscale(to_bgr(vf), self.max_width)
+                bgr, luma = to_bgr_luma(vf)
+                image = downscale(bgr, self.max_width)
                 self._account(decode_s / max(1, len(decoded)) + time.perf_counter() - t1)
                 ts = ts_of(rel)
                 with self._lock:
                     self._processed += 1
                     self._newest_ts = ts
                     self._out_rate.tick(time.monotonic())
-                yield Frame(self.camera_id, ts, index, image)
+                yield Frame(self.camera_id, ts, index, image, luma)
         return last_rel + 1.0 / src_fps
 
     def _account(self, seconds: float) -> None:

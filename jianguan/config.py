@@ -64,8 +64,9 @@ class DetectSettings(_Strict):
                                             "frame), at most fps; fixed: always at fps")
     max_width: int | None = Field(None, ge=64, description="downscale decoded frames to this width")
     roi: RegionOfInterest | None = None
-    motion: MotionConfig | None = Field(None, description="motion gate: skip the detector on static frames "
-                                        "(re-using the last detections) with a keep-alive; off when unset")
+    motion: MotionConfig | None = Field(default_factory=MotionConfig, description="motion regions: run the "
+                                        "detector only on crops something moved in (the others keep what was "
+                                        "last found there), and everywhere every keepalive_s; null: off")
     detectors: list[str] | None = Field(None, description="names of the site's detectors to run on this camera "
                                         "(e.g. [pose, objects] on a lane for vehicles); default: all")
     # 1.5 s: with one round of analysis on top, an alert is written within 2 s of its frame even past capacity.

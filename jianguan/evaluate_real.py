@@ -30,9 +30,11 @@ from pydantic import TypeAdapter
 from analytics import CameraAnalytics, DetectorConfig, Incident, RuleConfig
 from analytics.config import TrackingConfig
 from analytics.detectors import build_detector
+from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
 from analytics.rule_config import analysis_fps, at_rate
 from ingest import CameraReader
+from jianguan.config import DetectSettings
 from jianguan.evaluate import MATCH_TOLERANCE_S, Found, RuleScore, match
 from scenarios.media import media_path
 from scenarios.real import Clip, RealTruth, clip_ids, load_clip
@@ -49,7 +51,7 @@ VARIANTS: dict[str, list[str]] = {
 FIXED_FPS = {"5fps": 5.0}
 DEFAULT_FPS = 5.0  # the cameras' detect.fps
 CAMERA = "real"
-RECORDING_VERSION = 4  # part of the cache key: raise it when detection or the planner's learning changes
+RECORDING_VERSION = 5  # part of the cache key: raise it when detection or the planner's learning changes
 
 
 @dataclass
@@ -127,7 +129,7 @@ def record(clip: Clip, variant: str, detectors: Sequence[DetectorConfig], tracki
     learns people's heights from what the analytics placed, as in the node). Cached per copy and settings."""
     fps = rate_of(clip, variant)
     zones = clip.zones()
-    key = _key(clip.spec.sha256, variant, fps, [d.model_dump() for d in detectors],
+    key = _key(clip.spec.sha256, variant, fps, [d.model_dump() for d in detectors], DetectSettings().model_dump(),
                [z.model_dump() for z in zones], tracking.model_dump(), RECORDING_VERSION)
     cache = work_dir / "detections" / f"{clip.id}-{variant}-{key}.pkl"
     if cache.is_file():
@@ -136,12 +138,18 @@ def record(clip: Clip, variant: str, detectors: Sequence[DetectorConfig], tracki
     detection = CameraDetection(built, {CAMERA: (list(built), zones, None)})
     analytics = CameraAnalytics(CAMERA, fps, zones, _rules(clip, fps), tracking)
     reader = CameraReader(CAMERA, str(variant_video(clip, variant, work_dir)), fps, base_ts=0.0)
+    motion = DetectSettings().motion  # the node's default: crops run where something moved
+    gate = MotionGate(motion) if motion is not None else None
     ts, dets, spent, wh = [], [], 0.0, (0, 0)
     for frame in reader.frames():
         h, w = frame.image.shape[:2]
         wh = (w, h)
         t0 = time.perf_counter()
-        [det] = detection.detect([CAMERA], [frame.image])
+        moved = None
+        if gate is not None:
+            result = gate.update(frame.image, frame.ts, frame.luma)
+            moved = None if result.due else result.boxes
+        [det] = detection.detect([CAMERA], [frame.image], [moved])
         spent += time.perf_counter() - t0
         result = analytics.process(frame.ts, wh, det)
         detection.observe(CAMERA, result.observation.detections, wh, result.observation.in_zone)
