@@ -47,6 +47,9 @@ class DetectorConfig(_Strict):
                            "of the size its scale needs up to this many pixels (long side), beyond it in tiles "
                            "of this size; other models take tiles of imgsz")
     device: str = "cpu"
+    runtime: Literal["auto", "torch"] = Field("auto", description="yolo with a .pt: auto runs the export that "
+                                              "`jianguan models export --best` measured fastest on this machine "
+                                              "(if any); torch always runs the .pt")
     threads: int | None = Field(None, ge=1, le=256, description="CPU threads for inference (torch for .pt "
                                 "weights, onnxruntime for NanoDet; an exported YOLO model runs in its runtime's "
                                 "own pool); default: every core this process may use")

@@ -21,13 +21,15 @@ def models() -> None:
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where the export goes (default: the model cache, ~/.cache/jianguan/models)")
 @click.option("--compare/--no-compare", default=True, show_default=True, help="time torch vs the export")
-def export_cmd(model: str, fmt: str, imgsz: int, out_dir: Path | None, compare: bool) -> None:
+@click.option("--best", is_flag=True, help="export to ONNX and OpenVINO, time torch and both on this machine, and "
+              "make the fastest the runtime of MODEL wherever a detector names it (runtime: auto)")
+def export_cmd(model: str, fmt: str, imgsz: int, out_dir: Path | None, compare: bool, best: bool) -> None:
     """Export MODEL (a .pt path or a built-in name) with Ultralytics, offline; print the path and speeds.
 
-    Use the printed path as `model:` of a `kind: yolo` detector, with the same `imgsz`.
+    Use the printed path as `model:` of a `kind: yolo` detector, with the same `imgsz`; or pass --best once
+    per machine and keep naming the .pt.
     """
-    from analytics.config import DetectorConfig
-    from analytics.detectors import ModelError, YoloDetector, model_dir, resolve_model
+    from analytics.detectors import ModelError, model_dir, resolve_model
 
     if imgsz % 32:
         raise click.BadParameter(f"must be a multiple of 32, got {imgsz}", param_hint="--imgsz")
@@ -35,6 +37,19 @@ def export_cmd(model: str, fmt: str, imgsz: int, out_dir: Path | None, compare: 
     if source.suffix != ".pt":
         raise ModelError(f"export needs a .pt checkpoint, got {source.name}")
     out_dir = out_dir or model_dir()
+    if not best:
+        staged, path = _export(source, fmt, imgsz, out_dir)
+        if compare:
+            _compare(staged, path, imgsz)
+        return
+    exports = {f: _export(source, f, imgsz, out_dir)[1] for f in ("onnx", "openvino")}
+    _choose_best(source, exports)
+
+
+def _export(source: Path, fmt: str, imgsz: int, out_dir: Path) -> tuple[Path, Path]:
+    """(the staged .pt, the export) of `source` in `fmt` at `imgsz`, made with Ultralytics offline."""
+    from analytics.detectors import ModelError
+
     out_dir.mkdir(parents=True, exist_ok=True)
     # Ultralytics writes the export beside its input: copy the weights into the cache first (a built-in
     # model lives inside site-packages), named by size so exports for 320 and 640 can sit side by side.
@@ -46,26 +61,65 @@ def export_cmd(model: str, fmt: str, imgsz: int, out_dir: Path | None, compare: 
 
     t0 = time.monotonic()
     try:
-        # dynamic: one export serves batches of any size (the node batches frames across cameras)
+        # dynamic: one export serves batches and crops of any size (the node runs zone crops at their scale)
         extra = {"simplify": True} if fmt == "onnx" else {}
         result = YOLO(str(staged)).export(format=fmt, imgsz=imgsz, dynamic=True, verbose=False, **extra)
     except Exception as exc:  # Ultralytics raises many types; one line for the user
         raise ModelError(f"export to {fmt} failed: {exc}".splitlines()[0]) from exc
     path = Path(result)
     click.echo(f"exported in {time.monotonic() - t0:.0f} s: {path}")
-    if compare:
-        _compare(YoloDetector, DetectorConfig, staged, path, imgsz)
+    return staged, path
 
 
-def _compare(detector_cls, config_cls, pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
+def _time(path: Path, images: list, sizes: list[int], rounds: int = 5) -> float:
+    """Milliseconds per input, one input at a time (as the node runs a camera's crops), after a warm-up."""
+    from analytics.config import DetectorConfig
+    from analytics.detectors import YoloDetector
+
+    det = YoloDetector(DetectorConfig(model=str(path), runtime="torch"))
+    for image, size in zip(images, sizes, strict=True):
+        det.detect([image], sizes=[size])  # warm-up: a runtime may prepare each shape once
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        for image, size in zip(images, sizes, strict=True):
+            det.detect([image], sizes=[size])
+    return (time.perf_counter() - t0) / (rounds * len(images)) * 1000
+
+
+def _choose_best(source: Path, exports: dict[str, Path]) -> None:
+    """Time the .pt and its exports on zone-crop-like inputs of a real frame and record the fastest."""
+    import cv2
+
+    from analytics.detectors import record_best
+    from analytics.detectors.accuracy import image_path
+
+    image = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
+    h, w = image.shape[:2]
+    # the sizes zone crops come in (a region at its scale), from small to a whole frame at 640
+    images = [image[: h // 2, : w // 2], image[: h // 2], image, image]
+    sizes = [256, 384, 480, 640]
+    times = {"torch": _time(source, images, sizes)}
+    for fmt, path in exports.items():
+        times[fmt] = _time(path, images, sizes)
+    for runtime, ms in times.items():
+        click.echo(f"  {runtime:<9} {ms:6.1f} ms per input (crops of 256-640 px)")
+    winner = min(times, key=times.__getitem__)
+    chosen = source if winner == "torch" else exports[winner]
+    record_best(source, chosen, {k: round(v, 2) for k, v in times.items()})
+    click.echo(f"fastest here: {winner}; detectors naming {source.name} use {chosen.name} (runtime: auto)")
+
+
+def _compare(pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
     """Milliseconds per frame of the .pt and of its export on a real photo, same size, one frame at a time."""
     import cv2
 
+    from analytics.config import DetectorConfig
+    from analytics.detectors import YoloDetector
     from analytics.detectors.accuracy import image_path
 
     image = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
     for label, path in (("torch", pt), (export.suffix.lstrip(".") or "openvino", export)):
-        det = detector_cls(config_cls(model=str(path), imgsz=imgsz))
+        det = YoloDetector(DetectorConfig(model=str(path), imgsz=imgsz))
         det.detect([image])  # warm-up
         t0 = time.perf_counter()
         for _ in range(frames):

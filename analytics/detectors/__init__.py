@@ -26,7 +26,7 @@ from analytics.detectors.base import (
 )
 from analytics.detectors.nanodet import NanoDetDetector
 from analytics.detectors.regions import RegionPlanner, detect_tiles
-from analytics.detectors.yolo import YoloDetector, resolve_model
+from analytics.detectors.yolo import YoloDetector, best_runtime, record_best, resolve_model
 
 DETECTORS: dict[str, Callable[[DetectorConfig], Detector]] = {"yolo": YoloDetector, "nanodet": NanoDetDetector}
 
@@ -48,6 +48,8 @@ __all__ = [
     "NanoDetDetector",
     "RegionPlanner",
     "YoloDetector",
+    "best_runtime",
+    "record_best",
     "build_detector",
     "build_detectors",
     "coco_name",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +14,9 @@ import numpy as np
 import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest
-from analytics.detectors.base import ModelError, cpu_threads, crop, empty_detections
+from analytics.detectors.base import ModelError, cpu_threads, crop, empty_detections, model_dir
+
+log = logging.getLogger(__name__)
 
 # Nothing may be fetched from a hub at run time: weights are supplied, not downloaded.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -39,6 +44,37 @@ def resolve_model(name: str) -> Path:
                     return candidate
         raise ModelError(f"built-in model {name!r} needs the package {package!r}; run scripts/setup.sh")
     raise ModelError(f"model file not found: {path}")
+
+
+BEST_FILE = "best.json"  # in the model cache: the runtime `jianguan models export --best` measured fastest
+
+
+def record_best(source: Path, chosen: Path, times_ms: dict[str, float]) -> None:
+    """Remember that `chosen` (the .pt itself or one of its exports) runs `source` fastest on this machine."""
+    table_path = model_dir() / BEST_FILE
+    try:
+        table = json.loads(table_path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    table[str(source.resolve())] = {"path": str(chosen.resolve()), "ms_per_input": times_ms,
+                                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = table_path.with_suffix(".part")
+    tmp.write_text(json.dumps(table, indent=2))
+    tmp.replace(table_path)
+
+
+def best_runtime(source: Path) -> Path:
+    """What runs `source` (a .pt) fastest here, as measured by `jianguan models export --best`: an export
+    that still exists and is newer than the weights, else the .pt itself."""
+    try:
+        entry = json.loads((model_dir() / BEST_FILE).read_text()).get(str(source.resolve()))
+    except (OSError, ValueError, AttributeError):
+        return source
+    chosen = Path(entry["path"]) if isinstance(entry, dict) and entry.get("path") else None
+    if chosen is None or not chosen.exists() or chosen.stat().st_mtime < source.stat().st_mtime:
+        return source
+    return chosen
 
 
 def export_task(path: Path) -> str | None:
@@ -71,6 +107,12 @@ class YoloDetector:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.path = resolve_model(config.model)
+        if self.path.suffix == ".pt" and config.runtime == "auto":
+            best = best_runtime(self.path)
+            if best != self.path:
+                log.info("detector %s: %s runs as %s, the fastest here (jianguan models export --best)",
+                         config.name, self.path.name, best.name)
+            self.path = best
         try:
             from ultralytics import YOLO
 

@@ -1,6 +1,8 @@
 """`jianguan models export` works offline, and the YOLO detector loads what it writes."""
 
+import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,7 +11,9 @@ import supervision as sv
 from click.testing import CliRunner
 
 from analytics import DetectorConfig, YoloDetector
+from analytics.config import RegionOfInterest
 from analytics.detectors.accuracy import image_path
+from analytics.detectors.yolo import BEST_FILE
 from jianguan.cli import cli
 
 
@@ -46,3 +50,36 @@ def test_export_of_a_missing_model_is_one_line():
     result = CliRunner().invoke(cli, ["models", "export", "nope.pt"])
     assert result.exit_code != 0
     assert "model file not found" in (result.output + str(result.exception))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_an_export_runs_zone_crops_at_their_own_sizes(exports, fmt):
+    # Zone crops reach the model at the size their scale needs, not at the export's 320: a dynamic export
+    # must find the same people as torch at those sizes.
+    bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
+    h, w = bus.shape[:2]
+    crop_roi = RegionOfInterest(x0=0.0, y0=0.2, x1=1.0, y1=0.9)
+    torch_det = YoloDetector(DetectorConfig(confidence=0.4, runtime="torch"))
+    export_det = YoloDetector(DetectorConfig(model=exports[fmt], confidence=0.4))
+    for size in (256, 448, 640):
+        (a,) = torch_det.detect([bus], [crop_roi], sizes=[size])
+        (b,) = export_det.detect([bus], [crop_roi], sizes=[size])
+        assert len(a) == len(b) >= 3, size
+        assert (sv.box_iou_batch(b.xyxy, a.xyxy).max(axis=1) > 0.9).all(), size
+        assert (b.xyxy[:, 3] <= h).all() and (b.xyxy[:, 2] <= w).all()
+
+
+def test_export_best_makes_the_fastest_runtime_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("JIANGUAN_MODEL_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["models", "export", "--best", "--imgsz", "320"])
+    assert result.exit_code == 0, result.output
+    assert "fastest here" in result.output and "ms per input" in result.output
+    table = json.loads((tmp_path / BEST_FILE).read_text())
+    (entry,) = table.values()
+    assert set(entry["ms_per_input"]) == {"torch", "onnx", "openvino"}
+    chosen = Path(entry["path"])
+    assert YoloDetector(DetectorConfig()).path == chosen  # runtime auto: what was measured fastest
+    assert YoloDetector(DetectorConfig(runtime="torch")).path.suffix == ".pt"
+    if chosen.suffix != ".pt":
+        shutil.rmtree(chosen) if chosen.is_dir() else chosen.unlink()  # gone: back to the .pt, no error
+        assert YoloDetector(DetectorConfig()).path.suffix == ".pt"
