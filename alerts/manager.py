@@ -125,8 +125,8 @@ class AlertManager:
     def _opened(self, inc: Incident, image: np.ndarray, detections: sv.Detections,
                 zone_polygon: np.ndarray | None) -> None:
         self.stats.incidents += 1
-        title = RULE_TITLES.get(inc.rule, inc.rule).format(
-            **inc.measures, zone=inc.zone_id, seconds=inc.measures.get("threshold_s", 0.0))
+        title = RULE_TITLES.get(inc.rule, inc.rule).format_map(
+            {**inc.measures, "zone": inc.zone_id, "seconds": inc.measures.get("threshold_s", 0.0)})
         stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
         base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
         caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"

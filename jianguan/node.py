@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
 from alerts.routing import Escalator
 from analytics import CameraAnalytics, CameraHealth
+from analytics.config import RegionOfInterest
 from analytics.detectors import Detector, build_detector
 from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
@@ -170,7 +171,6 @@ class Node:
         self._events_lock = threading.Lock()
         self._gates = {c.id: MotionGate(c.detect.motion) for c in config.cameras
                        if c.detect.motion is not None and c.detect.motion.enabled}
-        self._last_detections: dict[str, sv.Detections] = {}
         # Staggered start: live camera i of n opens at i/n of the window (its recorder half a step later), so
         # 112 RTSP sessions are not opened in one burst. Files start at once: their time base is fixed.
         live_ids = [c.id for c in config.cameras if not is_file_source(c.streams.detect)]
@@ -178,6 +178,7 @@ class Node:
         self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
         self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
         self._last_image: dict[str, np.ndarray] = {}
+        self._observed: list[tuple] = []  # the analysis thread's planner observations of its current batch
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._overload = OverloadWatch(config.cameras[0].id, [c.id for c in config.cameras])
         self.report.needed_fps = sum(self._needed_fps.values()) / len(self._needed_fps)
@@ -303,30 +304,91 @@ class Node:
             threading.Thread(target=self._pump, args=(reader, queues[cam_id], live[cam_id], finished[cam_id]),
                              name=f"pump:{cam_id}", daemon=True).start()
 
-        next_progress = next_stats = time.monotonic()
-        while not self.stop_event.is_set():
-            batch = []
-            for cam_id, q in queues.items():
-                with contextlib.suppress(queue.Empty):
-                    batch.append(self._next_frame(q, cams[cam_id], live[cam_id]))
-            if not batch:
-                if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
+        # Detection (this thread) and everything after it (the analysis thread: tracking, rules, alerts, health,
+        # stats) overlap: the runtimes release the GIL while a batch runs, so the next batch is detected while
+        # the last one is analysed, and both cores stay busy. One batch in flight at most: a camera's frames are
+        # analysed in order, and a slow analysis holds detection back instead of queueing without bound.
+        handoff: queue.Queue[tuple[list[Frame], list[sv.Detections]] | None] = queue.Queue(maxsize=1)
+        failed: list[BaseException] = []
+        # The crop planners learn people's heights from what the analysis placed. Batch n is planned with what
+        # batches up to n - 2 showed (n - 1 is still being analysed): the same every run, whatever the timing.
+        done = threading.Condition()
+        learnt: list[list[tuple]] = []  # per analysed batch not yet applied: its observations for the planners
+        analysed = [0]  # batches analysed so far
+        applied = 0
+
+        def analyse() -> None:
+            next_progress = time.monotonic()
+            next_stats = float("inf")  # from the first analysed batch on: before it there is no picture to measure
+            try:
+                while True:
+                    try:
+                        item = handoff.get(timeout=0.05)
+                    except queue.Empty:
+                        item = ([], [])
+                    if item is None:
+                        return
+                    self._observed = []
+                    for frame, det in zip(*item, strict=True):
+                        self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager,
+                                      occupancy)
+                        last_ts[frame.camera_id] = frame.ts
+                    if item[0]:
+                        with done:
+                            learnt.append(self._observed)
+                            analysed[0] += 1
+                            done.notify_all()
+                        next_stats = min(next_stats, time.monotonic())
+                    self._tick_health(live, manager)
+                    now = time.monotonic()
+                    if now >= next_stats:
+                        self._write_stats(readers, stats, manager)
+                        next_stats = now + self.stats_every_s
+                    if self.progress and now >= next_progress:
+                        self.progress(self.report)
+                        next_progress = now + self.progress_every_s
+            except BaseException as exc:  # the node stops and run() raises it
+                with done:
+                    failed.append(exc)
+                    done.notify_all()
+                self.stop_event.set()
+
+        worker = threading.Thread(target=analyse, name="analysis", daemon=True)
+        worker.start()
+        sent = 0  # batches handed to the analysis
+        try:
+            while not self.stop_event.is_set():
+                batch = []
+                for cam_id, q in queues.items():
+                    with contextlib.suppress(queue.Empty):
+                        batch.append(self._next_frame(q, cams[cam_id], live[cam_id]))
+                if not batch:
+                    if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
+                        break
+                    time.sleep(0.005)
+                    continue
+                with done:
+                    done.wait_for(lambda n=sent: analysed[0] >= n - 1 or bool(failed))
+                    take = max(0, sent - 1 - applied)
+                    ready, learnt[:take] = learnt[:take], []
+                for observations in ready:
+                    for observation in observations:
+                        self._detection.observe(*observation)
+                applied += take
+                item = (batch, self._gated_detect(batch, cams))
+                sent += 1
+                while not self.stop_event.is_set():
+                    with contextlib.suppress(queue.Full):
+                        handoff.put(item, timeout=0.1)
+                        break
+        finally:
+            while worker.is_alive():
+                with contextlib.suppress(queue.Full):
+                    handoff.put(None, timeout=0.1)
                     break
-                self._tick_health(live, manager)
-                time.sleep(0.005)
-                continue
-            results = self._gated_detect(batch, cams)
-            for frame, det in zip(batch, results, strict=True):
-                self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager, occupancy)
-                last_ts[frame.camera_id] = frame.ts
-            self._tick_health(live, manager)
-            now = time.monotonic()
-            if now >= next_stats:
-                self._write_stats(readers, stats, manager)
-                next_stats = now + self.stats_every_s
-            if self.progress and now >= next_progress:
-                self.progress(self.report)
-                next_progress = now + self.progress_every_s
+            worker.join()
+        if failed:
+            raise failed[0]
 
         # Observation is over: open incidents end where the footage ends.
         for cam_id, cam_analytics in analytics.items():
@@ -346,29 +408,22 @@ class Node:
                 self.report.cameras[cam.id].dropped += 1
         return frame
 
-    def _detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
-        """Each detector runs once over the frames of the cameras that use it (one batch across cameras), on
-        the crops each camera's planner chooses; results merge per frame (`CameraDetection`)."""
-        return self._detection.detect([f.camera_id for f in batch], [f.image for f in batch])
-
     def _gated_detect(self, batch: list[Frame], cams: dict[str, CameraConfig]) -> list[sv.Detections]:
-        """The motion gate (where a camera enables it) spares the detector static frames: such a frame gets
-        the camera's last detections again, so the tracker and the rules still see the people who stand
-        still; the gate's keep-alive makes the detector look again every few seconds regardless."""
-        results: list[sv.Detections | None] = [None] * len(batch)
-        todo = []
-        for i, frame in enumerate(batch):
+        """Each detector runs once over the frames of the cameras that use it (one batch across cameras), on
+        the crops each camera's planner chooses; results merge per frame (`CameraDetection`). Where a camera's
+        motion gate is on, only the crops something moved in are run (the rest carry over what was last found
+        there, so people who stand still stay seen), and the gate's keep-alive looks everywhere again."""
+        motion: list[list[RegionOfInterest] | None] = []
+        for frame in batch:
             gate = self._gates.get(frame.camera_id)
-            last = self._last_detections.get(frame.camera_id)
-            if gate is not None and not gate.update(frame.image, frame.ts).run and last is not None:
-                results[i] = last
+            if gate is None:
+                motion.append(None)
+                continue
+            result = gate.update(frame.image, frame.ts, frame.luma)
+            motion.append(None if result.due else result.boxes)
+            if not result.run:
                 self.report.cameras[frame.camera_id].gated += 1
-            else:
-                todo.append(i)
-        for i, det in zip(todo, self._detect([batch[i] for i in todo], cams) if todo else [], strict=True):
-            results[i] = det
-            self._last_detections[batch[i].camera_id] = det
-        return [r if r is not None else sv.Detections.empty() for r in results]
+        return self._detection.detect([f.camera_id for f in batch], [f.image for f in batch], motion)
 
     def post_event(self, camera_id: str, event: ExternalEvent) -> None:
         """An event from outside the video for one camera's rules (lane sensor, inspection record). It reaches
@@ -435,7 +490,7 @@ class Node:
             for event in cam_analytics.feed_event(external):
                 manager.handle(event, frame.image, sv.Detections.empty(), None)
         result = cam_analytics.process(frame.ts, (w, h), det)
-        self._detection.observe(cam.id, result.observation.detections, (w, h), result.observation.in_zone)
+        self._observed.append((cam.id, result.observation.detections, (w, h), result.observation.in_zone))
         counters = self.report.cameras[cam.id]
         counters.frames_analysed += 1
         counters.detections += len(det)
