@@ -42,6 +42,10 @@ from storage.rollups import RollupRefresher
 
 log = logging.getLogger(__name__)
 
+# Seconds of detection one batch may take: with live_buffer_s (1.5 s) of waiting and the analysis after it, an
+# alert is written within 2 s of its frame however many cameras the node has.
+BATCH_BUDGET_S = 0.3
+
 
 @dataclass
 class CameraCounters:
@@ -180,6 +184,7 @@ class Node:
         self._last_image: dict[str, np.ndarray] = {}
         self._observed: list[tuple] = []  # the analysis thread's planner observations of its current batch
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
+        self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
         self._overload = OverloadWatch(config.cameras[0].id, [c.id for c in config.cameras])
         self.report.needed_fps = sum(self._needed_fps.values()) / len(self._needed_fps)
 
@@ -357,11 +362,9 @@ class Node:
         worker.start()
         sent = 0  # batches handed to the analysis
         try:
+            frame_cost = 0.0
             while not self.stop_event.is_set():
-                batch = []
-                for cam_id, q in queues.items():
-                    with contextlib.suppress(queue.Empty):
-                        batch.append(self._next_frame(q, cams[cam_id], live[cam_id]))
+                batch = self._form_batch(queues, cams, live, frame_cost)
                 if not batch:
                     if all(e.is_set() for e in finished.values()) and all(q.empty() for q in queues.values()):
                         break
@@ -375,7 +378,10 @@ class Node:
                     for observation in observations:
                         self._detection.observe(*observation)
                 applied += take
+                t0 = time.perf_counter()
                 item = (batch, self._gated_detect(batch, cams))
+                spent = (time.perf_counter() - t0) / len(batch)
+                frame_cost = spent if frame_cost == 0.0 else 0.8 * frame_cost + 0.2 * spent
                 sent += 1
                 while not self.stop_event.is_set():
                     with contextlib.suppress(queue.Full):
@@ -395,6 +401,27 @@ class Node:
             if cam_id in last_ts:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
                     manager.handle(event, None, None, None)
+
+    def _form_batch(self, queues: dict[str, queue.Queue[Frame]], cams: dict[str, CameraConfig],
+                    live: dict[str, bool], frame_cost: float) -> list[Frame]:
+        """The next round: at most one frame per camera, closed when the batch would take `BATCH_BUDGET_S` to
+        detect at the recent cost per frame (DeepStream's batch deadline). Cameras are served in order of
+        their virtual time (frames analysed / rate needed), so past capacity each gets the same share of the
+        rate its rules need (a 5 frames/s exam camera three times a 2 frames/s window camera's frames, not
+        the same), and one that was idle does not jump the queue. Without the deadline a round over every
+        camera took seconds past capacity and each frame waited for it (alert latency 2.6 s p95 at 24)."""
+        waiting = [c for c, q in queues.items() if not q.empty()]
+        if not waiting:
+            return []
+        floor = min(self._vtime[c] for c in waiting)
+        batch: list[Frame] = []
+        for cam_id in sorted(waiting, key=self._vtime.__getitem__):
+            with contextlib.suppress(queue.Empty):
+                batch.append(self._next_frame(queues[cam_id], cams[cam_id], live[cam_id]))
+                self._vtime[cam_id] = max(self._vtime[cam_id], floor) + 1.0 / self._needed_fps[cam_id]
+                if frame_cost * len(batch) >= BATCH_BUDGET_S:
+                    break
+        return batch
 
     def _next_frame(self, q: queue.Queue[Frame], cam: CameraConfig, is_live: bool) -> Frame:
         """The camera's next frame. Past capacity a live camera's frames age in its queue: one older than
