@@ -49,7 +49,8 @@ def one(dsn, sql, *args):
 def test_every_sampled_frame_is_analysed(demo):
     report = demo["report"]
     cam = report.cameras["demo-window-03"]
-    assert 390 <= cam.frames_analysed <= 400  # 795 frames at 10 fps sampled at 5 fps
+    # 795 frames at 10 fps sampled at 2 fps: the demo's only rule (zone_unattended) needs no more
+    assert cam.frames_analysed == cam.expected_frames and 155 <= cam.frames_analysed <= 161
     assert report.detections > cam.frames_analysed  # a busy footpath: several people per frame on average
 
 
