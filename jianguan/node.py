@@ -1,9 +1,11 @@
 """One node: readers -> batched detector -> per-camera analytics -> alerts -> storage.
 
-Data flows one way. Reader threads push frames into small per-camera queues; the main loop takes
-at most one frame per camera per round so a busy camera cannot starve the others, runs the
-detector on the batch, then tracking, zones and rules per camera. Recorders run beside the readers
-(ffmpeg, no decoding in Python) and the alert side cuts clips from their segments.
+Data flows one way. Reader threads push frames (at the rate each camera's rules need) into small per-camera
+queues; the main loop forms batches of at most one frame per camera, served by their share of the rate they
+need and closed at a detection deadline, runs the detector on the crops where things moved, and hands the
+batch to the analysis thread (tracking, zones, rules, alerts, health, stats), which works while the next
+batch is detected. Recorders run beside the readers (ffmpeg, no decoding in Python) and the alert side cuts
+clips from their segments.
 """
 
 from __future__ import annotations
