@@ -170,6 +170,17 @@ ORDER BY last.health_issues IS NULL, last.sharpness_ratio NULLS FIRST, c.name
         description="Cameras with an open health incident (covered, frozen, defocus, scene moved, video loss) "
                     "first, then the least sharp. Sharpness is against the baseline learned at start; empty "
                     "figures: offline, or the baseline is still being learned.")
+    # analysed_fps / needed_fps of migration 0010 (jianguan/node.py): under 100 % the node falls behind.
+    analysis = Panel("Analysis against need", "timeseries", (Target("""
+SELECT $__timeGroupAlias(s.ts, $__interval), c.name AS metric,
+       round(avg(s.analysed_fps / nullif(s.needed_fps, 0))::numeric, 3) AS analysed_share
+FROM camera_stats s JOIN cameras c ON c.id = s.camera_id
+WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera) AND s.analysed_fps IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1
+""", format="time_series", columns=("time", "metric", "analysed_share")),), unit="percentunit",
+        description="Frames analysed per second against the rate the camera's rules need. Under 100 % the "
+                    "node is overloaded and drops frames (the node_overloaded health alert says so after 30 s).")
     reconnects = Panel("Stream problems per camera", "table", (Target(stream_problems_sql(), columns=(
         "camera", "samples", "offline_samples", "reconnects", "avg_decode_ms", "max_lag_s", "avg_skipped_fps")),),
         w=24, h=8)
@@ -200,7 +211,7 @@ LIMIT 20
                 per_camera("Offline share", "round(100.0 * avg(CASE WHEN s.online THEN 0 ELSE 1 END), 1)",
                            "offline_pct", unit="percent",
                            hourly="round(100.0 * (sum(h.samples - h.online_samples) / sum(h.samples)), 1)"),
-                reconnects, uptime, cameras_table(), picture_now,
+                analysis, reconnects, uptime, cameras_table(), picture_now,
                 picture("Brightness", "round(avg(s.luma_mean)::numeric, 1)", "brightness", "none",
                         "Mean grey level 0-255 of the picture; near 0 (or a flat picture) is covered or black."),
                 picture("Sharpness vs. baseline", "round(avg(s.sharpness_ratio)::numeric, 3)", "sharpness_ratio",

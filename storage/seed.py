@@ -429,7 +429,8 @@ def _camera_stats(conn: psycopg.Connection, site: SeedSite, state: _State, day: 
     total = 0
     with conn.cursor().copy("COPY camera_stats (ts, camera_id, online, camera_fps, process_fps, skipped_fps,"
                             " detection_fps, decode_ms, lag_s, reconnects, luma_mean, luma_std, sharpness,"
-                            " sharpness_ratio, changed, scene_shift, scene_response, health_issues) FROM STDIN"
+                            " sharpness_ratio, changed, scene_shift, scene_response, health_issues,"
+                            " analysed_fps, dropped_fps, needed_fps) FROM STDIN"
                             ) as copy:
         for cam in site.cameras:
             rng = _np_rng(state.seed, "stats", day, cam.id)
@@ -449,7 +450,9 @@ def _camera_stats(conn: psycopg.Connection, site: SeedSite, state: _State, day: 
             state.reconnects[cam.id] = int(reconnects[-1]) if n else before
             online = np.where(offline, "f", "t")
             health = _picture_health(cam, hours, offline, detection, process, rng)  # drawn last: the above stay
-            lines = [f"{t}\t{cam.id}\t{o}\t{c:.2f}\t{p:.2f}\t{s:.2f}\t{d:.2f}\t{dm:.2f}\t{lg:.3f}\t{r}\t{h}\n"
+            # a node that keeps up: every frame the reader delivers is analysed (migration 0010), none dropped
+            lines = [f"{t}\t{cam.id}\t{o}\t{c:.2f}\t{p:.2f}\t{s:.2f}\t{d:.2f}\t{dm:.2f}\t{lg:.3f}\t{r}\t{h}"
+                     f"\t{p:.2f}\t0\t{cam.detect_fps:.2f}\n"
                      for t, o, c, p, s, d, dm, lg, r, h in zip(ts, online.tolist(), camera_fps.tolist(),
                                                               process.tolist(), skipped.tolist(), detection.tolist(),
                                                               decode.tolist(), lag.tolist(), reconnects.tolist(),

@@ -50,13 +50,14 @@ def seed(dsn: str) -> None:
                 copy.write_row((T0 + timedelta(seconds=k), cam, "staff", (k // 600) % 3))
         with cur.copy("COPY camera_stats (ts, camera_id, online, camera_fps, process_fps, skipped_fps,"
                       " detection_fps, decode_ms, lag_s, reconnects, luma_mean, luma_std, sharpness, sharpness_ratio,"
-                      " changed, scene_shift, scene_response, health_issues) FROM STDIN") as copy:
+                      " changed, scene_shift, scene_response, health_issues, analysed_fps, dropped_fps, needed_fps)"
+                      " FROM STDIN") as copy:
             for (cam, *_), k in itertools.product(CAMERAS, range(0, 7200, 10)):
                 online = not (cam == "w2" and 3000 <= k < 3600)
                 health = (110.0, 40.0, 300.0, 0.95, 0.01, 0.002, 0.6, None) if online else (None,) * 7 + (
                     ["video_loss"],)
                 copy.write_row((T0 + timedelta(seconds=k), cam, online, 25.0 if online else 0.0, 5.0, 0.2, 4.8,
-                                3.5, 0.4, k // 3600, *health))
+                                3.5, 0.4, k // 3600, *health, 1.8, 0.2, 2.0))
         for i in range(60):
             site = "s1" if i % 3 else "s'2"
             queued = T0 + timedelta(minutes=2 * i)
