@@ -86,9 +86,10 @@ def test_the_violation_is_found_on_time_and_the_look_alike_stays_clean(live_run)
     # the scripted moment (file mode: within a second, plus one frame interval of the rate the camera is
     # analysed at: 0.5 s at the dwell rules' 2 frames/s). A time zero taken from the PLAY instead of the end
     # of the lead-in, or frames stamped by the probe's burst, would shift it by more than that.
+    # The raise comes on the first analysed frame once the threshold has run from that start: one more frame.
     step = 1.0 / _rate(violation.scenario)
     assert abs(found.start - truth.start) <= 1.0 + step, table
-    assert abs(found.raised - truth.start - threshold) <= 1.0 + step, table
+    assert abs(found.raised - truth.start - threshold) <= 1.0 + 2 * step, table
 
 
 def test_every_frame_arrived_live(live_run) -> None:
