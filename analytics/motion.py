@@ -62,7 +62,7 @@ class MotionGate:
     def __init__(self, config: MotionConfig | None = None) -> None:
         self.config = config or MotionConfig()
         self._background: np.ndarray | None = None
-        self._last_run: float | None = None
+        self._last_full: float | None = None
         self.frames = 0
         self.skipped = 0
 
@@ -71,12 +71,12 @@ class MotionGate:
         self.frames += 1
         cfg = self.config
         if not cfg.enabled:
-            self._last_run = ts
+            self._last_full = ts
             return MotionResult(run=True, motion=True)
         gray = self._small_gray(image if luma is None else luma)
         if self._background is None or self._background.shape != gray.shape:
             self._background = gray.astype(np.float32)
-            self._last_run = ts
+            self._last_full = ts
             return MotionResult(run=True, motion=True, changed=1.0)
         diff = cv2.absdiff(gray, cv2.convertScaleAbs(self._background))
         mask = cv2.threshold(diff, cfg.threshold, 255, cv2.THRESH_BINARY)[1]
@@ -87,10 +87,10 @@ class MotionGate:
         cv2.accumulateWeighted(gray, self._background, cfg.alpha)
         motion = bool(boxes)
         # Measured from the last full look, not the last run: motion in one corner must not starve the rest.
-        due = self._last_run is None or ts - self._last_run >= cfg.keepalive_s
+        due = self._last_full is None or ts - self._last_full >= cfg.keepalive_s
         run = motion or due
         if due:
-            self._last_run = ts
+            self._last_full = ts
         if not run:
             self.skipped += 1
         return MotionResult(run=run, motion=motion, boxes=boxes, changed=float(np.count_nonzero(mask)) / mask.size,

@@ -184,10 +184,9 @@ class Node:
         self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
         self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
         self._last_image: dict[str, np.ndarray] = {}
-        self._observed: list[tuple] = []  # the analysis thread's planner observations of its current batch
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
-        self._overload = OverloadWatch(config.cameras[0].id, [c.id for c in config.cameras])
+        self._overload = OverloadWatch(config.cameras[0].id, self._needed_fps)
         self.report.needed_fps = sum(self._needed_fps.values()) / len(self._needed_fps)
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -321,8 +320,7 @@ class Node:
         # batches up to n - 2 showed (n - 1 is still being analysed): the same every run, whatever the timing.
         done = threading.Condition()
         learnt: list[list[tuple]] = []  # per analysed batch not yet applied: its observations for the planners
-        analysed = [0]  # batches analysed so far
-        applied = 0
+        applied = 0  # batches whose observations the planners have: applied + len(learnt) batches are analysed
 
         def analyse() -> None:
             next_progress = time.monotonic()
@@ -335,15 +333,14 @@ class Node:
                         item = ([], [])
                     if item is None:
                         return
-                    self._observed = []
+                    observed = []
                     for frame, det in zip(*item, strict=True):
-                        self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id], manager,
-                                      occupancy)
+                        observed.append(self._analyse(frame, det, cams[frame.camera_id], analytics[frame.camera_id],
+                                                      manager, occupancy))
                         last_ts[frame.camera_id] = frame.ts
                     if item[0]:
                         with done:
-                            learnt.append(self._observed)
-                            analysed[0] += 1
+                            learnt.append(observed)
                             done.notify_all()
                         next_stats = min(next_stats, time.monotonic())
                     self._tick_health(live, manager)
@@ -373,7 +370,7 @@ class Node:
                     time.sleep(0.005)
                     continue
                 with done:
-                    done.wait_for(lambda n=sent: analysed[0] >= n - 1 or bool(failed))
+                    done.wait_for(lambda n=sent, a=applied: a + len(learnt) >= n - 1 or bool(failed))
                     take = max(0, sent - 1 - applied)
                     ready, learnt[:take] = learnt[:take], []
                 for observations in ready:
@@ -475,11 +472,13 @@ class Node:
             if not live[cam_id]:
                 continue
             for event in health.tick(now):
-                # No frame to show for a lost video: the last one seen, or a black placeholder.
-                image = self._last_image.get(cam_id)
-                if image is None:
-                    image = np.zeros((360, 640, 3), dtype=np.uint8)
-                manager.handle(event, image, sv.Detections.empty(), None)
+                manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
+
+    def _evidence_image(self, cam_id: str) -> np.ndarray:
+        """The picture for an alert that has no frame of its own (video lost, node overloaded): the camera's
+        last frame seen, or a black placeholder."""
+        image = self._last_image.get(cam_id)
+        return image if image is not None else np.zeros((360, 640, 3), dtype=np.uint8)
 
     def _pump(self, reader: CameraReader, q: queue.Queue[Frame], is_live: bool, done: threading.Event) -> None:
         counters = self.report.cameras[reader.camera_id]
@@ -513,13 +512,14 @@ class Node:
             done.set()
 
     def _analyse(self, frame: Frame, det, cam: CameraConfig, cam_analytics: CameraAnalytics,
-                 manager: AlertManager, occupancy: BatchWriter) -> None:
+                 manager: AlertManager, occupancy: BatchWriter) -> tuple:
+        """Rules, alerts, health and occupancy for one frame; returns what the crop planners learn from it
+        (`CameraDetection.observe`'s arguments), applied by the detecting thread."""
         h, w = frame.image.shape[:2]
         for external in self._due_events(cam.id, frame.ts):
             for event in cam_analytics.feed_event(external):
                 manager.handle(event, frame.image, sv.Detections.empty(), None)
         result = cam_analytics.process(frame.ts, (w, h), det)
-        self._observed.append((cam.id, result.observation.detections, (w, h), result.observation.in_zone))
         counters = self.report.cameras[cam.id]
         counters.frames_analysed += 1
         counters.detections += len(det)
@@ -533,18 +533,17 @@ class Node:
         for sample in result.occupancy:
             occupancy.add((datetime.fromtimestamp(sample.ts, tz=UTC), sample.camera_id, sample.zone_id,
                            sample.people))
+        return cam.id, result.observation.detections, (w, h), result.observation.in_zone
 
     def _write_stats(self, readers: dict[str, CameraReader], stats: BatchWriter, manager: AlertManager,
                      final: bool = False) -> None:
         now = datetime.now(tz=UTC)
         totals = {c: (k.frames_analysed, k.dropped) for c, k in self.report.cameras.items()}
-        events = self._overload.step(now.timestamp(), totals, self._needed_fps)
+        events = self._overload.step(now.timestamp(), totals)
         if final:
             events += self._overload.flush(now.timestamp())
         for event in events:
-            image = self._last_image.get(event.incident.camera_id)
-            manager.handle(event, image if image is not None else np.zeros((360, 640, 3), np.uint8),
-                           sv.Detections.empty(), None)
+            manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
         for cam_id, reader in readers.items():
             s = reader.stats()
             counters = self.report.cameras[cam_id]
