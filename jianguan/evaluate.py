@@ -22,6 +22,7 @@ import psycopg
 from pydantic import TypeAdapter
 
 from analytics.config import RuleConfig
+from analytics.rule_config import analysis_fps
 from analytics.rules import ExternalEvent
 from jianguan.config import SiteConfig, parse_config
 from jianguan.node import Node, NodeReport, preflight
@@ -173,6 +174,11 @@ def site_config(scenarios: Sequence[Scenario], videos: Mapping[str, Path | str],
 
 OBJECT_CLASSES = (2, 3, 5, 7, 67)  # car, motorcycle, bus, truck, cell phone
 _RULES = TypeAdapter(RuleConfig)
+
+
+def analysis_rate(sc: Scenario) -> float:
+    """Frames/s the node analyses the scenario's camera at: the rate its rules need, at most the scenario's."""
+    return analysis_fps([_RULES.validate_python(rule) for rule in sc.rules], sc.fps)
 
 
 def _needs_objects(sc: Scenario) -> bool:

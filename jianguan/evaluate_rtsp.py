@@ -42,12 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import TypeAdapter
 
-from analytics import RuleConfig
-from analytics.rule_config import analysis_fps
 from analytics.rules import ExternalEvent
-from jianguan.evaluate import Found, load_found, site_config
+from jianguan.evaluate import Found, analysis_rate, load_found, site_config
 from jianguan.node import Node, NodeReport, Preflight, preflight
 from scenarios import Scenario
 
@@ -171,9 +168,6 @@ def _pace(node: Node, sim: SimulatorHandle, group: Sequence[Scenario], starts: d
     node.stop_event.set()
 
 
-_RULE = TypeAdapter(RuleConfig)
-
-
 def _check(group: Sequence[Scenario], report: NodeReport, early: Mapping[str, int]) -> list[str]:
     """Where the figures are less than a full analysis: scenario frames dropped because the machine fell
     behind the live streams, or fewer frames than the scenario has (a reconnect, a stream that stopped).
@@ -187,7 +181,7 @@ def _check(group: Sequence[Scenario], report: NodeReport, early: Mapping[str, in
         c = report.cameras.get(sc.id)
         if c is None:
             continue
-        fps = analysis_fps([_RULE.validate_python(r) for r in sc.rules], sc.fps)  # the rate its rules need
+        fps = analysis_rate(sc)  # the rate its rules need
         stills = int(round(LEAD_IN_S * fps))  # analysed too: the first picture, just before time zero
         expected = int(round(sc.duration_s * fps)) + stills
         lost = c.dropped - min(early.get(sc.id, 0), stills)

@@ -9,11 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import TypeAdapter
 
-from analytics import RuleConfig
-from analytics.rule_config import analysis_fps
-from jianguan.evaluate import Found, evaluate, format_table, match, score
+from jianguan.evaluate import Found, analysis_rate, evaluate, format_table, match, score
 from scenarios import Truth
 from scenarios.library import build_library
 
@@ -94,8 +91,6 @@ def test_every_rule_meets_the_floors_on_the_library(library_run) -> None:
 
 def test_every_frame_of_every_scenario_was_analysed(library_run) -> None:
     # at the rate each scenario's rules need (dwell rules: 2 frames/s of the scenario's 5)
-    rules = TypeAdapter(RuleConfig)
-    expected = {s.id: int(round(s.duration_s * analysis_fps([rules.validate_python(r) for r in s.rules], s.fps)))
-                for s in build_library()}
+    expected = {s.id: int(round(s.duration_s * analysis_rate(s))) for s in build_library()}
     for cam_id, counters in library_run.node.cameras.items():
         assert abs(counters.frames_analysed - expected[cam_id]) <= 1, cam_id

@@ -11,12 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
-from pydantic import TypeAdapter
 
-from analytics import RuleConfig
-from analytics.rule_config import analysis_fps
 from ingest.simulator import missing_reason
-from jianguan.evaluate import Evaluation, _needs_objects, evaluate, format_table, threshold_of
+from jianguan.evaluate import Evaluation, _needs_objects, analysis_rate, evaluate, format_table, threshold_of
 from jianguan.evaluate_rtsp import LEAD_IN_S, USER
 from scenarios.library import build_library
 
@@ -56,11 +53,6 @@ def live_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: pytes
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _rate(sc) -> float:
-    """Frames/s the node analyses the scenario's camera at: the rate its rules need."""
-    return analysis_fps([TypeAdapter(RuleConfig).validate_python(r) for r in sc.rules], sc.fps)
-
-
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -87,7 +79,7 @@ def test_the_violation_is_found_on_time_and_the_look_alike_stays_clean(live_run)
     # analysed at: 0.5 s at the dwell rules' 2 frames/s). A time zero taken from the PLAY instead of the end
     # of the lead-in, or frames stamped by the probe's burst, would shift it by more than that.
     # The raise comes on the first analysed frame once the threshold has run from that start: one more frame.
-    step = 1.0 / _rate(violation.scenario)
+    step = 1.0 / analysis_rate(violation.scenario)
     assert abs(found.start - truth.start) <= 1.0 + step, table
     assert abs(found.raised - truth.start - threshold) <= 1.0 + 2 * step, table
 
@@ -101,11 +93,11 @@ def test_every_frame_arrived_live(live_run) -> None:
         c = result.node.cameras[sc.id]
         # Each scenario frame once, after the lead-in's stills of the first picture (of which the node's
         # queue may drop a few: they arrive in one burst).
-        assert abs(c.frames_analysed + c.dropped - (sc.duration_s + LEAD_IN_S) * _rate(sc)) <= 1, (sc.id, c)
+        assert abs(c.frames_analysed + c.dropped - (sc.duration_s + LEAD_IN_S) * analysis_rate(sc)) <= 1, (sc.id, c)
         # Analysis keeps up with two live cameras on 2 cores: the queue's 1.5 s absorb a stall, so at most a
         # frame in a hundred is dropped for falling behind (a CI machine under load dropped 1-2 of 240 with a
         # 0.8 s queue); a detector that could not keep up would drop a share of every second instead.
-        assert c.frames_analysed >= sc.duration_s * _rate(sc) * 0.99 - 1, (sc.id, c, table)
+        assert c.frames_analysed >= sc.duration_s * analysis_rate(sc) * 0.99 - 1, (sc.id, c, table)
 
 
 def test_the_password_is_never_said(live_run) -> None:
