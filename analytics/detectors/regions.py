@@ -123,17 +123,33 @@ def tile_starts(lo: float, hi: float, size: float, overlap: float) -> list[float
     return [float(lo + i * step) for i in range(n)]
 
 
-def tile(region: Region, imgsz: int, frame_wh: tuple[int, int]) -> list[Box]:
-    """Cut a region into tiles that each fill one model input of `imgsz` at the region's scale."""
+def tile(region: Region, imgsz: int, frame_wh: tuple[int, int], shrink: bool = False) -> list[Box]:
+    """Cut a region into tiles that each fill at most one model input of `imgsz` at the region's scale.
+
+    `shrink` (a model that takes any input size): the tiles are made just large enough to cover the region
+    with the overlap, instead of full `imgsz` tiles spread evenly. A region 10 % wider than one input then
+    costs two half-width inputs, not two full ones that overlap by 90 % (a window camera's counter at 640x360:
+    2 x 1280x512 model pixels became 2 x 768x512).
+
+    >>> r = Region(Box(0, 0, 634, 218), scale=2.22, person_h=50)
+    >>> [round(t.w) for t in tile(r, 1280, (640, 360))], [round(t.w) for t in tile(r, 1280, (640, 360), shrink=True)]
+    ([577, 577], [347, 347])
+    """
     size = imgsz / region.scale
     box = region.box
     if box.w <= size and box.h <= size:
         return [box]
     overlap = min(1.2 * region.person_h, size / 2)
+    size_x = size_y = size
+    if shrink:  # n tiles of (length + (n - 1) * overlap) / n cover the length with exactly the overlap
+        nx, ny = len(tile_starts(box.x0, box.x1, size, overlap)), len(tile_starts(box.y0, box.y1, size, overlap))
+        # (+0.01 px: rounding must not make tile_starts ask for one tile more)
+        size_x = min(size, (box.w + (nx - 1) * overlap) / nx + 0.01)
+        size_y = min(size, (box.h + (ny - 1) * overlap) / ny + 0.01)
     tiles = []
-    for y in tile_starts(box.y0, box.y1, size, overlap):
-        for x in tile_starts(box.x0, box.x1, size, overlap):
-            tiles.append(Box(x, y, min(x + size, box.x1), min(y + size, box.y1)).clip(*frame_wh))
+    for y in tile_starts(box.y0, box.y1, size_y, overlap):
+        for x in tile_starts(box.x0, box.x1, size_x, overlap):
+            tiles.append(Box(x, y, min(x + size_x, box.x1), min(y + size_y, box.y1)).clip(*frame_wh))
     return tiles
 
 
@@ -225,8 +241,8 @@ class RegionPlanner:
                 if need <= self.config.max_input:
                     out.append((region.box.relative(w, h), max(64, 32 * math.ceil(need / 32))))
                     continue
-                out += [(t.relative(w, h), self.config.max_input) for t in tile(region, self.config.max_input,
-                                                                                  frame_wh)]
+                out += [(t.relative(w, h), max(64, 32 * math.ceil(max(t.w, t.h) * region.scale / 32)))
+                        for t in tile(region, self.config.max_input, frame_wh, shrink=True)]
             else:
                 out += [(t.relative(w, h), None) for t in tile(region, self.config.imgsz, frame_wh)]
         return out

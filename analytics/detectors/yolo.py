@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -153,18 +154,23 @@ class YoloDetector:
             return []
         rois = list(rois) if rois is not None else [None] * len(images)
         sizes = [s or self.config.imgsz for s in sizes] if sizes is not None else [self.config.imgsz] * len(images)
-        crops, offsets = [], []
-        for image, roi in zip(images, rois, strict=True):
-            part, offset = crop(image, roi)
-            crops.append(part)
-            offsets.append(offset)
+        inputs, offsets, ratios = [], [], []
+        for image, roi, size in zip(images, rois, sizes, strict=True):
+            part, (dx, dy) = crop(image, roi)
+            canvas, ratio, (left, top) = model_input(part, size)
+            inputs.append(canvas)
+            offsets.append((dx - left / ratio, dy - top / ratio))  # source = model / ratio + offset
+            ratios.append(ratio)
         self._hold_threads()
-        results: list = [None] * len(crops)
-        for size in sorted(set(sizes)):
-            idx = [i for i, s in enumerate(sizes) if s == size]
+        results: list = [None] * len(inputs)
+        # Inputs of one shape run as one batch at scale 1. Ultralytics pads a batch of mixed shapes to a square
+        # of `imgsz`: two tiles of a window counter, 218x576 and 218x577 source pixels at 1280, each ran as
+        # 1280x1280 instead of 512x1280.
+        for shape in sorted({x.shape[:2] for x in inputs}):
+            idx = [i for i, x in enumerate(inputs) if x.shape[:2] == shape]
             batch = self._model.predict(
-                [crops[i] for i in idx],
-                imgsz=size,
+                [inputs[i] for i in idx],
+                imgsz=max(shape),
                 conf=self.config.confidence,
                 iou=self.config.iou,
                 classes=self.config.classes or None,
@@ -174,17 +180,43 @@ class YoloDetector:
             for i, result in zip(idx, batch, strict=True):
                 results[i] = result
         out = []
-        for result, (dx, dy) in zip(results, offsets, strict=True):
+        for result, (dx, dy), ratio in zip(results, offsets, ratios, strict=True):
             det = sv.Detections.from_ultralytics(result)
             if not len(det):
                 out.append(empty_detections(keypoints=self.pose))
                 continue
-            det.xyxy = det.xyxy + np.array([dx, dy, dx, dy], dtype=det.xyxy.dtype)
+            det.xyxy = det.xyxy / ratio + np.array([dx, dy, dx, dy], dtype=det.xyxy.dtype)
             kps = getattr(result, "keypoints", None)
             if kps is not None and kps.data is not None:
                 points = kps.data.cpu().numpy().copy()
+                points[..., :2] /= ratio
                 points[..., 0] += dx
                 points[..., 1] += dy
                 det.data["keypoints"] = points
             out.append(det)
         return out
+
+
+STRIDE = 32  # YOLO's largest stride: model inputs are multiples of it
+PAD_VALUE = 114  # the grey Ultralytics letterboxes with
+
+
+def model_input(part: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """`part` resized so its long side is `size` and padded to a multiple of the stride, exactly as
+    Ultralytics' letterbox does for a batch of one shape (centred, so detections match its own); the ratio of
+    model to source pixels and the (left, top) padding.
+
+    >>> canvas, ratio, pad = model_input(np.zeros((218, 577, 3), np.uint8), 1280)
+    >>> canvas.shape, round(ratio, 3), pad
+    ((512, 1280, 3), 2.218, (0, 14))
+    """
+    h, w = part.shape[:2]
+    ratio = size / max(h, w)
+    nw, nh = max(1, round(w * ratio)), max(1, round(h * ratio))
+    if (nw, nh) != (w, h):
+        part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    ph, pw = -nh % STRIDE, -nw % STRIDE
+    top, left = round(ph / 2 - 0.1), round(pw / 2 - 0.1)
+    if ph or pw:
+        part = cv2.copyMakeBorder(part, top, ph - top, left, pw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return part, ratio, (left, top)
