@@ -46,6 +46,9 @@ class DetectorConfig(_Strict):
     max_input: int = Field(1280, ge=64, le=4096, description="crops=zones with YOLO: a region is run as one input "
                            "of the size its scale needs up to this many pixels (long side), beyond it in tiles "
                            "of this size; other models take tiles of imgsz")
+    pack: bool = Field(True, description="yolo: inputs of several shapes share one canvas (a mosaic) when that "
+                       "costs fewer model pixels than one call per shape, counting each call's fixed cost "
+                       "(analytics/detectors/packing.py)")
     device: str = "cpu"
     runtime: Literal["auto", "torch"] = Field("auto", description="yolo with a .pt: auto runs the export that "
                                               "`jianguan models export --best` measured fastest on this machine "

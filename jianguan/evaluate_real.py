@@ -51,7 +51,7 @@ VARIANTS: dict[str, list[str]] = {
 FIXED_FPS = {"5fps": 5.0}
 DEFAULT_FPS = 5.0  # the cameras' detect.fps
 CAMERA = "real"
-RECORDING_VERSION = 6  # part of the cache key: raise it when detection or the planner's learning changes
+RECORDING_VERSION = 7  # part of the cache key: raise it when detection or the planner's learning changes
 
 
 @dataclass
