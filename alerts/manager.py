@@ -112,11 +112,14 @@ class AlertManager:
         self._clipper = threading.Thread(target=self._clip_loop, name="clipper", daemon=True)
         self._clipper.start()
 
-    def handle(self, event: IncidentEvent, image: np.ndarray, detections: sv.Detections,
+    def handle(self, event: IncidentEvent, image: np.ndarray | None, detections: sv.Detections | None,
                zone_polygon: np.ndarray | None) -> None:
+        """Record an incident's opening (with its snapshot: `image`, or a black picture when there is no
+        frame, e.g. a rule judged at the end of observation) or closing."""
         inc = event.incident
         if event.kind == "opened":
-            self._opened(inc, image, detections, zone_polygon)
+            self._opened(inc, image if image is not None else np.zeros((360, 640, 3), np.uint8),
+                         detections if detections is not None else sv.Detections.empty(), zone_polygon)
         else:
             ref = self._live.pop(id(inc), None)
             if ref is not None:

@@ -399,7 +399,9 @@ class Node:
         for cam_id, cam_analytics in analytics.items():
             if cam_id in last_ts:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
-                    manager.handle(event, None, None, None)
+                    # A flush mostly closes; one that opens (a health state confirmed on the last frame) still
+                    # needs a picture, or the alert's snapshot fails and the node with it.
+                    manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
 
     def _form_batch(self, queues: dict[str, queue.Queue[Frame]], cams: dict[str, CameraConfig],
                     live: dict[str, bool], frame_cost: float) -> list[Frame]:
