@@ -48,7 +48,9 @@ _HEADER = struct.Struct("<4sIQI")  # magic, payload length, sequence number, crc
 
 
 class BatchWriter:
-    """Collects rows for one table and writes them with COPY when `max_rows` gather or on `flush()`.
+    """Collects rows for one table and writes them with COPY when `max_rows` gather, when the oldest buffered
+    row is `flush_every_s` old (a timer thread, started with the first row, so dashboards see a quiet
+    camera's rows within seconds, not after 500 of them), or on `flush()`.
 
     Thread-safe: `add()` may be called from any thread; writes (direct, spooled or replayed) are serialised,
     so rows reach the table in the order their batches were formed.
@@ -63,7 +65,8 @@ class BatchWriter:
     def __init__(self, pool: ConnectionPool, table: str, columns: Sequence[str], max_rows: int = 500,
                  max_buffer: int = 100_000, spool_dir: Path | str | None = None, *,
                  connect_timeout_s: float = 2.0, retry_s: float = 1.0, max_retry_s: float = 30.0,
-                 max_spool_bytes: int = 2 * 1024**3, replay_batches: int = 20) -> None:
+                 max_spool_bytes: int = 2 * 1024**3, replay_batches: int = 20,
+                 flush_every_s: float | None = 5.0) -> None:
         self.pool = pool
         self.table = table
         self.columns = list(columns)
@@ -95,12 +98,21 @@ class BatchWriter:
             self.spool = _Spool(Path(spool_dir), table, max_spool_bytes)
         self._next_try = 0.0
         self._backoff = retry_s
+        self.flush_every_s = flush_every_s
+        self._timer: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # -- public -------------------------------------------------------------------------------------
     def add(self, row: Sequence[Any]) -> None:
         with self._lock:
             self._rows.append(tuple(row))
             full = len(self._rows) >= self.max_rows
+            start_timer = self.flush_every_s is not None and self._timer is None and not self._closed.is_set()
+            if start_timer:
+                self._timer = threading.Thread(target=self._tick, name=f"flush:{self.table}", daemon=True)
+        if start_timer:
+            assert self._timer is not None
+            self._timer.start()
         if full:
             # A producer's flush replays at most a few spooled batches, so it is never held up for long.
             self._flush(replay_limit=self.replay_batches)
@@ -126,7 +138,24 @@ class BatchWriter:
 
     def close(self) -> None:
         """Last flush; in durable mode whatever the database refused stays in the spool for the next run."""
+        self._closed.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join()
         self.flush()
+
+    def _tick(self) -> None:
+        """The timer: every `flush_every_s`, write what is buffered (and replay a few spooled batches)."""
+        assert self.flush_every_s is not None
+        while not self._closed.wait(self.flush_every_s):
+            with self._lock:
+                due = bool(self._rows)
+            if due or (self.spool is not None and self.spool.has_backlog()):
+                try:
+                    self._flush(replay_limit=self.replay_batches)
+                except PoolClosed:
+                    return  # the owner closed the pool without closing the writer: nothing more can be written
+                except Exception:  # a timer must outlive one bad round; the rows stay buffered or spooled
+                    log.exception("%s: timed flush failed", self.table)
 
     # -- in-memory mode (the original behaviour) ------------------------------------------------------
     def _flush_memory(self) -> int:

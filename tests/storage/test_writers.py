@@ -191,3 +191,21 @@ def test_a_batch_the_database_refuses_goes_to_dead_letters(db_dsn, tmp_path):
     with psycopg.connect(db_dsn) as conn:
         source, reason, payload = conn.execute("SELECT source, reason, payload FROM dead_letters").fetchone()
     assert source == "writer:camera_stats" and "null value" in reason and '"cam-3"' in payload
+
+
+def test_rows_reach_the_table_on_time_without_a_full_batch(db_dsn, tmp_path):
+    """A quiet camera's few rows are written within `flush_every_s`, not after max_rows of them; close()
+    stops the timer and writes the rest."""
+    with ConnectionPool(db_dsn, min_size=1, max_size=2, open=True) as pool:
+        writer = BatchWriter(pool, "camera_stats", STATS_COLUMNS, max_rows=500, spool_dir=tmp_path,
+                             flush_every_s=0.3)
+        for i in range(3):
+            writer.add(_row(i))
+        deadline = time.monotonic() + 10
+        while _count(db_dsn)[0] < 3:
+            assert time.monotonic() < deadline, "rows not written on time"
+            time.sleep(0.1)
+        writer.add(_row(3))
+        writer.close()
+        assert _count(db_dsn)[0] == 4 and writer.pending() == 0
+        assert writer._timer is not None and not writer._timer.is_alive()
