@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .children import die_with_parent
 from .source import SourceError, probe
 from .urls import is_live_url, redact_text, redact_url, scheme_of
 
@@ -255,8 +256,9 @@ class Recorder:
         with self._lock:
             if self._stop.is_set():
                 return 0, ""
+            # Started from the supervising thread, which outlives it: killed with the node (no orphans).
             proc = subprocess.Popen(self.command(run), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+                                    stderr=subprocess.PIPE, preexec_fn=die_with_parent())
             self._proc = proc
         errors: deque[str] = deque(maxlen=5)  # a tail is enough for last_error; never let the pipe fill
         assert proc.stderr is not None

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -229,28 +229,17 @@ class SimulatorHandle:
         self.stop()
 
 
-def _death_signal() -> Callable[[], None] | None:
-    """A pre-exec hook so the server dies with the thread that started it (PR_SET_PDEATHSIG): a test or CLI
-    that crashes leaves no camera server behind. libc is loaded here, before the fork: the hook itself only
-    makes one C call (imports after a fork in a threaded parent can deadlock)."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGKILL)
-
-
 def _spawn(python: str, spec: dict, password: str | None, log: Path, timeout_s: float
            ) -> tuple[subprocess.Popen[bytes], int]:
+    from ingest.children import die_with_parent  # here: this file also runs as the server's script
+
     env = dict(os.environ)
     env.pop(PASSWORD_ENV, None)
     if password is not None:
         env[PASSWORD_ENV] = password
     with open(log, "ab") as err:
         proc = subprocess.Popen([python, str(Path(__file__).resolve()), json.dumps(spec)], stdout=subprocess.PIPE,
-                                stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=_death_signal())
+                                stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent())
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
     line = b""

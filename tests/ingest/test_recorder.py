@@ -150,3 +150,49 @@ def test_live_recording_survives_server_restart(vtest, tmp_path):
     assert stop_s < 5.0 and rec.finished
     assert len(rec.segments()) >= n_running + 1  # SIGINT finalised the segment in progress
     assert probe(str(rec.segments()[-1].path)).codec == "h264"
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+from pathlib import Path
+from ingest import Recorder
+rec = Recorder("orphan", sys.argv[1], Path(sys.argv[2]), segment_s=2, transcode=False, timeout_s=2)
+rec.start()
+while rec._proc is None:
+    time.sleep(0.05)
+print(rec._proc.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped (a container's PID 1 may never reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_node_leaves_no_recorder_behind(vtest, tmp_path):
+    """kill -9 of the process that records: its ffmpeg dies with it (it used to run on with parent 1)."""
+    import os
+    import signal
+    import sys
+
+    from .conftest import free_port, serve, stop_server, wait_for
+
+    port = free_port()
+    server = serve(vtest, port)
+    node = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, f"http://127.0.0.1:{port}/live.ts", str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout is not None
+        ffmpeg_pid = int(node.stdout.readline())
+        assert _alive(ffmpeg_pid)
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait(10)
+        assert wait_for(lambda: not _alive(ffmpeg_pid), 5), "ffmpeg outlived the node"
+    finally:
+        node.kill()
+        stop_server(server)
