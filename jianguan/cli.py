@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -138,11 +141,14 @@ def run(file: Path) -> None:
     try:
         migrate(dsn)
         node = Node(cfg, dsn, checked=checked, progress=_print_progress)
+        restore = _stop_on_signals(node.stop_event)
         try:
             report = node.run()
         except KeyboardInterrupt:
             node.stop_event.set()
             raise
+        finally:
+            restore()
         _print_summary(report)
     finally:
         if embedded is not None and embedded.started_here:
@@ -219,6 +225,28 @@ def _register() -> None:
 
 
 _register()
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop) ask the node to stop the orderly way: open
+    incidents closed (`closed_by_end_of_observation`), the last stats and every buffered metric row written,
+    clips cut, pushes drained. A second signal stops at once (KeyboardInterrupt). Returns a function that
+    puts the previous handlers back."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo(f"{signal.Signals(signum).name}: stopping (closing incidents, writing the last rows); "
+                   "again to stop at once", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 def _print_progress(report) -> None:

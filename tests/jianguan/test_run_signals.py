@@ -1,0 +1,76 @@
+"""`jianguan run` stopped by SIGTERM (systemd, docker stop) or Ctrl-C, as a real process on a live camera:
+it stops the orderly way, so the open incident is closed with its reason and the metric rows are written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from ingest.simulator import missing_reason, start_simulator
+from storage import migrate
+
+pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+
+
+def _rows(dsn: str, sql: str) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_node_the_orderly_way(pg_admin_dsn, tmp_path, sig):
+    name = f"signals_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    with start_simulator(["cam-1"]) as sim:
+        config = {
+            "site": {"id": "s1", "name": "S"},
+            "paths": {"data_dir": str(tmp_path)},
+            "detector": {"imgsz": 320},
+            "cameras": [{
+                "id": "cam-1", "name": "Cam 1", "area": "window",
+                "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                "detect": {"fps": 2}, "record": {"enabled": False},
+                # The sky above the campus: nobody ever stands there, so the zone goes unattended at once.
+                "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02], [0.2, 0.1],
+                                                                     [0.02, 0.1]]}],
+                "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 2}],
+            }],
+        }
+        path = Path(tmp_path) / "site.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = {**os.environ, "JIANGUAN_DSN": dsn}
+        proc = subprocess.Popen([sys.executable, "-m", "jianguan", "run", str(path)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not _rows(dsn, "SELECT 1 FROM incidents LIMIT 1"):
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, "no incident opened"
+                time.sleep(0.5)
+            # The timer writes the rows of a running node (it used to wait for 500 of them).
+            while not _rows(dsn, "SELECT 1 FROM camera_stats LIMIT 1"):
+                assert time.monotonic() < deadline, "no camera_stats row while running"
+                time.sleep(0.5)
+            proc.send_signal(sig)
+            out, _ = proc.communicate(timeout=90)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopping" in out and "frames analysed" in out
+    [(ended, measures)] = _rows(dsn, "SELECT ended_at IS NOT NULL, evidence -> 'measures' FROM incidents")
+    assert ended and measures["closed_by_end_of_observation"] == 1.0
+    assert _rows(dsn, "SELECT ended_at IS NOT NULL FROM alerts") == [(True,)]
+    # the last stats row says the camera went offline with the node
+    assert _rows(dsn, "SELECT online FROM camera_stats ORDER BY ts DESC LIMIT 1") == [(False,)]
