@@ -139,6 +139,9 @@ class CameraReader:
         self._last_error: str | None = None
         self._in_rate = _Rate()
         self._out_rate = _Rate()
+        # Set once the first open of a live source has been answered (opened or failed): until then a camera
+        # never seen is not silent, it is still connecting (an RTSP open waits for a key frame: ~3 s here).
+        self.first_open = threading.Event()
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -236,7 +239,9 @@ class CameraReader:
             except SourceError as exc:
                 self._error(str(exc))
                 log.warning("camera %s: %s", self.camera_id, exc)
+                self.first_open.set()
             else:
+                self.first_open.set()
                 if ever_opened:
                     with self._lock:
                         self._reconnects += 1

@@ -183,6 +183,7 @@ class Node:
         self._stagger_gap_s = config.recording.start_stagger_s / max(1, len(live_ids))
         self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
         self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
+        self._readers: dict[str, CameraReader] = {}  # set in _loop: health asks whether a camera still connects
         self._last_image: dict[str, np.ndarray] = {}
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
@@ -293,6 +294,7 @@ class Node:
     def _loop(self, readers: dict[str, CameraReader], live: dict[str, bool],
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
+        self._readers = readers
         analytics = {c.id: CameraAnalytics(c.id, c.analysis_fps, c.zones, c.analysis_rules, c.tracking)
                      for c in self.config.cameras}
         assert self.checked is not None
@@ -472,6 +474,13 @@ class Node:
         now = time.time()
         for cam_id, health in self._health.items():
             if not live[cam_id]:
+                continue
+            reader = self._readers.get(cam_id)
+            if reader is not None and not reader.first_open.is_set():
+                # Still connecting (a staggered start, an RTSP open waiting for a key frame): the video-loss
+                # clock of a camera never seen starts when its first open is answered, or a slow open reads as
+                # lost video.
+                health.started_at = now
                 continue
             for event in health.tick(now):
                 manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
