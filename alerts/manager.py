@@ -1,4 +1,5 @@
-"""Incidents become alerts: snapshot now, push now (via the outbox), clip as soon as the recording has it."""
+"""Incidents become alerts: snapshot, alert and pushes written off the analysis thread through a spool
+(alerts/writer.py), clip as soon as the recording has it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +21,8 @@ from alerts.config import AlertsConfig
 from alerts.links import LinkSigner
 from alerts.notifiers import Notifier
 from alerts.routing import SEVERITY_ORDER, AlertFacts, route
-from alerts.snapshot import draw_evidence, write_jpeg
-from alerts.store import AlertRef, AlertStore
+from alerts.store import AlertRef, AlertStore, Message
+from alerts.writer import AlertWriter, Closing, Opening, new_uid
 from analytics import Incident, IncidentEvent
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class AlertManager:
         clip_wait_s: float = 120.0,
         area_of: Callable[[str], str] = lambda _camera: "",
         timezone: str = "Asia/Shanghai",
+        spool_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -107,77 +110,87 @@ class AlertManager:
         secret = config.link_secret.get_secret_value() if config.link_secret else None
         self.links = LinkSigner(secret, max_age_s=int(config.link_ttl_h * 3600)) if secret else None
         self.stats = AlertStats()
-        self._live: dict[int, AlertRef] = {}  # id(incident) -> alert
+        self._live: dict[int, str] = {}  # id(incident) -> its uid, from opening to closing
         self._jobs: queue.Queue[_ClipJob | None] = queue.Queue()
         self._clipper = threading.Thread(target=self._clip_loop, name="clipper", daemon=True)
         self._clipper.start()
+        self.writer = AlertWriter(store, spool_dir or Path(evidence_dir).parent / "spool",
+                                  cooldown_s=config.cooldown_s, messages=self._messages, on_opened=self._recorded,
+                                  on_merged=self._merged)
 
     def handle(self, event: IncidentEvent, image: np.ndarray | None, detections: sv.Detections | None,
                zone_polygon: np.ndarray | None) -> None:
-        """Record an incident's opening (with its snapshot: `image`, or a black picture when there is no
-        frame, e.g. a rule judged at the end of observation) or closing."""
+        """Hand an incident's opening (with its snapshot: `image`, or a black picture when there is no frame,
+        e.g. a rule judged at the end of observation) or closing to the writer, and return at once: a
+        database that is away never holds the analysis (alerts/writer.py)."""
         inc = event.incident
         if event.kind == "opened":
-            self._opened(inc, image if image is not None else np.zeros((360, 640, 3), np.uint8),
-                         detections if detections is not None else sv.Detections.empty(), zone_polygon)
+            self.stats.incidents += 1
+            uid = new_uid()
+            self._live[id(inc)] = uid
+            copy = deepcopy(inc)  # the rule goes on changing its own
+            title = RULE_TITLES.get(inc.rule, inc.rule).format_map(
+                {**inc.measures, "zone": inc.zone_id, "seconds": inc.measures.get("threshold_s", 0.0)})
+            stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
+            base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
+            caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
+            self.writer.put(Opening(
+                uid, copy, self.site_of(inc.camera_id), title, caption, str(base.with_suffix(".jpg")),
+                image if image is not None else np.zeros((360, 640, 3), np.uint8),
+                detections if detections is not None else sv.Detections.empty(), zone_polygon))
         else:
-            ref = self._live.pop(id(inc), None)
-            if ref is not None:
-                self.store.close_incident(ref, inc)
+            uid = self._live.pop(id(inc), None)
+            if uid is not None:
+                self.writer.put(Closing(uid, deepcopy(inc)))
 
-    def _opened(self, inc: Incident, image: np.ndarray, detections: sv.Detections,
-                zone_polygon: np.ndarray | None) -> None:
-        self.stats.incidents += 1
-        title = RULE_TITLES.get(inc.rule, inc.rule).format_map(
-            {**inc.measures, "zone": inc.zone_id, "seconds": inc.measures.get("threshold_s", 0.0)})
-        stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
-        base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
-        caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
-        snapshot_path = base.with_suffix(".jpg")
-        sha = write_jpeg(draw_evidence(image, detections, zone_polygon, caption), snapshot_path)
-        ref = self.store.record_incident(inc, self.site_of(inc.camera_id), title, (str(snapshot_path), sha),
-                                         cooldown_s=self.config.cooldown_s)
-        self._live[id(inc)] = ref
-        if not ref.created:
-            self.stats.merged += 1
-            return
+    def _recorded(self, ref: AlertRef, inc: Incident) -> None:
+        """The writer opened an alert: count it and queue its clip."""
         self.stats.alerts_opened += 1
         self.stats.alert_ids.append(ref.alert_id)
         self.stats.latency_s.append(time.time() - inc.raised_at)
-        self._push(ref, inc, title)
         if self.clips is not None and self.clips.records(inc.camera_id):
             t0 = inc.started_at - self.config.clip_pre_s
             t1 = min(inc.raised_at + self.config.clip_post_s, t0 + self.config.max_clip_s)
             self._jobs.put(_ClipJob(ref.alert_id, inc.camera_id, t0, t1, time.monotonic() + self.clip_wait_s))
 
-    def _push(self, ref: AlertRef, inc: Incident, title: str) -> None:
-        payload = {
-            "event": "alert.opened",
-            "alert_id": ref.alert_id,
-            "site_id": self.site_of(inc.camera_id),
-            "camera_id": inc.camera_id,
-            "rule": inc.rule,
-            "zone_id": inc.zone_id,
-            "severity": inc.severity,
-            "title": title,
-            "started_at": datetime.fromtimestamp(inc.started_at, tz=UTC).isoformat(),
-            "raised_at": datetime.fromtimestamp(inc.raised_at, tz=UTC).isoformat(),
-            "confidence": inc.confidence,
-            "measures": inc.measures,
-            "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{ref.alert_id}",
-        }
-        facts = AlertFacts(payload["site_id"], self.area_of(inc.camera_id), inc.rule, inc.severity,
-                           datetime.fromtimestamp(inc.raised_at, tz=UTC))
-        targets = route(self.config.routes, facts, self.timezone, default=list(self.notifiers))
-        base = self.config.review_base_url.rstrip("/")
-        for name in targets:
-            notifier = self.notifiers.get(name)
-            if notifier is not None and SEVERITY_ORDER[inc.severity] < SEVERITY_ORDER[notifier.min_severity]:
-                continue
-            message = dict(payload)
-            if self.links is not None:
-                message["ack_url"] = f"{base}/ack/{self.links.sign(ref.alert_id, 'acknowledge', name)}"
-            self.store.enqueue(ref.alert_id, name, message, f"alert-{ref.alert_id}-opened-{name}")
+    def _merged(self, _ref: AlertRef, _inc: Incident) -> None:
+        self.stats.merged += 1
+
+    def _messages(self, inc: Incident, title: str) -> Callable[[int], list[Message]]:
+        """The pushes of an alert opened for `inc`, given its id (written with the alert, one transaction)."""
+
+        def build(alert_id: int) -> list[Message]:
+            payload = {
+                "event": "alert.opened",
+                "alert_id": alert_id,
+                "site_id": self.site_of(inc.camera_id),
+                "camera_id": inc.camera_id,
+                "rule": inc.rule,
+                "zone_id": inc.zone_id,
+                "severity": inc.severity,
+                "title": title,
+                "started_at": datetime.fromtimestamp(inc.started_at, tz=UTC).isoformat(),
+                "raised_at": datetime.fromtimestamp(inc.raised_at, tz=UTC).isoformat(),
+                "confidence": inc.confidence,
+                "measures": inc.measures,
+                "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{alert_id}",
+            }
+            facts = AlertFacts(payload["site_id"], self.area_of(inc.camera_id), inc.rule, inc.severity,
+                               datetime.fromtimestamp(inc.raised_at, tz=UTC))
+            targets = route(self.config.routes, facts, self.timezone, default=list(self.notifiers))
+            base = self.config.review_base_url.rstrip("/")
+            out = []
+            for name in targets:
+                notifier = self.notifiers.get(name)
+                if notifier is not None and SEVERITY_ORDER[inc.severity] < SEVERITY_ORDER[notifier.min_severity]:
+                    continue
+                message = dict(payload)
+                if self.links is not None:
+                    message["ack_url"] = f"{base}/ack/{self.links.sign(alert_id, 'acknowledge', name)}"
+                out.append((name, message, f"alert-{alert_id}-opened-{name}"))
+            return out
+
+        return build
 
     # -- clips: cut on a worker thread, because the recording must first reach t1 --------------------
     def _clip_loop(self) -> None:
@@ -204,8 +217,10 @@ class AlertManager:
         self.store.attach_clip(job.alert_id, job.camera_id, clip)
         self.stats.clips += 1
 
-    def close(self, wait: bool = True) -> None:
-        """Finish pending clip jobs (they wait for the recording) and stop the clip thread."""
+    def close(self, wait: bool = True, drain_s: float = 10.0) -> None:
+        """Write what the writer holds (within `drain_s`; the rest stays spooled for the next run), finish
+        pending clip jobs (they wait for the recording) and stop the clip thread."""
+        self.writer.close(drain_s if wait else 0.0)
         if wait:
             self._jobs.join()
         self._jobs.put(None)

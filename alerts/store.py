@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,9 @@ def ts(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
 
 
+Message = tuple[str, dict[str, Any], str]  # channel, payload, idempotency key
+
+
 @dataclass(frozen=True)
 class AlertRef:
     alert_id: int
@@ -28,18 +32,32 @@ class AlertStore:
         self.pool = pool
 
     def record_incident(self, inc: Incident, site_id: str, title: str, snapshot: tuple[str, str] | None,
-                        cooldown_s: float = 0.0) -> AlertRef:
+                        cooldown_s: float = 0.0, *, uid: str | None = None,
+                        messages: Callable[[int], Sequence[Message]] | None = None,
+                        timeout_s: float | None = None) -> AlertRef:
         """Insert the incident, and open an alert for it unless a live one with the same key exists, or one
         with the same key was reviewed or closed less than `cooldown_s` ago (then the incident is recorded
-        against that alert's timeline instead of paging everyone again)."""
+        against that alert's timeline instead of paging everyone again).
+
+        `messages(alert_id)`: the pushes of a newly opened alert, queued in the outbox in the same transaction
+        (a crash can never leave an alert that is not pushed). `uid`: the incident's identity from its node;
+        recording the same uid again (a spool replayed after a commit whose acknowledgement was lost) changes
+        nothing and returns the first recording's ref with `created` False."""
         evidence = {"boxes": inc.boxes, "measures": inc.measures, "raised_at": inc.raised_at}
-        with self.pool.connection() as conn, conn.transaction():
-            incident_id = conn.execute(
+        with self.pool.connection(timeout=timeout_s) as conn, conn.transaction():
+            row = conn.execute(
                 "INSERT INTO incidents (camera_id, rule, zone_id, started_at, ended_at, confidence, track_ids,"
-                " evidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                " evidence, uid) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (uid) WHERE uid IS NOT NULL DO NOTHING RETURNING id",
                 (inc.camera_id, inc.rule, inc.zone_id, ts(inc.started_at), ts(inc.ended_at), inc.confidence,
-                 inc.track_ids, Jsonb(evidence)),
-            ).fetchone()[0]
+                 inc.track_ids, Jsonb(evidence), uid),
+            ).fetchone()
+            if row is None:  # recorded before: a replay
+                assert uid is not None
+                ref = self._ref_of(conn, uid)
+                assert ref is not None, f"incident {uid} exists without its alert"
+                return ref
+            incident_id = row[0]
             if cooldown_s > 0:
                 recent = conn.execute(
                     "SELECT id FROM alerts WHERE dedup_key = %s AND status IN ('reviewed', 'closed')"
@@ -60,10 +78,26 @@ class AlertStore:
             alert_id, created = int(row[0]), bool(row[1])
             self._event(conn, alert_id, "system", "opened" if created else "incident_merged",
                         {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
+            if created and messages is not None:
+                for channel, payload, key in messages(alert_id):
+                    self._enqueue(conn, alert_id, channel, payload, key)
         return AlertRef(alert_id, incident_id, created)
 
-    def close_incident(self, ref: AlertRef, inc: Incident) -> None:
-        with self.pool.connection() as conn, conn.transaction():
+    def ref_of(self, uid: str, timeout_s: float | None = None) -> AlertRef | None:
+        """The alert an incident recorded with `uid` belongs to (None: not recorded)."""
+        with self.pool.connection(timeout=timeout_s) as conn:
+            return self._ref_of(conn, uid)
+
+    @staticmethod
+    def _ref_of(conn, uid: str) -> AlertRef | None:  # noqa: ANN001 - a psycopg connection
+        row = conn.execute(
+            "SELECT e.alert_id, i.id FROM incidents i JOIN alert_events e"
+            " ON e.action IN ('opened', 'incident_merged', 'incident_during_cooldown')"
+            " AND (e.detail ->> 'incident_id')::bigint = i.id WHERE i.uid = %s", (uid,)).fetchone()
+        return None if row is None else AlertRef(int(row[0]), int(row[1]), False)
+
+    def close_incident(self, ref: AlertRef, inc: Incident, timeout_s: float | None = None) -> None:
+        with self.pool.connection(timeout=timeout_s) as conn, conn.transaction():
             conn.execute(
                 "UPDATE incidents SET ended_at = %s, evidence = evidence || %s WHERE id = %s",
                 (ts(inc.ended_at), Jsonb({"measures": inc.measures}), ref.incident_id),
@@ -91,11 +125,15 @@ class AlertStore:
     def enqueue(self, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:
         """Queue one message for one channel; the idempotency key makes a repeat a no-op."""
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute(
-                "INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (idempotency_key) DO NOTHING",
-                (alert_id, channel, key, Jsonb(payload)),
-            )
+            self._enqueue(conn, alert_id, channel, payload, key)
+
+    @staticmethod
+    def _enqueue(conn, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:  # noqa: ANN001
+        conn.execute(
+            "INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            (alert_id, channel, key, Jsonb(payload)),
+        )
 
     @staticmethod
     def _event(conn, alert_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:

@@ -237,7 +237,8 @@ class Node:
             areas = {c.id: c.area for c in cfg.cameras}
             manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
                                    site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders),
-                                   area_of=areas.__getitem__, timezone=cfg.site.timezone)
+                                   area_of=areas.__getitem__, timezone=cfg.site.timezone,
+                                   spool_dir=cfg.paths.data_dir / "spool")
             escalator = Escalator(pool, cfg.alerts.escalation, cfg.alerts.review_base_url)
             escalator.start()
             # Metrics spool to disk while the database is away and replay in order when it returns.

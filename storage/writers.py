@@ -93,9 +93,9 @@ class BatchWriter:
         self._stage_copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
         self._stage_insert = sql.SQL("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING"
                                      ).format(table=sql.Identifier(table), cols=cols, stage=stage)
-        self.spool: _Spool | None = None
+        self.spool: Spool | None = None
         if spool_dir is not None:
-            self.spool = _Spool(Path(spool_dir), table, max_spool_bytes)
+            self.spool = Spool(Path(spool_dir), table, max_spool_bytes)
         self._next_try = 0.0
         self._backoff = retry_s
         self.flush_every_s = flush_every_s
@@ -141,6 +141,7 @@ class BatchWriter:
         self._closed.set()
         if self._timer is not None and self._timer is not threading.current_thread():
             self._timer.join()
+        self._next_try = 0.0  # the last chance this run: try the database now, whatever the backoff says
         self.flush()
 
     def _tick(self) -> None:
@@ -265,9 +266,10 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout | PoolClosed | OSError)
 
 
-class _Spool:
-    """One table's append-only spool file plus its acknowledgement marker. Not thread-safe: the writer's
-    I/O lock serialises every call."""
+class Spool:
+    """One table's append-only spool file plus its acknowledgement marker (the layout: the module docstring).
+    Not thread-safe: its owner serialises every call (BatchWriter's I/O lock, the alert writer's thread).
+    A "row" is any picklable tuple."""
 
     def __init__(self, directory: Path, table: str, max_bytes: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ def test_an_incident_opened_without_a_frame_gets_an_alert_and_a_placeholder_snap
         manager.handle(IncidentEvent("opened", inc), None, None, None)
         inc.ended_at = inc.raised_at
         manager.handle(IncidentEvent("closed", inc), None, None, None)
+        manager.close()
     with psycopg.connect(db_dsn) as conn:
         (snapshot, status), = conn.execute("SELECT snapshot_path, status FROM alerts").fetchall()
     assert snapshot.endswith(".jpg") and (tmp_path / "l1").is_dir()
-    assert status == "open"
+    assert status == "open" and manager.stats.alerts_opened == 1
