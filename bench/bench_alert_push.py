@@ -1,5 +1,6 @@
-"""Latency from incident to delivered push: AlertManager.handle(opened) -> snapshot, alert and outbox rows ->
-OutboxWorker -> signed JSON webhook on 127.0.0.1, for one alert on each of 112 cameras.
+"""Latency from incident to delivered push: AlertManager.handle(opened) -> the alert writer (snapshot, spool,
+alert and outbox rows in one transaction) -> OutboxWorker -> signed JSON webhook on 127.0.0.1, for one alert
+on each of 112 cameras.
 
 Run: .venv/bin/python bench/bench_alert_push.py [--cameras 112] [--poll-s 0.5] [--gap-s 0.1]
 
@@ -7,7 +8,8 @@ Worker modes: `listen` (the default: woken by LISTEN/NOTIFY on insert, 5 s poll 
 comparison, a plain poll (LISTEN off) at each --poll-s. Two arrival patterns per mode:
   paced: one incident every --gap-s (a normal day: pushes do not queue behind each other);
   burst: all cameras' incidents handed over back to back (a site-wide event: the worst queue).
-Latency = receiver's arrival time - the moment `handle` was called (one process, one perf_counter clock).
+Latency = receiver's arrival time - the moment `handle` was called (one process, one perf_counter clock);
+"handle" = the time the analysis thread spends in it (it hands the incident to the writer and returns).
 The database is a throwaway embedded PostgreSQL (or a new database on $JIANGUAN_DSN's server, dropped
 afterwards), default settings, fsync on. Asserts nothing; note the machine beside any figure you quote.
 """
@@ -42,7 +44,7 @@ class TimedReceiver:
     """Records when each alert's push arrived (perf_counter), answers 200."""
 
     def __init__(self) -> None:
-        self.arrived: dict[int, float] = {}
+        self.arrived: dict[str, float] = {}  # camera id -> arrival of its alert's first push
         self.done = threading.Condition()
         receiver = self
 
@@ -51,7 +53,7 @@ class TimedReceiver:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 now = time.perf_counter()
                 with receiver.done:
-                    receiver.arrived.setdefault(int(body["alert_id"]), now)
+                    receiver.arrived.setdefault(str(body["camera_id"]), now)
                     receiver.done.notify_all()
                 self.send_response(200)
                 self.end_headers()
@@ -75,7 +77,7 @@ def pct(values: list[float], q: float) -> float:
 
 def run(dsn: str, cameras: int, poll_s: float | None, gap_s: float, burst: bool, work: Path,
         tag: str) -> tuple[list[float], list[float]]:
-    """Per alert: (incident -> push arrived, time inside `handle`: snapshot + alert and outbox rows)."""
+    """Per alert: (incident -> push arrived, time inside `handle`)."""
     receiver = TimedReceiver()
     config = AlertsConfig(notifiers=[{"type": "webhook", "id": "hook", "url": receiver.url,
                                       "hmac_secret": "bench-secret", "timeout_s": 5}])
@@ -93,7 +95,7 @@ def run(dsn: str, cameras: int, poll_s: float | None, gap_s: float, burst: bool,
             OutboxWorker(pool, notifiers, config.retry, poll_s=poll_s, listen=False)
         worker.start()
         manager = AlertManager(AlertStore(pool), config, notifiers, work / "evidence", site_of=lambda _c: "office")
-        started: dict[int, float] = {}
+        started: dict[str, float] = {}
         handled: list[float] = []
         base = time.time()
         for i in range(cameras):
@@ -101,7 +103,7 @@ def run(dsn: str, cameras: int, poll_s: float | None, gap_s: float, burst: bool,
                            started_at=base - 8, raised_at=base, measures={"threshold_s": 8.0})
             t = time.perf_counter()
             manager.handle(IncidentEvent("opened", inc), image, sv.Detections.empty(), zone)
-            started[manager.stats.alert_ids[-1]] = t
+            started[inc.camera_id] = t
             handled.append(time.perf_counter() - t)
             if not burst:
                 time.sleep(gap_s)
