@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from alerts.config import AlertsConfig
+from alerts.enqueue import enqueue
 from alerts.routing import SEVERITY_ORDER, AlertFacts, route
 
 
@@ -143,10 +144,8 @@ class BusinessAlerts:
             floor = self._min_severity.get(channel)
             if floor is not None and SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[floor]:
                 continue
-            conn.execute("INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s, %s, %s, %s)"
-                         " ON CONFLICT (idempotency_key) DO NOTHING",
-                         (alert_id, channel, f"alert-{alert_id}-opened-{channel}",
-                          Jsonb({**payload, "audience": "unit" if channel in unit_channels else "centre"})))
+            enqueue(conn, channel, f"alert-{alert_id}-opened-{channel}",
+                    {**payload, "audience": "unit" if channel in unit_channels else "centre"}, alert_id)
             n += 1
         return n
 

@@ -1,4 +1,5 @@
-"""Delivers queued notifications: claims due rows, sends, retries with backoff, gives up to 'dead'.
+"""Delivers queued notifications (rows queued by `alerts.enqueue`): claims due rows, sends, retries with
+backoff, gives up to 'dead'.
 
 The row is written before any request is made, so a crash or a dead receiver loses nothing; the
 idempotency key travels with every attempt so a receiver can drop a repeat after a lost reply.

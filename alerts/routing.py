@@ -14,6 +14,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts.enqueue import enqueue
+
 log = logging.getLogger(__name__)
 
 Severity = Literal["info", "minor", "major", "critical"]
@@ -158,10 +160,7 @@ class Escalator:
                                "started_at": started.isoformat(),
                                "review_url": f"{self.review_base_url}/alerts/{alert_id}"}
                     for channel in step.notifiers:
-                        conn.execute(
-                            "INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s,%s,%s,%s)"
-                            " ON CONFLICT (idempotency_key) DO NOTHING",
-                            (alert_id, channel, f"alert-{alert_id}-escalation-{level}-{channel}", Jsonb(payload)))
+                        enqueue(conn, channel, f"alert-{alert_id}-escalation-{level}-{channel}", payload, alert_id)
                     conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
                                  " VALUES (%s, 'system', 'escalated', %s)",
                                  (alert_id, Jsonb({"level": level, "notifiers": step.notifiers})))

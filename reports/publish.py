@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.enqueue import enqueue
 from reports import data, render
 from reports.config import ReportsConfig
 from reports.periods import period
@@ -77,8 +78,6 @@ def publish(conn: psycopg.Connection, site_id: str, kind: str, day: date, cfg: R
                    "measures": {"transactions": float(figures.totals["transactions"]),
                                 "alerts": float(figures.totals["alerts"])}}
         for channel in channels:
-            conn.execute("INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (NULL, %s, %s, %s)"
-                         " ON CONFLICT (idempotency_key) DO NOTHING",
-                         (channel, f"report-{report_id}-{channel}", Jsonb(payload)))
+            enqueue(conn, channel, f"report-{report_id}-{channel}", payload)
     conn.commit()
     return Published(report_id, html_path, pdf_path, html_sha, pdf_sha, tuple(channels), figures)
