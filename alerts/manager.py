@@ -24,6 +24,7 @@ from alerts.routing import SEVERITY_ORDER, AlertFacts, route
 from alerts.store import AlertRef, AlertStore, Message
 from alerts.writer import AlertWriter, Closing, Opening, new_uid
 from analytics import Incident, IncidentEvent
+from analytics.health import HEALTH_RULES
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,18 @@ RULE_TITLES = {
     "staff_phone": "Window {zone}: phone in the staff zone",
     "waiting_over_limit": "Zone {zone}: waiting crowd over the limit for {seconds:.0f} s",
 }
+
+
+# What a camera-health alert's recovery push says (analytics.health.HEALTH_RULES: each outage pages, and so
+# does its end).
+RESOLVED_TITLES = {
+    "video_loss": "Video restored",
+    "frozen": "Picture moving again",
+    "covered": "Camera uncovered",
+    "defocus": "Picture in focus again",
+    "scene_moved": "Scene back in place",
+}
+assert set(RESOLVED_TITLES) == set(HEALTH_RULES)
 
 
 class ClipSource(Protocol):
@@ -116,7 +129,8 @@ class AlertManager:
         self._clipper.start()
         self.writer = AlertWriter(store, spool_dir or Path(evidence_dir).parent / "spool",
                                   cooldown_s=config.cooldown_s, messages=self._messages, on_opened=self._recorded,
-                                  on_merged=self._merged)
+                                  on_merged=self._merged, repage=lambda inc: inc.rule in RESOLVED_TITLES,
+                                  closing_messages=self._closing_messages)
 
     def handle(self, event: IncidentEvent, image: np.ndarray | None, detections: sv.Detections | None,
                zone_polygon: np.ndarray | None) -> None:
@@ -158,10 +172,18 @@ class AlertManager:
 
     def _messages(self, inc: Incident, title: str) -> Callable[[int], list[Message]]:
         """The pushes of an alert opened for `inc`, given its id (written with the alert, one transaction)."""
+        return self._pushes(inc, title, "opened")
+
+    def _closing_messages(self, inc: Incident) -> Callable[[int], list[Message]] | None:
+        """A camera-health incident's end is pushed too ("Video restored"); other incidents end quietly."""
+        title = RESOLVED_TITLES.get(inc.rule)
+        return None if title is None else self._pushes(inc, title, "resolved")
+
+    def _pushes(self, inc: Incident, title: str, kind: str) -> Callable[[int], list[Message]]:
 
         def build(alert_id: int) -> list[Message]:
             payload = {
-                "event": "alert.opened",
+                "event": f"alert.{kind}",
                 "alert_id": alert_id,
                 "site_id": self.site_of(inc.camera_id),
                 "camera_id": inc.camera_id,
@@ -171,6 +193,7 @@ class AlertManager:
                 "title": title,
                 "started_at": datetime.fromtimestamp(inc.started_at, tz=UTC).isoformat(),
                 "raised_at": datetime.fromtimestamp(inc.raised_at, tz=UTC).isoformat(),
+                "ended_at": None if inc.ended_at is None else datetime.fromtimestamp(inc.ended_at, tz=UTC).isoformat(),
                 "confidence": inc.confidence,
                 "measures": inc.measures,
                 "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{alert_id}",
@@ -187,7 +210,7 @@ class AlertManager:
                 message = dict(payload)
                 if self.links is not None:
                     message["ack_url"] = f"{base}/ack/{self.links.sign(alert_id, 'acknowledge', name)}"
-                out.append((name, message, f"alert-{alert_id}-opened-{name}"))
+                out.append((name, message, f"alert-{alert_id}-{kind}-{name}"))
             return out
 
         return build

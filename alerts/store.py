@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from alerts.enqueue import enqueue
 from analytics import Incident
 
 
@@ -34,7 +35,7 @@ class AlertStore:
     def record_incident(self, inc: Incident, site_id: str, title: str, snapshot: tuple[str, str] | None,
                         cooldown_s: float = 0.0, *, uid: str | None = None,
                         messages: Callable[[int], Sequence[Message]] | None = None,
-                        timeout_s: float | None = None) -> AlertRef:
+                        repage: bool = False, timeout_s: float | None = None) -> AlertRef:
         """Insert the incident, and open an alert for it unless a live one with the same key exists, or one
         with the same key was reviewed or closed less than `cooldown_s` ago (then the incident is recorded
         against that alert's timeline instead of paging everyone again).
@@ -42,7 +43,9 @@ class AlertStore:
         `messages(alert_id)`: the pushes of a newly opened alert, queued in the outbox in the same transaction
         (a crash can never leave an alert that is not pushed). `uid`: the incident's identity from its node;
         recording the same uid again (a spool replayed after a commit whose acknowledgement was lost) changes
-        nothing and returns the first recording's ref with `created` False."""
+        nothing and returns the first recording's ref with `created` False. `repage`: an incident that
+        begins after the live alert's last one ended reopens it and is pushed again (camera health: each
+        outage is news), instead of being merged silently."""
         evidence = {"boxes": inc.boxes, "measures": inc.measures, "raised_at": inc.raised_at}
         with self.pool.connection(timeout=timeout_s) as conn, conn.transaction():
             row = conn.execute(
@@ -71,16 +74,27 @@ class AlertStore:
                 "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, rule, zone_id, severity, title,"
                 " started_at, snapshot_path, snapshot_sha256) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
                 " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
-                " SET updated_at = now() RETURNING id, (xmax = 0) AS inserted",
+                " SET updated_at = now() RETURNING id, (xmax = 0) AS inserted, ended_at IS NOT NULL",
                 (inc.key, incident_id, site_id, inc.camera_id, inc.rule, inc.zone_id, inc.severity, title,
                  ts(inc.started_at), snapshot[0] if snapshot else None, snapshot[1] if snapshot else None),
             ).fetchone()
-            alert_id, created = int(row[0]), bool(row[1])
-            self._event(conn, alert_id, "system", "opened" if created else "incident_merged",
-                        {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
-            if created and messages is not None:
+            alert_id, created, was_over = int(row[0]), bool(row[1]), bool(row[2])
+            detail = {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures}
+            if created:
+                self._event(conn, alert_id, "system", "opened", detail)
+            elif repage and was_over:
+                # The last incident of this alert was over and a new one began (a camera lost a second time):
+                # the alert is live again and pages again, not folded silently into an unread alert.
+                conn.execute("UPDATE alerts SET ended_at = NULL WHERE id = %s", (alert_id,))
+                self._event(conn, alert_id, "system", "reopened", detail)
+            else:
+                self._event(conn, alert_id, "system", "incident_merged", detail)
+            if messages is not None and (created or (repage and was_over)):
                 for channel, payload, key in messages(alert_id):
-                    self._enqueue(conn, alert_id, channel, payload, key)
+                    if not created:
+                        payload, key = {**payload, "event": "alert.reopened", "incident_id": incident_id}, \
+                            f"{key}-incident-{incident_id}"
+                    enqueue(conn, channel, key, payload, alert_id)
         return AlertRef(alert_id, incident_id, created)
 
     def ref_of(self, uid: str, timeout_s: float | None = None) -> AlertRef | None:
@@ -92,12 +106,18 @@ class AlertStore:
     def _ref_of(conn, uid: str) -> AlertRef | None:  # noqa: ANN001 - a psycopg connection
         row = conn.execute(
             "SELECT e.alert_id, i.id FROM incidents i JOIN alert_events e"
-            " ON e.action IN ('opened', 'incident_merged', 'incident_during_cooldown')"
+            " ON e.action IN ('opened', 'reopened', 'incident_merged', 'incident_during_cooldown')"
             " AND (e.detail ->> 'incident_id')::bigint = i.id WHERE i.uid = %s", (uid,)).fetchone()
         return None if row is None else AlertRef(int(row[0]), int(row[1]), False)
 
-    def close_incident(self, ref: AlertRef, inc: Incident, timeout_s: float | None = None) -> None:
+    def close_incident(self, ref: AlertRef, inc: Incident, timeout_s: float | None = None,
+                       messages: Callable[[int], Sequence[Message]] | None = None) -> None:
+        """End the incident and its alert's live period; `messages(alert_id)`: pushes saying it is over (a
+        camera's picture back), queued in the same transaction, once per incident."""
         with self.pool.connection(timeout=timeout_s) as conn, conn.transaction():
+            for channel, payload, key in messages(ref.alert_id) if messages is not None else ():
+                enqueue(conn, channel, f"{key}-incident-{ref.incident_id}", {**payload, "incident_id": ref.incident_id},
+                        ref.alert_id)
             conn.execute(
                 "UPDATE incidents SET ended_at = %s, evidence = evidence || %s WHERE id = %s",
                 (ts(inc.ended_at), Jsonb({"measures": inc.measures}), ref.incident_id),
@@ -125,15 +145,7 @@ class AlertStore:
     def enqueue(self, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:
         """Queue one message for one channel; the idempotency key makes a repeat a no-op."""
         with self.pool.connection() as conn, conn.transaction():
-            self._enqueue(conn, alert_id, channel, payload, key)
-
-    @staticmethod
-    def _enqueue(conn, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:  # noqa: ANN001
-        conn.execute(
-            "INSERT INTO outbox (alert_id, channel, idempotency_key, payload) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            (alert_id, channel, key, Jsonb(payload)),
-        )
+            enqueue(conn, channel, key, payload, alert_id)
 
     @staticmethod
     def _event(conn, alert_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:

@@ -84,12 +84,16 @@ class AlertWriter:
     """One thread that turns openings and closings into database rows, in order, through the spool.
 
     `messages(incident, title)` gives the function of alert id that builds an opening's pushes;
-    `on_opened(ref, incident)` runs after an alert was newly opened (stats, clip jobs)."""
+    `on_opened(ref, incident)` runs after an alert was newly opened (stats, clip jobs); `repage(incident)`:
+    whether an incident that follows an ended one of the same live alert pages again; `closing_messages`:
+    the pushes that say an incident is over (None: none)."""
 
     def __init__(self, store: AlertStore, spool_dir: Path, *, cooldown_s: float,
                  messages: Callable[[Incident, str], Callable[[int], Sequence[Message]]],
                  on_opened: Callable[[AlertRef, Incident], None],
                  on_merged: Callable[[AlertRef, Incident], None] = lambda _ref, _inc: None,
+                 repage: Callable[[Incident], bool] = lambda _inc: False,
+                 closing_messages: Callable[[Incident], Callable[[int], Sequence[Message]] | None] = lambda _i: None,
                  max_spool_bytes: int = 1024**3) -> None:
         self.store = store
         self.spool_dir = Path(spool_dir)
@@ -97,6 +101,8 @@ class AlertWriter:
         self.messages = messages
         self.on_opened = on_opened
         self.on_merged = on_merged
+        self.repage = repage
+        self.closing_messages = closing_messages
         self.spool = Spool(self.spool_dir, SPOOL_TABLE, max_spool_bytes)
         self.applied = 0  # jobs written to the database
         self.dead = 0  # jobs the database refused for good
@@ -201,7 +207,8 @@ class AlertWriter:
         if record[0] == "open":
             _kind, uid, inc, site_id, title, path, sha = record
             ref = self.store.record_incident(inc, site_id, title, (path, sha), cooldown_s=self.cooldown_s, uid=uid,
-                                             messages=self.messages(inc, title), timeout_s=DB_TIMEOUT_S)
+                                             messages=self.messages(inc, title), repage=self.repage(inc),
+                                             timeout_s=DB_TIMEOUT_S)
             self._refs[uid] = ref
             (self.on_opened if ref.created else self.on_merged)(ref, inc)
             return
@@ -210,7 +217,7 @@ class AlertWriter:
         if ref is None:
             log.warning("alert writer: closing of an incident never recorded (%s %s)", inc.camera_id, inc.rule)
             return
-        self.store.close_incident(ref, inc, timeout_s=DB_TIMEOUT_S)
+        self.store.close_incident(ref, inc, timeout_s=DB_TIMEOUT_S, messages=self.closing_messages(inc))
 
     def _dead_letter(self, records: list[tuple[Any, ...]], exc: BaseException) -> None:
         self.dead += len(records)

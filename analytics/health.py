@@ -35,6 +35,10 @@ Severity = Literal["info", "minor", "major", "critical"]
 
 
 # -- configuration ---------------------------------------------------------------------------------
+# The rules this module raises. Each outage of a camera is news to the people watching it: a repeat pages
+# again and the recovery is pushed too (alerts/manager.py).
+HEALTH_RULES = ("video_loss", "frozen", "covered", "defocus", "scene_moved")
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

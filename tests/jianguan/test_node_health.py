@@ -57,3 +57,67 @@ def test_video_loss_alert_opens_and_closes(pg_admin_dsn, tmp_path):
     assert [r[:4] for r in rows] == [("video_loss", "critical", "Video lost", True)]
     silent = rows[0][4].total_seconds()
     assert 5 <= silent <= 30  # paused 7 s; plus the reader's timeout and reconnect
+
+
+def test_each_outage_is_pushed_and_so_is_each_recovery(pg_admin_dsn, tmp_path):
+    """A camera lost twice pages twice (the second outage reopens the unread alert instead of being folded
+    into it silently), each recovery is pushed ("Video restored"), and the reader is back within 5 s of the
+    camera server answering again."""
+    from jianguan.demo import WebhookReceiver
+
+    name = f"outages_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    receiver = WebhookReceiver()
+
+    def events() -> list[tuple[str, str, int]]:
+        return [(d.body["event"], d.body["rule"], d.body["alert_id"]) for d in receiver.deliveries]
+
+    def wait(cond, timeout_s: float, what: str) -> float:
+        start = time.monotonic()
+        while not cond():
+            assert time.monotonic() - start < timeout_s, f"{what}: {events()}"
+            time.sleep(0.1)
+        return time.monotonic() - start
+
+    try:
+        with start_simulator(["cam-1"]) as sim:
+            cfg = parse_config({
+                "site": {"id": "s1", "name": "S"},
+                "paths": {"data_dir": str(tmp_path)},
+                "detector": {"imgsz": 320},
+                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
+                           "retry": {"initial_s": 1}},
+                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
+                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                             "detect": {"fps": 2}, "record": {"enabled": False},
+                             "camera_health": {"video_loss": {"seconds": 3}}}],
+            }, env={"HOOK_URL": receiver.url})
+            node = Node(cfg, dsn, drain_s=5)
+            runner = threading.Thread(target=node.run, daemon=True)
+            runner.start()
+            counters = node.report.cameras["cam-1"]
+            wait(lambda: counters.frames_analysed >= 4, 60, "no frame analysed")
+            back_s = []
+            for outage in (1, 2):
+                sim.pause()
+                wait(lambda n=outage: sum(e[0] != "alert.resolved" for e in events()) >= n, 30, "outage not pushed")
+                sim.resume()
+                before = counters.frames_analysed
+                back_s.append(wait(lambda b=before: counters.frames_analysed > b, 30, "camera not read again"))
+                wait(lambda n=outage: sum(e[0] == "alert.resolved" for e in events()) >= n, 30,
+                     "recovery not pushed")
+            time.sleep(2)  # a repeated push, if there were one, would come now
+            node.stop_event.set()
+            runner.join(timeout=30)
+    finally:
+        receiver.close()
+    kinds = [e[:2] for e in events()]
+    assert kinds == [("alert.opened", "video_loss"), ("alert.resolved", "video_loss"),
+                     ("alert.reopened", "video_loss"), ("alert.resolved", "video_loss")], kinds
+    assert len({e[2] for e in events()}) == 1  # one alert, reopened: its timeline holds both outages
+    titles = [d.body["title"] for d in receiver.deliveries]
+    assert titles[1] == titles[3] == "Video restored"
+    assert max(back_s) <= 5.0, back_s
