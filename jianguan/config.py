@@ -133,6 +133,14 @@ class PathsConfig(_Strict):
         return self.data_dir / "recordings"
 
 
+class MetricsConfig(_Strict):
+    """Prometheus metrics of the node (jianguan/metrics.py): off unless a port is given."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="serve /metrics on this port (e.g. 9108)")
+    bind: str = Field("127.0.0.1", description="address to listen on; the figures name cameras, so "
+                      "0.0.0.0 is a choice")
+
+
 class SiteConfig(_Strict):
     site: SiteInfo
     paths: PathsConfig = Field(default_factory=PathsConfig)
@@ -146,6 +154,7 @@ class SiteConfig(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)  # retention, staggered start
     events: EventsConfig = Field(default_factory=EventsConfig)  # lane sensors, transactions
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @property

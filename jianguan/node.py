@@ -37,6 +37,7 @@ from analytics.rules import ExternalEvent
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
+from jianguan.metrics import serve_metrics
 from jianguan.mirror import mirror_site
 from jianguan.overload import OverloadWatch
 from storage import BatchWriter
@@ -184,6 +185,12 @@ class Node:
         self._start_offset = {cam_id: i * self._stagger_gap_s for i, cam_id in enumerate(live_ids)}
         self._health: dict[str, CameraHealth] = {}  # set up in _loop; read by the stats writer
         self._readers: dict[str, CameraReader] = {}  # set in _loop: health asks whether a camera still connects
+        # What the metrics endpoint reads (jianguan/metrics.py), set as run() creates them.
+        self._queues: dict[str, queue.Queue[Frame]] = {}
+        self._manager: AlertManager | None = None
+        self._outbox: OutboxWorker | None = None
+        self._writers: list[BatchWriter] = []
+        self.frame_cost_s = 0.0  # recent detection cost per frame (EWMA)
         self._last_image: dict[str, np.ndarray] = {}
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
@@ -223,6 +230,7 @@ class Node:
         pool = ConnectionPool(self.dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-node"},
                               open=True)
         sweeper: RetentionSweeper | None = None
+        metrics_server = None
         # Hourly rollups keep long-range dashboards fast; a node watching live cameras refreshes them (file
         # runs are short and leave it to `jianguan db refresh-rollups`).
         rollups = RollupRefresher(self.dsn) if any(live.values()) else None
@@ -234,11 +242,13 @@ class Node:
             notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
             outbox = OutboxWorker(pool, notifiers, cfg.alerts.retry)
             outbox.start()
+            self._outbox = outbox
             areas = {c.id: c.area for c in cfg.cameras}
             manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
                                    site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders),
                                    area_of=areas.__getitem__, timezone=cfg.site.timezone,
                                    spool_dir=cfg.paths.data_dir / "spool")
+            self._manager = manager
             escalator = Escalator(pool, cfg.alerts.escalation, cfg.alerts.review_base_url)
             escalator.start()
             # Metrics spool to disk while the database is away and replay in order when it returns.
@@ -249,6 +259,9 @@ class Node:
                                                        "skipped_fps", "detection_fps", "decode_ms", "lag_s",
                                                        "reconnects", *HEALTH_COLUMNS, "analysed_fps",
                                                        "dropped_fps", "needed_fps"], spool_dir=spool)
+            self._writers = [occupancy, stats]
+            if cfg.metrics.port is not None:
+                metrics_server = serve_metrics(self, cfg.metrics.port, cfg.metrics.bind)
             for rec in recorders.values():
                 rec.start()
             sweeper = RetentionSweeper(
@@ -277,6 +290,8 @@ class Node:
             self.report.failed_deliveries = outbox.stats.failed_attempts
             self.report.undelivered = outbox.pending_due()
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             if sweeper is not None:
                 sweeper.stop()
             if rollups is not None:
@@ -306,6 +321,7 @@ class Node:
             c.id, 0.0)) for c in self.config.cameras}  # a staggered camera's video-loss clock starts with it
         queues: dict[str, queue.Queue[Frame]] = {c.id: queue.Queue(maxsize=c.detect.queue_frames(c.analysis_fps))
                                                 for c in self.config.cameras}
+        self._queues = queues
         finished: dict[str, threading.Event] = {c: threading.Event() for c in cams}
         last_ts: dict[str, float] = {}
 
@@ -384,6 +400,7 @@ class Node:
                 item = (batch, self._gated_detect(batch, cams))
                 spent = (time.perf_counter() - t0) / len(batch)
                 frame_cost = spent if frame_cost == 0.0 else 0.8 * frame_cost + 0.2 * spent
+                self.frame_cost_s = frame_cost
                 sent += 1
                 while not self.stop_event.is_set():
                     with contextlib.suppress(queue.Full):
