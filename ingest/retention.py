@@ -7,6 +7,9 @@ mtime: ffmpeg closes a segment when its last frame is written, so mtime is where
 A sweep, in order:
 1. age: a segment older than its camera's `keep_s` (default `recording.retain_s`) goes;
 2. budget: while all segment files together exceed `disk_budget_gb`, the oldest goes, across cameras;
+   free space: while the volume has less than `min_free_share` of its size free, the oldest goes too (the
+   budget is a guess made at install time; other files share the disk, and a full disk stops every
+   recorder and the metric spools);
 3. clips: a clip file older than `clip_retain_days` goes unless the database says it is held (HELD_SQL);
    its row stays, marked `deleted_at`/`deleted_reason`, and each alert that showed it gets a
    `clip_deleted` event on its timeline.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -90,6 +94,8 @@ class RecordingConfig(BaseModel):
                                "segments are kept meanwhile")
     start_stagger_s: float = Field(5.0, ge=0, le=120, description="live cameras' readers and recorders start "
                                    "spread over this window instead of all at once")
+    min_free_share: float = Field(0.05, ge=0, lt=1, description="keep at least this share of the recordings "
+                                  "volume free, deleting the oldest segments whatever the budget; 0: budget only")
 
     @property
     def disk_budget_bytes(self) -> int | None:
@@ -107,6 +113,7 @@ class SweepReport:
     failed: int = 0  # files that could not be deleted (logged)
     kept_bytes: int = 0  # segment files left on disk
     over_budget: bool = False  # still above the budget: everything left is in use or protected
+    low_space: bool = False  # the volume still has less than min_free_share free (nothing left to delete)
     db_ok: bool = True
 
     def line(self, budget: int | None) -> str:
@@ -115,6 +122,8 @@ class SweepReport:
                 f"({_size(self.clip_bytes)}); recordings {_size(self.kept_bytes)}")
         if budget is not None:
             text += f" of {_size(budget)} budget" + (" (over: the rest is in use)" if self.over_budget else "")
+        if self.low_space:
+            text += "; the volume is nearly full and nothing more may be deleted"
         if self.vanished or self.failed:
             text += f"; {self.vanished} already gone, {self.failed} failed"
         return text if self.db_ok else text + "; database unreachable: clips not swept, recent segments kept"
@@ -134,7 +143,8 @@ class RetentionSweeper:
     def __init__(self, recordings_dir: Path, config: RecordingConfig, pool: ConnectionPool | None = None, *,
                  recorders: Mapping[str, Recorder] | None = None, keep_s: Mapping[str, float] | None = None,
                  clip_pre_s: float = 5.0, max_clip_s: float = 60.0, clock: Callable[[], float] = time.time,
-                 clip_batch: int = 500) -> None:
+                 clip_batch: int = 500, disk_usage: Callable[[Path], tuple[int, int, int]] = shutil.disk_usage
+                 ) -> None:
         self.recordings_dir = Path(recordings_dir)
         self.config = config
         self.pool = pool
@@ -144,6 +154,7 @@ class RetentionSweeper:
         self.max_clip_s = max_clip_s
         self.clock = clock
         self.clip_batch = clip_batch
+        self.disk_usage = disk_usage  # (total, used, free) of the volume holding the recordings
         self.last: SweepReport | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,6 +211,7 @@ class RetentionSweeper:
             if report.over_budget:
                 log.warning("retention: recordings take %s, over the %s budget, and everything left is being "
                             "written or needed by a clip", _size(total), _size(budget))
+        total -= self._free_space(left, protected, report)
         report.lists = self._drop_empty_lists(files, in_use, now)
         report.kept_bytes = total
         if pending is not None and self.pool is not None:
@@ -211,6 +223,31 @@ class RetentionSweeper:
             log.debug("%s", summary)
         self.last = report
         return report
+
+    def _free_space(self, left: list[_File], protected: set[Path], report: SweepReport) -> int:
+        """Delete the oldest segments still on disk until the volume has `min_free_share` free; the bytes
+        deleted."""
+        share = self.config.min_free_share
+        if share <= 0:
+            return 0
+        try:
+            size, _used, free = self.disk_usage(self.recordings_dir)
+        except OSError as exc:
+            log.warning("retention: cannot read the free space of %s: %s", self.recordings_dir, exc)
+            return 0
+        want = share * size - free
+        freed = 0
+        for f in left:
+            if freed >= want:
+                break
+            if f.path not in protected and f.path.exists() and self._delete(f, "free_space", report):
+                freed += f.size
+        report.low_space = freed < want
+        if report.low_space:
+            log.critical("retention: %s has %s free of %s, under the %.0f %% to keep, and every segment left is "
+                         "being written or needed by a clip", self.recordings_dir, _size(free + freed), _size(size),
+                         100 * share)
+        return freed
 
     def _scan(self) -> list[_File]:
         out = []

@@ -294,3 +294,42 @@ def test_clip_that_cannot_be_deleted_keeps_its_row(h264, tmp_path, pool):
     with pool.connection() as conn:
         marks = dict(conn.execute("SELECT id, deleted_at IS NOT NULL FROM clips").fetchall())
     assert marks == {good_id: True, odd_id: False}
+
+
+def test_a_nearly_full_volume_is_freed_oldest_first_whatever_the_budget(h264, tmp_path, pool, caplog):
+    """The volume's own free space is read (here: a volume of `capacity` bytes holding exactly these files):
+    under `min_free_share` free, the oldest segments go until the share is free again, even within the
+    budget; if everything left is protected, a critical line says the disk is nearly full."""
+    rec = record(h264, tmp_path, "cam1")
+    segs = rec.segments()
+    for i, seg in enumerate(segs):
+        age(seg.path, 5000 - 100 * i)  # oldest first
+
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+
+    capacity = int(on_disk() / 0.9)  # 10 % free
+
+    def usage(_path: Path) -> tuple[int, int, int]:
+        used = on_disk()
+        return capacity, used, capacity - used
+
+    cfg = RecordingConfig(retain_s=DAY, disk_budget_gb=50, min_free_share=0.3)
+    report = RetentionSweeper(tmp_path, cfg, pool, recorders={"cam1": rec}, disk_usage=usage).sweep()
+    deleted = report.segments["free_space"]
+    assert deleted >= 1 and not report.low_space and set(report.segments) == {"free_space"}
+    assert usage(tmp_path)[2] >= 0.3 * capacity  # the share is free again...
+    assert seg_files(tmp_path) == {s.path for s in segs[deleted:]}  # ...by deleting the oldest
+    # Nothing more may go: with the database away, every segment younger than clip_hold_s may be needed by a
+    # clip. The volume stays short of its share: a critical line says so.
+    for seg in segs[deleted:]:
+        age(seg.path, 10)
+    caplog.set_level("CRITICAL")
+    dead = ConnectionPool("host=127.0.0.1 port=1 dbname=x connect_timeout=1", min_size=0, max_size=1, open=True)
+    try:
+        report = RetentionSweeper(tmp_path, RecordingConfig(retain_s=DAY, min_free_share=0.9), dead,
+                                  recorders={"cam1": rec}, disk_usage=usage).sweep()
+    finally:
+        dead.close()
+    assert report.low_space and report.segments == {}
+    assert "nearly full" in report.line(None) and any("under the 90 %" in r.message for r in caplog.records)
