@@ -35,6 +35,7 @@ RULE_TITLES = {
     "covered": "Camera covered or blacked out",
     "defocus": "Picture out of focus",
     "scene_moved": "Camera turned: the scene moved",
+    "recording_stopped": "Recording stopped: no footage for {stalled_s:.0f} s",
     "node_overloaded": "Node overloaded: {cameras:.0f} cameras analysed at {fps:.1f} of {need:.1f} frames/s",
     "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
     "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
@@ -51,16 +52,17 @@ RULE_TITLES = {
 }
 
 
-# What a camera-health alert's recovery push says (analytics.health.HEALTH_RULES: each outage pages, and so
-# does its end).
+# What a camera-health alert's recovery push says (analytics.health.HEALTH_RULES and the node's recording
+# watch: each outage pages, and so does its end).
 RESOLVED_TITLES = {
     "video_loss": "Video restored",
     "frozen": "Picture moving again",
     "covered": "Camera uncovered",
     "defocus": "Picture in focus again",
     "scene_moved": "Scene back in place",
+    "recording_stopped": "Recording again",  # jianguan/recording_watch.py
 }
-assert set(RESOLVED_TITLES) == set(HEALTH_RULES)
+assert set(HEALTH_RULES) <= set(RESOLVED_TITLES)
 
 
 class ClipSource(Protocol):

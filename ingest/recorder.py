@@ -167,20 +167,22 @@ class Recorder:
         return out
 
     def _refresh(self, run: _Run) -> None:
+        # Any OSError, not only a missing file: the folder may have become a file, or the volume gone; the
+        # segments known so far stay known.
         try:
             size = run.csv.stat().st_size
-        except FileNotFoundError:
+            if size == run.csv_size:
+                return
+            text = run.csv.read_text(errors="replace")
+        except OSError:
             return
-        if size == run.csv_size:
-            return
-        text = run.csv.read_text(errors="replace")
         lines = [ln for ln in text.splitlines(keepends=True) if ln.endswith("\n")]  # last may be half-written
         for line in lines[len(run.rows):]:  # rows are final once written: convert each only once
             parts = line.rstrip("\n").rsplit(",", 2)
             try:
                 path, start, end = self.out_dir / Path(parts[0].strip('"')).name, float(parts[1]), float(parts[2])
                 offset = path.stat().st_mtime - end if run.base_ts is None else 0.0
-            except (ValueError, IndexError, FileNotFoundError):
+            except (ValueError, IndexError, OSError):
                 path, start, end, offset = self.out_dir / "-", 0.0, 0.0, float("inf")  # keeps rows aligned
             run.rows.append((path, start, end))
             run.offsets.append(offset)
@@ -233,9 +235,15 @@ class Recorder:
                     self._stop.wait(delay * random.uniform(0.75, 1.25))
                     delay = min(self.backoff_max_s, delay * 2)
                     continue
-            run = self._new_run()
             started = time.monotonic()
-            rc, tail = self._run_ffmpeg(run)
+            try:
+                # Every run makes its folder again: a volume that was full or remounted, or a folder swept
+                # away, must not keep a live camera unrecorded once writing works again.
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                run = self._new_run()
+                rc, tail = self._run_ffmpeg(run)
+            except OSError as exc:  # no folder, no space for the list, no process: try again, never die
+                rc, tail = -1, f"{type(exc).__name__}: {exc.strerror or exc}"
             if self._stop.is_set():
                 break
             if not self.live:

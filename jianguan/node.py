@@ -40,10 +40,13 @@ from jianguan.lane_feed import LaneEventFeed, lane_routes
 from jianguan.metrics import serve_metrics
 from jianguan.mirror import mirror_site
 from jianguan.overload import OverloadWatch
+from jianguan.recording_watch import RecordingWatch
 from storage import BatchWriter
 from storage.rollups import RollupRefresher
 
 log = logging.getLogger(__name__)
+
+RECORDING_CHECK_S = 5.0  # how often the node asks whether every live camera is still being recorded
 
 # Seconds of detection one batch may take: with live_buffer_s (1.5 s) of waiting and the analysis after it, an
 # alert is written within 2 s of its frame however many cameras the node has.
@@ -191,6 +194,8 @@ class Node:
         self._outbox: OutboxWorker | None = None
         self._writers: list[BatchWriter] = []
         self.frame_cost_s = 0.0  # recent detection cost per frame (EWMA)
+        self._recording_watch = RecordingWatch({})  # set in run(): live cameras that record
+        self._next_recording_check = 0.0
         self._last_image: dict[str, np.ndarray] = {}
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
@@ -227,6 +232,7 @@ class Node:
         if self.checked is None:
             self.checked = preflight(cfg)
         readers, recorders, live = self._open_sources()
+        self._recording_watch = RecordingWatch({c: r for c, r in recorders.items() if live[c]})
         pool = ConnectionPool(self.dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-node"},
                               open=True)
         sweeper: RetentionSweeper | None = None
@@ -422,6 +428,8 @@ class Node:
                     # A flush mostly closes; one that opens (a health state confirmed on the last frame) still
                     # needs a picture, or the alert's snapshot fails and the node with it.
                     manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
+        for event in self._recording_watch.flush(time.time()):
+            manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
 
     def _form_batch(self, queues: dict[str, queue.Queue[Frame]], cams: dict[str, CameraConfig],
                     live: dict[str, bool], frame_cost: float) -> list[Frame]:
@@ -501,6 +509,17 @@ class Node:
                 health.started_at = now
                 continue
             for event in health.tick(now):
+                manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
+        if now >= self._next_recording_check:  # reading the segment lists is file I/O: every few seconds
+            self._next_recording_check = now + RECORDING_CHECK_S
+            reading = {cam: live[cam] and reader.stats().online for cam, reader in self._readers.items()}
+            try:
+                events = self._recording_watch.step(now, reading)
+            except Exception:  # a check of the recordings must never stop the analysis; the next one tries again
+                log.exception("recording watch failed")
+                events = []
+            for event in events:
+                cam_id = event.incident.camera_id
                 manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
 
     def _evidence_image(self, cam_id: str) -> np.ndarray:

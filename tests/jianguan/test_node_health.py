@@ -121,3 +121,61 @@ def test_each_outage_is_pushed_and_so_is_each_recovery(pg_admin_dsn, tmp_path):
     titles = [d.body["title"] for d in receiver.deliveries]
     assert titles[1] == titles[3] == "Video restored"
     assert max(back_s) <= 5.0, back_s
+
+
+def test_recording_that_stops_while_the_picture_goes_on_is_alerted_and_comes_back(pg_admin_dsn, tmp_path):
+    """The camera's recordings folder becomes unwritable (here: a file where the folder was, as a dead or
+    full volume would refuse it): the picture and the analysis go on, so only the recording watch can tell.
+    One `recording_stopped` alert is pushed; once the folder can be written again the recorder comes back
+    by itself and "Recording again" is pushed."""
+    from jianguan.demo import WebhookReceiver
+
+    name = f"recstop_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    receiver = WebhookReceiver()
+
+    def pushed(event: str) -> bool:
+        return any(d.body["event"] == event and d.body["rule"] == "recording_stopped" for d in receiver.deliveries)
+
+    def wait(cond, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not cond():
+            assert time.monotonic() < deadline, f"{what}: {[d.body['title'] for d in receiver.deliveries]}"
+            time.sleep(0.2)
+
+    try:
+        with start_simulator(["cam-1"]) as sim:
+            cfg = parse_config({
+                "site": {"id": "s1", "name": "S"},
+                "paths": {"data_dir": str(tmp_path)},
+                "detector": {"imgsz": 320},
+                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
+                           "retry": {"initial_s": 1}},
+                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
+                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                             "detect": {"fps": 2}, "record": {"enabled": True, "segment_s": 2}}],
+            }, env={"HOOK_URL": receiver.url})
+            node = Node(cfg, dsn, drain_s=5)
+            runner = threading.Thread(target=node.run, daemon=True)
+            runner.start()
+            wait(lambda: "cam-1" in node._recording_watch.recorders
+                 and len(node._recording_watch.recorders["cam-1"].segments()) >= 2, 60, "nothing recorded")
+            folder = cfg.paths.recordings_dir / "cam-1"
+            folder.rename(folder.with_name("cam-1.before"))
+            folder.write_text("not a folder")
+            wait(lambda: pushed("alert.opened"), 90, "recording_stopped not pushed")
+            analysed = node.report.cameras["cam-1"].frames_analysed
+            folder.unlink()
+            wait(lambda: pushed("alert.resolved"), 60, "recording did not come back")
+            assert node.report.cameras["cam-1"].frames_analysed > analysed  # the picture went on all along
+            node.stop_event.set()
+            runner.join(timeout=30)
+    finally:
+        receiver.close()
+    rules = [d.body["rule"] for d in receiver.deliveries]
+    assert rules == ["recording_stopped", "recording_stopped"], rules  # no video_loss: the picture never stopped
+    assert [d.body["title"] for d in receiver.deliveries][1] == "Recording again"
+    assert list((tmp_path / "recordings" / "cam-1").glob("*.mp4"))  # new segments in the folder made again
