@@ -227,6 +227,36 @@ def _register() -> None:
 _register()
 
 
+@cli.command("serve")
+@click.argument("file", type=click.Path(path_type=Path))
+def serve(file: Path) -> None:
+    """Run the roles FILE's `serve.roles` asks for (node, events, business, review) as processes under one
+    supervisor that restarts any that dies; SIGTERM or Ctrl-C stops them all the orderly way. Each role's
+    state: <data_dir>/serve-state.json."""
+    import os
+
+    from jianguan.config import load_config
+    from jianguan.supervisor import Supervisor, role_commands
+    from storage import migrate, resolve_dsn
+
+    cfg = load_config(file)
+    dsn, embedded = resolve_dsn(cfg.storage)  # one database for every role: started here if embedded
+    try:
+        migrate(dsn)
+        roles = role_commands(file.resolve(), cfg.serve.roles, cfg.paths.data_dir.resolve(), cfg.serve.review_port)
+        supervisor = Supervisor(roles, cfg.paths.data_dir / "serve-state.json",
+                                env={**os.environ, "JIANGUAN_DSN": dsn})
+        restore = _stop_on_signals(supervisor.stop_event)
+        click.echo(f"serving {', '.join(roles)}; state in {supervisor.state_path}", err=True)
+        try:
+            supervisor.run()
+        finally:
+            restore()
+    finally:
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+
+
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop) ask the node to stop the orderly way: open
     incidents closed (`closed_by_end_of_observation`), the last stats and every buffered metric row written,
@@ -236,8 +266,7 @@ def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        click.echo(f"{signal.Signals(signum).name}: stopping (closing incidents, writing the last rows); "
-                   "again to stop at once", err=True)
+        click.echo(f"{signal.Signals(signum).name}: stopping the orderly way; again to stop at once", err=True)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

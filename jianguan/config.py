@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts import AlertsConfig
 from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
@@ -141,6 +141,22 @@ class MetricsConfig(_Strict):
                       "0.0.0.0 is a choice")
 
 
+class ServeConfig(_Strict):
+    """`jianguan serve`: which roles run as processes under the supervisor (jianguan/supervisor.py)."""
+
+    roles: list[Literal["node", "events", "business", "review"]] = Field(
+        default_factory=lambda: ["node", "events", "business"], min_length=1,
+        description="node: cameras and rules; events: the intake; business: early warning; review: the desk")
+    review_port: int = Field(8080, ge=1, le=65535)
+
+    @field_validator("roles")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each role once")
+        return v
+
+
 class SiteConfig(_Strict):
     site: SiteInfo
     paths: PathsConfig = Field(default_factory=PathsConfig)
@@ -155,6 +171,7 @@ class SiteConfig(_Strict):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)  # retention, staggered start
     events: EventsConfig = Field(default_factory=EventsConfig)  # lane sensors, transactions
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @property

@@ -1,0 +1,108 @@
+"""`jianguan serve` as a real process: its roles run as children, a role killed with kill -9 is back within
+10 s, and SIGTERM stops everything the orderly way (the node closes its incidents)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+import yaml
+
+from ingest.simulator import missing_reason, start_simulator
+from storage import migrate
+
+pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(pg_admin_dsn, tmp_path):
+    name = f"serve_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    intake_port = _free_port()
+    state_path = tmp_path / "serve-state.json"
+
+    def roles() -> dict:
+        return json.loads(state_path.read_text())["roles"] if state_path.exists() else {}
+
+    def wait(cond, timeout_s: float, what: str) -> float:
+        start = time.monotonic()
+        while not cond():
+            assert time.monotonic() - start < timeout_s, f"{what}: {roles()}"
+            time.sleep(0.1)
+        return time.monotonic() - start
+
+    with start_simulator(["cam-1"]) as sim:
+        config = {
+            "site": {"id": "s1", "name": "S"},
+            "paths": {"data_dir": str(tmp_path)},
+            "detector": {"imgsz": 320},
+            "events": {"http": {"port": intake_port, "token": "${INTAKE_TOKEN}"}},
+            "serve": {"roles": ["node", "events"]},
+            "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window",
+                         "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                         "detect": {"fps": 2}, "record": {"enabled": False},
+                         "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02],
+                                                                              [0.2, 0.1], [0.02, 0.1]]}],
+                         "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 2}]}],
+        }
+        path = tmp_path / "site.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = {**os.environ, "JIANGUAN_DSN": dsn, "INTAKE_TOKEN": "t" * 32}
+        serve = subprocess.Popen([sys.executable, "-m", "jianguan", "serve", str(path)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait(lambda: {r.get("state") for r in roles().values()} == {"running"}, 60, "roles not running")
+            first = {name: r["pid"] for name, r in roles().items()}
+            # the intake answers, the node analyses (an incident is opened on the empty zone)
+            def answering() -> bool:
+                try:
+                    return httpx.get(f"http://127.0.0.1:{intake_port}/api/openapi.json", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait(answering, 60, "intake not answering")
+            with psycopg.connect(dsn) as conn:
+                wait(lambda: conn.execute("SELECT count(*) FROM incidents").fetchone()[0] > 0, 90, "node idle")
+
+            os.kill(first["node"], signal.SIGKILL)
+            back_s = wait(lambda: roles()["node"]["state"] == "running" and roles()["node"]["pid"] != first["node"],
+                          10, "the node was not restarted")
+            node = roles()["node"]
+            assert node["restarts"] == 1 and node["last_exit"] == "signal SIGKILL" and back_s < 10
+            assert roles()["events"]["pid"] == first["events"]  # the other role was left alone
+
+            serve.send_signal(signal.SIGTERM)
+            out, _ = serve.communicate(timeout=90)
+        finally:
+            serve.kill()
+    assert serve.returncode == 0, out
+    assert {r["state"] for r in roles().values()} == {"stopped"}
+    assert not _alive(node["pid"]) and not _alive(first["events"])
+    with psycopg.connect(dsn) as conn:  # the restarted node stopped the orderly way: its incident is closed
+        open_left = conn.execute("SELECT count(*) FROM incidents WHERE ended_at IS NULL").fetchone()[0]
+    assert open_left <= 1  # the one the killed node had open (kill -9: nothing could close it)
