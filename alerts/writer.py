@@ -173,8 +173,8 @@ class AlertWriter:
             record = ("close", job.uid, job.incident)
         if not self.spool.append([record]):
             # The spool's disk is full: write straight through if the database answers, else it is lost.
-            log.critical("alert spool full (%d bytes in %s): incident event of %s written without a spool",
-                         self.spool.size, self.spool_dir, job.incident.camera_id)
+            log.critical("alert spool full (%d bytes in %s) or its disk refused it: incident event of %s written "
+                         "without a spool", self.spool.size, self.spool_dir, job.incident.camera_id)
             try:
                 self._apply(record)
                 self.applied += 1

@@ -203,7 +203,8 @@ class BatchWriter:
                 self.spooled += len(rows)
             else:
                 self.dropped += len(rows)
-                log.error("%s: spool full (%d bytes); %d rows dropped", self.table, spool.size, len(rows))
+                log.error("%s: spool full (%d bytes) or its disk refused it; %d rows dropped", self.table, spool.size,
+                          len(rows))
         return inserted
 
     def _replay(self, limit: int | None) -> int:
@@ -281,6 +282,8 @@ class Spool:
         self.pending_rows = 0
         self.size = 0
         self.ack_offset = 0   # byte offset just past the last acknowledged frame
+        self.write_errors = 0  # appends the disk refused (full, failing)
+        self._last_error_log = -1e9
         self._recover()
 
     # -- state ----------------------------------------------------------------------------------------
@@ -344,14 +347,32 @@ class Spool:
 
     # -- operations -------------------------------------------------------------------------------------
     def append(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Append one frame, durably. False when the spool is at `max_bytes` or the disk refused the write
+        (logged critical, at most once a minute): the caller decides what to do with the rows."""
         payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         frame = _HEADER.pack(_MAGIC, len(payload), self.last_seq + 1, zlib.crc32(payload)) + payload
         if self.size + len(frame) > self.max_bytes:
             return False
-        with self.path.open("ab") as f:
-            f.write(frame)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with self.path.open("ab") as f:
+                try:
+                    f.write(frame)
+                    f.flush()
+                    os.fsync(f.fileno())
+                except OSError:
+                    # A full disk (ENOSPC) may have taken part of the frame: cut it off, or the frames
+                    # appended after it (once space is back) would sit behind a torn one and be lost.
+                    with contextlib.suppress(OSError):
+                        f.truncate(self.size)
+                    raise
+        except OSError as exc:
+            now = time.monotonic()
+            if now - self._last_error_log > 60:  # one line a minute, not one per batch
+                log.critical("spool %s cannot be written (%s): the disk is full or failing; what cannot be "
+                             "written to the database now is lost", self.path, exc.strerror or exc)
+                self._last_error_log = now
+            self.write_errors += 1
+            return False
         if self.size == 0:
             _fsync_dir(self.path.parent)  # the file is new: make its directory entry durable too
         self.size += len(frame)

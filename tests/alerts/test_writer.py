@@ -99,3 +99,26 @@ def test_a_refused_job_is_set_aside_and_the_next_ones_go_on(db_dsn, site, tmp_pa
     assert m.writer.dead == 1 and m.stats.alerts_opened == 1
     assert counts(db_dsn)[:2] == (1, 1)
     assert '"camera_id": "gone"' in (tmp_path / "spool" / "alerts.dead").read_text()
+
+
+def test_a_spool_on_a_full_disk_neither_crashes_nor_loses_what_the_database_takes(db_dsn, site, tmp_path, caplog):
+    """The spool's disk is full (its file is /dev/full: every write fails with ENOSPC): a critical line says
+    so, the alert goes straight to the database, and with the database away too it is counted lost, loudly,
+    without taking the writer down."""
+    spool = tmp_path / "spool" / "alerts.spool"
+    caplog.set_level("CRITICAL")
+    with ConnectionPool(db_dsn, min_size=1, max_size=2, open=True) as pool:
+        m = manager(pool, tmp_path)
+        spool.symlink_to("/dev/full")  # after start-up: an empty spool is removed when the writer opens it
+        m.handle(IncidentEvent("opened", incident()), None, None, None)
+        m.close()
+    assert m.stats.alerts_opened == 1 and counts(db_dsn)[:3] == (1, 1, 2)
+    assert any("disk is full or failing" in r.message for r in caplog.records)
+    spool.unlink()
+    with ConnectionPool(dead_dsn(), min_size=0, max_size=1, open=True) as dead:
+        m = manager(dead, tmp_path)
+        spool.symlink_to("/dev/full")
+        m.handle(IncidentEvent("opened", incident(1_700_000_500.0)), None, None, None)
+        m.close(drain_s=5)
+    assert m.writer.lost == 1 and any("alert lost" in r.message for r in caplog.records)
+    assert m.writer._thread.is_alive() is False  # stopped by close(), not by the error

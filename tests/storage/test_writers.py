@@ -209,3 +209,21 @@ def test_rows_reach_the_table_on_time_without_a_full_batch(db_dsn, tmp_path):
         writer.close()
         assert _count(db_dsn)[0] == 4 and writer.pending() == 0
         assert writer._timer is not None and not writer._timer.is_alive()
+
+
+def test_a_spool_on_a_full_disk_drops_loudly_and_the_producer_goes_on(tmp_path, caplog):
+    """Database away and the spool's disk full (the spool file is /dev/full: ENOSPC on every write): add()
+    never raises into the producer (the node's analysis thread); the rows are counted dropped, one critical
+    line says why."""
+    caplog.set_level("CRITICAL")
+    dead = ConnectionPool("host=127.0.0.1 port=1 dbname=x connect_timeout=1", min_size=0, max_size=1, open=True)
+    try:
+        writer = BatchWriter(dead, "camera_stats", STATS_COLUMNS, max_rows=10, spool_dir=tmp_path,
+                             connect_timeout_s=0.5, flush_every_s=None)
+        (tmp_path / "camera_stats.spool").symlink_to("/dev/full")  # after start-up (an empty spool is removed)
+        for i in range(30):
+            writer.add(_row(i))
+    finally:
+        dead.close()
+    assert writer.dropped == 30 and writer.spool is not None and writer.spool.write_errors == 3
+    assert sum("disk is full or failing" in r.message for r in caplog.records) == 1
