@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -94,30 +93,40 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
 @_CONFIG
 @_DATA_DIR
 def run(config_file: Path | None, data_dir: Path) -> None:
-    """Check on a schedule (business.check_every_min) until interrupted; pushes go through the outbox."""
+    """Check on a schedule (business.check_every_min) until interrupted (SIGTERM or Ctrl-C); pushes go
+    through the outbox, delivered here too, so early warnings and report links need no running node."""
+    import threading
+
     import psycopg
     from psycopg_pool import ConnectionPool
 
+    from alerts import OutboxWorker, build_notifier
     from alerts.business import BusinessAlerts
     from analytics.business import BusinessScheduler
+    from jianguan.signals import stop_on_signals
     from storage import migrate, resolve_dsn
 
     biz, alerts_cfg, _reports, storage_cfg = _settings(config_file, data_dir)
     dsn, embedded = resolve_dsn(storage_cfg)
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
     try:
         migrate(dsn)
-        with ConnectionPool(dsn, min_size=1, max_size=2) as pool:
+        with ConnectionPool(dsn, min_size=1, max_size=3) as pool:
             sink = BusinessAlerts(pool, alerts_cfg, biz.max_evidence_rows)
             scheduler = BusinessScheduler(lambda: psycopg.connect(dsn), biz, sink)
+            # Several workers may deliver the same outbox (a node's too): rows are claimed FOR UPDATE SKIP LOCKED.
+            outbox = OutboxWorker(pool, {n.id: build_notifier(n) for n in alerts_cfg.notifiers}, alerts_cfg.retry)
             click.echo(f"checking every {biz.check_every_min:g} min (Ctrl-C stops)")
+            outbox.start()
             scheduler.start()
             try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
+                stop.wait()
+            finally:
                 scheduler.stop()
-                raise
+                outbox.stop(drain_s=10.0)
     finally:
+        restore()
         if embedded is not None and embedded.started_here:
             embedded.stop()
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import tempfile
-import threading
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -133,6 +130,7 @@ def run(file: Path) -> None:
     """Run the node for the site in FILE until interrupted (or until file sources end)."""
     from jianguan.config import load_config
     from jianguan.node import Node, preflight
+    from jianguan.signals import stop_on_signals
     from storage import migrate, resolve_dsn
 
     cfg = load_config(file)  # a ConfigError is reported by main(), one line per problem
@@ -141,7 +139,7 @@ def run(file: Path) -> None:
     try:
         migrate(dsn)
         node = Node(cfg, dsn, checked=checked, progress=_print_progress)
-        restore = _stop_on_signals(node.stop_event)
+        restore = stop_on_signals(node.stop_event)
         try:
             report = node.run()
         except KeyboardInterrupt:
@@ -236,6 +234,7 @@ def serve(file: Path) -> None:
     import os
 
     from jianguan.config import load_config
+    from jianguan.signals import stop_on_signals
     from jianguan.supervisor import Supervisor, role_commands
     from storage import migrate, resolve_dsn
 
@@ -246,7 +245,7 @@ def serve(file: Path) -> None:
         roles = role_commands(file.resolve(), cfg.serve.roles, cfg.paths.data_dir.resolve(), cfg.serve.review_port)
         supervisor = Supervisor(roles, cfg.paths.data_dir / "serve-state.json",
                                 env={**os.environ, "JIANGUAN_DSN": dsn})
-        restore = _stop_on_signals(supervisor.stop_event)
+        restore = stop_on_signals(supervisor.stop_event)
         click.echo(f"serving {', '.join(roles)}; state in {supervisor.state_path}", err=True)
         try:
             supervisor.run()
@@ -255,27 +254,6 @@ def serve(file: Path) -> None:
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
-
-
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop) ask the node to stop the orderly way: open
-    incidents closed (`closed_by_end_of_observation`), the last stats and every buffered metric row written,
-    clips cut, pushes drained. A second signal stops at once (KeyboardInterrupt). Returns a function that
-    puts the previous handlers back."""
-
-    def handler(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        click.echo(f"{signal.Signals(signum).name}: stopping the orderly way; again to stop at once", err=True)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
 
 
 def _print_progress(report) -> None:

@@ -106,3 +106,40 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(pg_admin_dsn, tmp
     with psycopg.connect(dsn) as conn:  # the restarted node stopped the orderly way: its incident is closed
         open_left = conn.execute("SELECT count(*) FROM incidents WHERE ended_at IS NULL").fetchone()[0]
     assert open_left <= 1  # the one the killed node had open (kill -9: nothing could close it)
+
+
+def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(pg_admin_dsn, tmp_path):
+    """A report link or an early warning queued while no node runs is delivered by `business run` itself."""
+    from psycopg.types.json import Jsonb
+
+    from jianguan.demo import WebhookReceiver
+
+    name = f"bizrun_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    receiver = WebhookReceiver()
+    config = {"site": {"id": "s1", "name": "S"}, "paths": {"data_dir": str(tmp_path)},
+              "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}]},
+              "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window", "streams": {"detect": "rtsp://x/y"}}]}
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "JIANGUAN_DSN": dsn, "HOOK_URL": receiver.url}
+    proc = subprocess.Popen([sys.executable, "-m", "jianguan", "business", "run", "--config", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("INSERT INTO outbox (channel, idempotency_key, payload) VALUES ('hook', 'report-1-hook', %s)",
+                         (Jsonb({"event": "report.published", "title": "daily report"}),))
+        deadline = time.monotonic() + 60
+        while not receiver.deliveries:
+            assert proc.poll() is None and time.monotonic() < deadline, "not delivered"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        receiver.close()
+    assert proc.returncode == 0, out
+    assert [d.body["title"] for d in receiver.deliveries] == ["daily report"]
