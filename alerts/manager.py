@@ -36,6 +36,7 @@ RULE_TITLES = {
     "defocus": "Picture out of focus",
     "scene_moved": "Camera turned: the scene moved",
     "recording_stopped": "Recording stopped: no footage for {stalled_s:.0f} s",
+    "storage_failing": "Disk full or failing: spools refused {refused_writes:.0f} writes",
     "node_overloaded": "Node overloaded: {cameras:.0f} cameras analysed at {fps:.1f} of {need:.1f} frames/s",
     "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
     "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
@@ -61,6 +62,7 @@ RESOLVED_TITLES = {
     "defocus": "Picture in focus again",
     "scene_moved": "Scene back in place",
     "recording_stopped": "Recording again",  # jianguan/recording_watch.py
+    "storage_failing": "Spools writable again",  # jianguan/node.py
 }
 assert set(HEALTH_RULES) <= set(RESOLVED_TITLES)
 

@@ -31,6 +31,7 @@ from alerts.routing import Escalator
 from analytics import CameraAnalytics, CameraHealth
 from analytics.config import RegionOfInterest
 from analytics.detectors import Detector, build_detector
+from analytics.health import Sustained
 from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
 from analytics.rules import ExternalEvent
@@ -47,6 +48,7 @@ from storage.rollups import RollupRefresher
 log = logging.getLogger(__name__)
 
 RECORDING_CHECK_S = 5.0  # how often the node asks whether every live camera is still being recorded
+STORAGE_CLEAR_S = 60.0  # a minute without a refused spool write closes storage_failing
 
 # Seconds of detection one batch may take: with live_buffer_s (1.5 s) of waiting and the analysis after it, an
 # alert is written within 2 s of its frame however many cameras the node has.
@@ -200,6 +202,9 @@ class Node:
         self._needed_fps = {c.id: c.analysis_fps for c in config.cameras}
         self._vtime = dict.fromkeys(self._needed_fps, 0.0)  # seconds of needed frames analysed: fair shares
         self._overload = OverloadWatch(config.cameras[0].id, self._needed_fps)
+        # The node's disk: filed under its first camera, as the overload alert is (an alert needs one).
+        self._storage = Sustained("storage_failing", config.cameras[0].id, 0.0, STORAGE_CLEAR_S, "critical")
+        self._refused_seen = 0
         self.report.needed_fps = sum(self._needed_fps.values()) / len(self._needed_fps)
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -588,8 +593,15 @@ class Node:
         now = datetime.now(tz=UTC)
         totals = {c: (k.frames_analysed, k.dropped) for c, k in self.report.cameras.items()}
         events = self._overload.step(now.timestamp(), totals)
+        # A spool the disk refuses (full, failing) is one critical health alert, not only a log line: the
+        # evidence of everything raised while the database is away depends on it.
+        spools = [w.spool for w in self._writers if w.spool is not None] + [manager.writer.spool]
+        refused = sum(spool.write_errors for spool in spools)
+        events += self._storage.step(now.timestamp(), refused > self._refused_seen,
+                                     {"refused_writes": float(refused)})
+        self._refused_seen = refused
         if final:
-            events += self._overload.flush(now.timestamp())
+            events += self._overload.flush(now.timestamp()) + self._storage.reset(now.timestamp())
         for event in events:
             manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
         for cam_id, reader in readers.items():

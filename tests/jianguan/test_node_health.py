@@ -179,3 +179,49 @@ def test_recording_that_stops_while_the_picture_goes_on_is_alerted_and_comes_bac
     assert rules == ["recording_stopped", "recording_stopped"], rules  # no video_loss: the picture never stopped
     assert [d.body["title"] for d in receiver.deliveries][1] == "Recording again"
     assert list((tmp_path / "recordings" / "cam-1").glob("*.mp4"))  # new segments in the folder made again
+
+
+def test_a_spool_the_disk_refuses_raises_a_health_alert(pg_admin_dsn, tmp_path):
+    """The alert spool's disk is full (its file is /dev/full): the incident still reaches the database and
+    its commanders, and a critical `storage_failing` alert says the spools cannot be written."""
+    from jianguan.demo import WebhookReceiver
+
+    name = f"storage_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    migrate(dsn)
+    receiver = WebhookReceiver()
+    try:
+        with start_simulator(["cam-1"]) as sim:
+            cfg = parse_config({
+                "site": {"id": "s1", "name": "S"},
+                "paths": {"data_dir": str(tmp_path)},
+                "detector": {"imgsz": 320},
+                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
+                           "retry": {"initial_s": 1}},
+                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window",
+                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
+                             "detect": {"fps": 2}, "record": {"enabled": False},
+                             "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02],
+                                                                                  [0.2, 0.1], [0.02, 0.1]]}],
+                             "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 3}]}],
+            }, env={"HOOK_URL": receiver.url})
+            node = Node(cfg, dsn, drain_s=5)
+            runner = threading.Thread(target=node.run, daemon=True)
+            runner.start()
+            deadline = time.monotonic() + 60
+            while node._manager is None:  # the writer has opened (and removed) its empty spool
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            (tmp_path / "spool" / "alerts.spool").symlink_to("/dev/full")
+            deadline = time.monotonic() + 90
+            while {d.body["rule"] for d in receiver.deliveries} != {"zone_unattended", "storage_failing"}:
+                assert time.monotonic() < deadline, [d.body["title"] for d in receiver.deliveries]
+                time.sleep(0.2)
+            node.stop_event.set()
+            runner.join(timeout=30)
+    finally:
+        receiver.close()
+    titles = [d.body["title"] for d in receiver.deliveries]
+    assert any(t.startswith("Disk full or failing: spools refused") for t in titles), titles
