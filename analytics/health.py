@@ -233,6 +233,13 @@ class CameraHealth:
         self._prev = None
         return [*events, IncidentEvent("opened", self._loss)]
 
+    def seen(self, ts: float) -> None:
+        """A frame of the camera was decoded at `ts` (the reader's newest): the video is not lost, however far
+        behind the analysis is. Video loss is about the camera, not about a busy node (under load, judged on
+        analysed frames alone, a 3 s threshold raised false losses)."""
+        if ts and (self.last_ts is None or ts > self.last_ts):
+            self.last_ts = ts
+
     def update(self, ts: float, image: np.ndarray) -> list[IncidentEvent]:
         if not self.config.enabled:
             return []
@@ -241,7 +248,7 @@ class CameraHealth:
             self._loss.ended_at = ts
             events.append(IncidentEvent("closed", self._loss))
             self._loss = None
-        self.last_ts = ts
+        self.seen(ts)
         if self._last_sample_ts is not None and ts - self._last_sample_ts < self.config.sample_s:
             return events
         self._last_sample_ts = ts

@@ -176,6 +176,12 @@ class CameraReader:
         if t is not None and t is not threading.current_thread():
             t.join(timeout_s)
 
+    @property
+    def newest_ts(self) -> float:
+        """Timestamp of the newest frame handed out (0.0: none yet)."""
+        with self._lock:
+            return self._newest_ts
+
     def stats(self) -> CameraStats:
         now = time.monotonic()
         with self._lock:

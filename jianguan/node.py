@@ -513,6 +513,8 @@ class Node:
                 # lost video.
                 health.started_at = now
                 continue
+            if reader is not None:
+                health.seen(reader.newest_ts)  # decoded frames count, not only analysed ones
             for event in health.tick(now):
                 manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
         if now >= self._next_recording_check:  # reading the segment lists is file I/O: every few seconds

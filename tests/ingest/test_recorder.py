@@ -165,20 +165,13 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped (a container's PID 1 may never reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_killed_node_leaves_no_recorder_behind(vtest, tmp_path):
     """kill -9 of the process that records: its ffmpeg dies with it (it used to run on with parent 1)."""
     import os
     import signal
     import sys
+
+    from tests.testkit.net import alive
 
     from .conftest import free_port, serve, stop_server, wait_for
 
@@ -189,10 +182,10 @@ def test_a_killed_node_leaves_no_recorder_behind(vtest, tmp_path):
     try:
         assert node.stdout is not None
         ffmpeg_pid = int(node.stdout.readline())
-        assert _alive(ffmpeg_pid)
+        assert alive(ffmpeg_pid)
         os.kill(node.pid, signal.SIGKILL)
         node.wait(10)
-        assert wait_for(lambda: not _alive(ffmpeg_pid), 5), "ffmpeg outlived the node"
+        assert wait_for(lambda: not alive(ffmpeg_pid), 5), "ffmpeg outlived the node"
     finally:
         node.kill()
         stop_server(server)

@@ -19,17 +19,12 @@ from jianguan.demo import WebhookReceiver
 from jianguan.node import Node
 from storage import migrate
 from storage.embedded import EmbeddedPostgres
+from tests.testkit.net import wait_until
+from tests.testkit.node import camera, site
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
 OUTAGE_S = 60
-
-
-def _wait(cond, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def test_a_database_outage_neither_stops_the_analysis_nor_loses_or_doubles_the_alert(tmp_path):
@@ -41,29 +36,15 @@ def test_a_database_outage_neither_stops_the_analysis_nor_loses_or_doubles_the_a
         server.port = server.running_port()  # restart on the same port: the node's DSN stays valid
         migrate(dsn)
         with start_simulator(["cam-1"]) as sim:
-            cfg = parse_config({
-                "site": {"id": "s1", "name": "S"},
-                "paths": {"data_dir": str(tmp_path)},
-                "detector": {"imgsz": 320},
-                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
-                           "retry": {"initial_s": 1}},
-                "cameras": [{
-                    "id": "cam-1", "name": "Cam 1", "area": "window",
-                    "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                    "detect": {"fps": 2}, "record": {"enabled": False},
-                    "camera_health": {"video_loss": {"seconds": 5}},
-                    # The sky above the campus: nobody stands there, so the zone is unattended from the start
-                    # and the alert is raised 20 s in, in the middle of the outage.
-                    "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02], [0.2, 0.1],
-                                                                         [0.02, 0.1]]}],
-                    "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 20}],
-                }],
-            }, env={"HOOK_URL": receiver.url})
+            # the sky zone is unattended from the start: the alert is raised 20 s in, in the middle of the outage
+            cfg = parse_config(site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), unattended_s=20,
+                                                     camera_health={"video_loss": {"seconds": 5}}), hook=True),
+                               env={"HOOK_URL": receiver.url})
             node = Node(cfg, dsn, drain_s=5)
             runner = threading.Thread(target=node.run, name="node", daemon=True)
             runner.start()
             counters = node.report.cameras["cam-1"]
-            _wait(lambda: counters.frames_analysed >= 4, 90, "the node never analysed a frame")
+            wait_until(lambda: counters.frames_analysed >= 4, 90, "the node never analysed a frame")
             server.stop()
             down_at = time.monotonic()
             analysed = [counters.frames_analysed]
@@ -73,7 +54,7 @@ def test_a_database_outage_neither_stops_the_analysis_nor_loses_or_doubles_the_a
             server.start()
             steps = [b - a for a, b in zip(analysed, analysed[1:], strict=False)]
             assert min(steps) >= 5, f"the analysis stalled while the database was away: {steps}"
-            _wait(lambda: len(receiver.deliveries) >= 1, 90, "the alert was not pushed after the database returned")
+            wait_until(lambda: len(receiver.deliveries) >= 1, 90, "the push once the database was back")
             time.sleep(3)  # a second push, if there were one, would come now
             node.stop_event.set()
             runner.join(60)

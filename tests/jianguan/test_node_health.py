@@ -1,57 +1,34 @@
-"""Camera health wired through the node: a live RTSP camera that goes silent raises a video-loss alert,
-which closes when the picture comes back."""
+"""Health wired through a live node: video loss opens and closes, each outage and each recovery is pushed,
+recording that stops while the picture goes on is alerted, and a spool the disk refuses is alerted."""
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
 import psycopg
 import pytest
 
 from ingest.simulator import missing_reason, start_simulator
-from jianguan.config import parse_config
-from jianguan.node import Node
-from storage import migrate
+from tests.testkit.net import wait_until
+from tests.testkit.node import camera, running_node, site
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
 
-def test_video_loss_alert_opens_and_closes(pg_admin_dsn, tmp_path):
-    name = f"health_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
+def test_video_loss_alert_opens_and_closes(db_dsn, tmp_path):
     with start_simulator(["cam-1"]) as sim:
-        cfg = parse_config({
-            "site": {"id": "s1", "name": "S"},
-            "paths": {"data_dir": str(tmp_path)},
-            "detector": {"imgsz": 320},
-            "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
-                         "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                         "detect": {"fps": 2}, "record": {"enabled": False},
-                         "camera_health": {"video_loss": {"seconds": 3}}}],
-        }, env={})
-        node = Node(cfg, dsn, drain_s=1)
-        runner = threading.Thread(target=node.run, daemon=True)
-        runner.start()
-        deadline = time.monotonic() + 60
-        while node.report.cameras["cam-1"].frames_analysed < 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert node.report.cameras["cam-1"].frames_analysed >= 4
-        sim.pause()  # the camera server hangs: no more frames
-        time.sleep(7)
-        sim.resume()
-        before = node.report.cameras["cam-1"].frames_analysed
-        deadline = time.monotonic() + 30
-        while node.report.cameras["cam-1"].frames_analysed < before + 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1)
-        node.stop_event.set()
-        runner.join(timeout=30)
-    with psycopg.connect(dsn) as conn:
+        raw = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), area="hall",
+                                    camera_health={"video_loss": {"seconds": 3}}))
+        with running_node(raw, db_dsn, drain_s=1) as node:
+            counters = node.report.cameras["cam-1"]
+            wait_until(lambda: counters.frames_analysed >= 4, 60, "frames analysed", every=0.2)
+            sim.pause()  # the camera server hangs: no more frames
+            time.sleep(7)
+            sim.resume()
+            before = counters.frames_analysed
+            wait_until(lambda: counters.frames_analysed >= before + 4, 30, "frames after the outage", every=0.2)
+            time.sleep(1)
+    with psycopg.connect(db_dsn) as conn:
         rows = conn.execute("SELECT a.rule, a.severity, a.title, a.ended_at IS NOT NULL, i.ended_at - i.started_at"
                             " FROM alerts a JOIN incidents i ON i.id = a.incident_id ORDER BY a.id").fetchall()
     assert [r[:4] for r in rows] == [("video_loss", "critical", "Video lost", True)]
@@ -59,61 +36,36 @@ def test_video_loss_alert_opens_and_closes(pg_admin_dsn, tmp_path):
     assert 5 <= silent <= 30  # paused 7 s; plus the reader's timeout and reconnect
 
 
-def test_each_outage_is_pushed_and_so_is_each_recovery(pg_admin_dsn, tmp_path):
+def test_each_outage_is_pushed_and_so_is_each_recovery(db_dsn, tmp_path, receiver):
     """A camera lost twice pages twice (the second outage reopens the unread alert instead of being folded
     into it silently), each recovery is pushed ("Video restored"), and the reader is back within 5 s of the
     camera server answering again."""
-    from jianguan.demo import WebhookReceiver
-
-    name = f"outages_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
-    receiver = WebhookReceiver()
 
     def events() -> list[tuple[str, str, int]]:
         return [(d.body["event"], d.body["rule"], d.body["alert_id"]) for d in receiver.deliveries]
 
-    def wait(cond, timeout_s: float, what: str) -> float:
+    def seconds_until(cond, timeout_s: float, what: str) -> float:
         start = time.monotonic()
-        while not cond():
-            assert time.monotonic() - start < timeout_s, f"{what}: {events()}"
-            time.sleep(0.1)
+        wait_until(cond, timeout_s, what, every=0.1)
         return time.monotonic() - start
 
-    try:
-        with start_simulator(["cam-1"]) as sim:
-            cfg = parse_config({
-                "site": {"id": "s1", "name": "S"},
-                "paths": {"data_dir": str(tmp_path)},
-                "detector": {"imgsz": 320},
-                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
-                           "retry": {"initial_s": 1}},
-                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
-                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                             "detect": {"fps": 2}, "record": {"enabled": False},
-                             "camera_health": {"video_loss": {"seconds": 3}}}],
-            }, env={"HOOK_URL": receiver.url})
-            node = Node(cfg, dsn, drain_s=5)
-            runner = threading.Thread(target=node.run, daemon=True)
-            runner.start()
+    with start_simulator(["cam-1"]) as sim:
+        raw = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), area="hall",
+                                    camera_health={"video_loss": {"seconds": 3}}), hook=True)
+        with running_node(raw, db_dsn, env={"HOOK_URL": receiver.url}) as node:
             counters = node.report.cameras["cam-1"]
-            wait(lambda: counters.frames_analysed >= 4, 60, "no frame analysed")
+            wait_until(lambda: counters.frames_analysed >= 4, 60, "frames analysed")
             back_s = []
             for outage in (1, 2):
                 sim.pause()
-                wait(lambda n=outage: sum(e[0] != "alert.resolved" for e in events()) >= n, 30, "outage not pushed")
+                wait_until(lambda n=outage: sum(e[0] != "alert.resolved" for e in events()) >= n, 30,
+                           "the outage pushed")
                 sim.resume()
                 before = counters.frames_analysed
-                back_s.append(wait(lambda b=before: counters.frames_analysed > b, 30, "camera not read again"))
-                wait(lambda n=outage: sum(e[0] == "alert.resolved" for e in events()) >= n, 30,
-                     "recovery not pushed")
+                back_s.append(seconds_until(lambda b=before: counters.frames_analysed > b, 30, "frames again"))
+                wait_until(lambda n=outage: sum(e[0] == "alert.resolved" for e in events()) >= n, 30,
+                           "the recovery pushed")
             time.sleep(2)  # a repeated push, if there were one, would come now
-            node.stop_event.set()
-            runner.join(timeout=30)
-    finally:
-        receiver.close()
     kinds = [e[:2] for e in events()]
     assert kinds == [("alert.opened", "video_loss"), ("alert.resolved", "video_loss"),
                      ("alert.reopened", "video_loss"), ("alert.resolved", "video_loss")], kinds
@@ -123,105 +75,47 @@ def test_each_outage_is_pushed_and_so_is_each_recovery(pg_admin_dsn, tmp_path):
     assert max(back_s) <= 5.0, back_s
 
 
-def test_recording_that_stops_while_the_picture_goes_on_is_alerted_and_comes_back(pg_admin_dsn, tmp_path):
+def test_recording_that_stops_while_the_picture_goes_on_is_alerted_and_comes_back(db_dsn, tmp_path, receiver):
     """The camera's recordings folder becomes unwritable (here: a file where the folder was, as a dead or
     full volume would refuse it): the picture and the analysis go on, so only the recording watch can tell.
     One `recording_stopped` alert is pushed; once the folder can be written again the recorder comes back
     by itself and "Recording again" is pushed."""
-    from jianguan.demo import WebhookReceiver
-
-    name = f"recstop_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
-    receiver = WebhookReceiver()
 
     def pushed(event: str) -> bool:
         return any(d.body["event"] == event and d.body["rule"] == "recording_stopped" for d in receiver.deliveries)
 
-    def wait(cond, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not cond():
-            assert time.monotonic() < deadline, f"{what}: {[d.body['title'] for d in receiver.deliveries]}"
-            time.sleep(0.2)
+    with start_simulator(["cam-1"]) as sim:
+        raw = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), area="hall",
+                                    record={"enabled": True, "segment_s": 2}), hook=True)
+        with running_node(raw, db_dsn, env={"HOOK_URL": receiver.url}) as node:
+            def recorded() -> int:  # the watch is set up by run(): read it afresh each time
+                rec = node._recording_watch.recorders.get("cam-1")
+                return 0 if rec is None else len(rec.segments())
 
-    try:
-        with start_simulator(["cam-1"]) as sim:
-            cfg = parse_config({
-                "site": {"id": "s1", "name": "S"},
-                "paths": {"data_dir": str(tmp_path)},
-                "detector": {"imgsz": 320},
-                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
-                           "retry": {"initial_s": 1}},
-                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "hall",
-                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                             "detect": {"fps": 2}, "record": {"enabled": True, "segment_s": 2}}],
-            }, env={"HOOK_URL": receiver.url})
-            node = Node(cfg, dsn, drain_s=5)
-            runner = threading.Thread(target=node.run, daemon=True)
-            runner.start()
-            wait(lambda: "cam-1" in node._recording_watch.recorders
-                 and len(node._recording_watch.recorders["cam-1"].segments()) >= 2, 60, "nothing recorded")
-            folder = cfg.paths.recordings_dir / "cam-1"
+            wait_until(lambda: recorded() >= 2, 60, "segments recorded", every=0.2)
+            folder = node.config.paths.recordings_dir / "cam-1"
             folder.rename(folder.with_name("cam-1.before"))
             folder.write_text("not a folder")
-            wait(lambda: pushed("alert.opened"), 90, "recording_stopped not pushed")
+            wait_until(lambda: pushed("alert.opened"), 90, "recording_stopped pushed", every=0.2)
             analysed = node.report.cameras["cam-1"].frames_analysed
             folder.unlink()
-            wait(lambda: pushed("alert.resolved"), 60, "recording did not come back")
+            wait_until(lambda: pushed("alert.resolved"), 60, "recording back", every=0.2)
             assert node.report.cameras["cam-1"].frames_analysed > analysed  # the picture went on all along
-            node.stop_event.set()
-            runner.join(timeout=30)
-    finally:
-        receiver.close()
     rules = [d.body["rule"] for d in receiver.deliveries]
     assert rules == ["recording_stopped", "recording_stopped"], rules  # no video_loss: the picture never stopped
     assert [d.body["title"] for d in receiver.deliveries][1] == "Recording again"
     assert list((tmp_path / "recordings" / "cam-1").glob("*.mp4"))  # new segments in the folder made again
 
 
-def test_a_spool_the_disk_refuses_raises_a_health_alert(pg_admin_dsn, tmp_path):
+def test_a_spool_the_disk_refuses_raises_a_health_alert(db_dsn, tmp_path, receiver):
     """The alert spool's disk is full (its file is /dev/full): the incident still reaches the database and
     its commanders, and a critical `storage_failing` alert says the spools cannot be written."""
-    from jianguan.demo import WebhookReceiver
-
-    name = f"storage_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
-    receiver = WebhookReceiver()
-    try:
-        with start_simulator(["cam-1"]) as sim:
-            cfg = parse_config({
-                "site": {"id": "s1", "name": "S"},
-                "paths": {"data_dir": str(tmp_path)},
-                "detector": {"imgsz": 320},
-                "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}],
-                           "retry": {"initial_s": 1}},
-                "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window",
-                             "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                             "detect": {"fps": 2}, "record": {"enabled": False},
-                             "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02],
-                                                                                  [0.2, 0.1], [0.02, 0.1]]}],
-                             "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 3}]}],
-            }, env={"HOOK_URL": receiver.url})
-            node = Node(cfg, dsn, drain_s=5)
-            runner = threading.Thread(target=node.run, daemon=True)
-            runner.start()
-            deadline = time.monotonic() + 60
-            while node._manager is None:  # the writer has opened (and removed) its empty spool
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+    with start_simulator(["cam-1"]) as sim:
+        raw = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), unattended_s=3), hook=True)
+        with running_node(raw, db_dsn, env={"HOOK_URL": receiver.url}) as node:
+            wait_until(lambda: node._manager is not None, 60, "the alert writer")  # it removed its empty spool
             (tmp_path / "spool" / "alerts.spool").symlink_to("/dev/full")
-            deadline = time.monotonic() + 90
-            while {d.body["rule"] for d in receiver.deliveries} != {"zone_unattended", "storage_failing"}:
-                assert time.monotonic() < deadline, [d.body["title"] for d in receiver.deliveries]
-                time.sleep(0.2)
-            node.stop_event.set()
-            runner.join(timeout=30)
-    finally:
-        receiver.close()
+            wait_until(lambda: {d.body["rule"] for d in receiver.deliveries} == {"zone_unattended", "storage_failing"},
+                       90, "both alerts pushed", every=0.2)
     titles = [d.body["title"] for d in receiver.deliveries]
     assert any(t.startswith("Disk full or failing: spools refused") for t in titles), titles

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from ingest.simulator import missing_reason, start_simulator
-from storage import migrate
+from tests.testkit.node import camera, site
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
@@ -27,27 +26,10 @@ def _rows(dsn: str, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_the_node_the_orderly_way(pg_admin_dsn, tmp_path, sig):
-    name = f"signals_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
+def test_a_signal_stops_the_node_the_orderly_way(db_dsn, tmp_path, sig):
+    dsn = db_dsn
     with start_simulator(["cam-1"]) as sim:
-        config = {
-            "site": {"id": "s1", "name": "S"},
-            "paths": {"data_dir": str(tmp_path)},
-            "detector": {"imgsz": 320},
-            "cameras": [{
-                "id": "cam-1", "name": "Cam 1", "area": "window",
-                "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                "detect": {"fps": 2}, "record": {"enabled": False},
-                # The sky above the campus: nobody ever stands there, so the zone goes unattended at once.
-                "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02], [0.2, 0.1],
-                                                                     [0.02, 0.1]]}],
-                "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 2}],
-            }],
-        }
+        config = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), unattended_s=2))
         path = Path(tmp_path) / "site.yaml"
         path.write_text(yaml.safe_dump(config))
         env = {**os.environ, "JIANGUAN_DSN": dsn}

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import httpx
 import psycopg
@@ -18,32 +16,15 @@ import pytest
 import yaml
 
 from ingest.simulator import missing_reason, start_simulator
-from storage import migrate
+from tests.testkit.net import alive, free_port
+from tests.testkit.node import HOOK, camera, site
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(pg_admin_dsn, tmp_path):
-    name = f"serve_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
-    intake_port = _free_port()
+def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path):
+    dsn = db_dsn
+    intake_port = free_port()
     state_path = tmp_path / "serve-state.json"
 
     def roles() -> dict:
@@ -57,19 +38,9 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(pg_admin_dsn, tmp
         return time.monotonic() - start
 
     with start_simulator(["cam-1"]) as sim:
-        config = {
-            "site": {"id": "s1", "name": "S"},
-            "paths": {"data_dir": str(tmp_path)},
-            "detector": {"imgsz": 320},
-            "events": {"http": {"port": intake_port, "token": "${INTAKE_TOKEN}"}},
-            "serve": {"roles": ["node", "events"]},
-            "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window",
-                         "streams": {"detect": sim.url("cam-1", "sub", credentials=False)},
-                         "detect": {"fps": 2}, "record": {"enabled": False},
-                         "zones": [{"id": "sky", "kind": "staff", "polygon": [[0.02, 0.02], [0.2, 0.02],
-                                                                              [0.2, 0.1], [0.02, 0.1]]}],
-                         "rules": [{"type": "zone_unattended", "zone": "sky", "seconds": 2}]}],
-        }
+        config = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), unattended_s=2),
+                      events={"http": {"port": intake_port, "token": "${INTAKE_TOKEN}"}},
+                      serve={"roles": ["node", "events"]})
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
         env = {**os.environ, "JIANGUAN_DSN": dsn, "INTAKE_TOKEN": "t" * 32}
@@ -102,34 +73,24 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(pg_admin_dsn, tmp
             serve.kill()
     assert serve.returncode == 0, out
     assert {r["state"] for r in roles().values()} == {"stopped"}
-    assert not _alive(node["pid"]) and not _alive(first["events"])
+    assert not alive(node["pid"]) and not alive(first["events"])
     with psycopg.connect(dsn) as conn:  # the restarted node stopped the orderly way: its incident is closed
         open_left = conn.execute("SELECT count(*) FROM incidents WHERE ended_at IS NULL").fetchone()[0]
     assert open_left <= 1  # the one the killed node had open (kill -9: nothing could close it)
 
 
-def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(pg_admin_dsn, tmp_path):
+def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn, tmp_path, receiver):
     """A report link or an early warning queued while no node runs is delivered by `business run` itself."""
     from psycopg.types.json import Jsonb
 
-    from jianguan.demo import WebhookReceiver
-
-    name = f"bizrun_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    migrate(dsn)
-    receiver = WebhookReceiver()
-    config = {"site": {"id": "s1", "name": "S"}, "paths": {"data_dir": str(tmp_path)},
-              "alerts": {"notifiers": [{"type": "webhook", "id": "hook", "url": "${HOOK_URL}"}]},
-              "cameras": [{"id": "cam-1", "name": "Cam 1", "area": "window", "streams": {"detect": "rtsp://x/y"}}]}
+    config = {**site(tmp_path, camera("rtsp://127.0.0.1:9/none")), "alerts": HOOK}
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "JIANGUAN_DSN": dsn, "HOOK_URL": receiver.url}
+    env = {**os.environ, "JIANGUAN_DSN": db_dsn, "HOOK_URL": receiver.url}
     proc = subprocess.Popen([sys.executable, "-m", "jianguan", "business", "run", "--config", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
             conn.execute("INSERT INTO outbox (channel, idempotency_key, payload) VALUES ('hook', 'report-1-hook', %s)",
                          (Jsonb({"event": "report.published", "title": "daily report"}),))
         deadline = time.monotonic() + 60
@@ -140,6 +101,5 @@ def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(pg_adm
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
-        receiver.close()
     assert proc.returncode == 0, out
     assert [d.body["title"] for d in receiver.deliveries] == ["daily report"]

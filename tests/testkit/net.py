@@ -1,4 +1,4 @@
-"""Ports and polling for tests that talk to real local services."""
+"""Ports, processes and polling for tests that talk to real local services."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
 def listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         return s.connect_ex((host, port)) == 0
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped (a container's PID 1 may never reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
