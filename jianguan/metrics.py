@@ -28,49 +28,47 @@ if TYPE_CHECKING:
     from jianguan.node import Node
 
 
+# Per-camera series: (name after jianguan_camera_, counter?, help). Counters get `_total` when exposed.
+PER_CAMERA = (
+    ("online", False, "1 while the camera's stream is read"),
+    ("decoded_fps", False, "Frames/s decoded from the camera"),
+    ("process_fps", False, "Frames/s handed to analysis after the rate decimation"),
+    ("lag_seconds", False, "Age of the newest frame read"),
+    ("reconnects", True, "Reconnections of the stream"),
+    ("frames_analysed", True, "Frames through detection and rules"),
+    ("frames_dropped", True, "Live frames dropped because the analysis was busy"),
+    ("queue_frames", False, "Frames waiting for analysis"),
+    ("needed_fps", False, "Frames/s the camera's rules need"),
+)
+
+
+def _camera_values(node: Node, cam: str) -> dict[str, float]:
+    """The PER_CAMERA values the node has for `cam` now (a reader or queue not set up yet: left out)."""
+    counters = node.report.cameras[cam]
+    values = {"frames_analysed": counters.frames_analysed, "frames_dropped": counters.dropped,
+              "needed_fps": node._needed_fps.get(cam, 0.0)}
+    reader = node._readers.get(cam)
+    if reader is not None:
+        s = reader.stats()
+        values |= {"online": 1.0 if s.online else 0.0, "decoded_fps": s.camera_fps, "process_fps": s.process_fps,
+                   "lag_seconds": s.lag_s, "reconnects": s.reconnects}
+    q = node._queues.get(cam)
+    if q is not None:
+        values["queue_frames"] = q.qsize()
+    return values
+
+
 class NodeCollector(Collector):
     def __init__(self, node: Node) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Any]:
         node = self.node
-        cams = list(node.report.cameras)
-        per_camera = {
-            "camera_online": GaugeMetricFamily("jianguan_camera_online", "1 while the camera's stream is read",
-                                               labels=["camera"]),
-            "decoded": GaugeMetricFamily("jianguan_camera_decoded_fps", "Frames/s decoded from the camera",
-                                         labels=["camera"]),
-            "process": GaugeMetricFamily("jianguan_camera_process_fps", "Frames/s handed to analysis after the "
-                                         "rate decimation", labels=["camera"]),
-            "lag": GaugeMetricFamily("jianguan_camera_lag_seconds", "Age of the newest frame read",
-                                     labels=["camera"]),
-            "reconnects": CounterMetricFamily("jianguan_camera_reconnects", "Reconnections of the stream",
-                                              labels=["camera"]),
-            "analysed": CounterMetricFamily("jianguan_camera_frames_analysed", "Frames through detection and "
-                                            "rules", labels=["camera"]),
-            "dropped": CounterMetricFamily("jianguan_camera_frames_dropped", "Live frames dropped because the "
-                                           "analysis was busy", labels=["camera"]),
-            "queue": GaugeMetricFamily("jianguan_camera_queue_frames", "Frames waiting for analysis",
-                                       labels=["camera"]),
-            "needed": GaugeMetricFamily("jianguan_camera_needed_fps", "Frames/s the camera's rules need",
-                                        labels=["camera"]),
-        }
-        for cam in cams:
-            counters = node.report.cameras[cam]
-            per_camera["analysed"].add_metric([cam], counters.frames_analysed)
-            per_camera["dropped"].add_metric([cam], counters.dropped)
-            per_camera["needed"].add_metric([cam], node._needed_fps.get(cam, 0.0))
-            reader = node._readers.get(cam)
-            if reader is not None:
-                s = reader.stats()
-                per_camera["camera_online"].add_metric([cam], 1.0 if s.online else 0.0)
-                per_camera["decoded"].add_metric([cam], s.camera_fps)
-                per_camera["process"].add_metric([cam], s.process_fps)
-                per_camera["lag"].add_metric([cam], s.lag_s)
-                per_camera["reconnects"].add_metric([cam], s.reconnects)
-            q = node._queues.get(cam)
-            if q is not None:
-                per_camera["queue"].add_metric([cam], q.qsize())
+        per_camera = {key: (CounterMetricFamily if counter else GaugeMetricFamily)(
+            f"jianguan_camera_{key}", help_text, labels=["camera"]) for key, counter, help_text in PER_CAMERA}
+        for cam in node.report.cameras:
+            for key, value in _camera_values(node, cam).items():
+                per_camera[key].add_metric([cam], value)
         yield from per_camera.values()
         yield GaugeMetricFamily("jianguan_detector_frame_seconds", "Recent detection cost per frame (EWMA)",
                                 value=node.frame_cost_s)
