@@ -142,11 +142,6 @@ class AlertStore:
         with self.pool.connection() as conn, conn.transaction():
             self._event(conn, alert_id, "system", "clip_failed", {"reason": reason})
 
-    def enqueue(self, alert_id: int, channel: str, payload: dict[str, Any], key: str) -> None:
-        """Queue one message for one channel; the idempotency key makes a repeat a no-op."""
-        with self.pool.connection() as conn, conn.transaction():
-            enqueue(conn, channel, key, payload, alert_id)
-
     @staticmethod
     def _event(conn, alert_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:
         conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",

@@ -430,8 +430,7 @@ class Node:
         for cam_id, cam_analytics in analytics.items():
             if cam_id in last_ts:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
-                    # A flush mostly closes; one that opens (a health state confirmed on the last frame) still
-                    # needs a picture, or the alert's snapshot fails and the node with it.
+                    # A flush mostly closes; one that opens (a lane judged at stop) shows the last frame seen.
                     manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
         for event in self._recording_watch.flush(time.time()):
             manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
@@ -529,11 +528,10 @@ class Node:
                 cam_id = event.incident.camera_id
                 manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
 
-    def _evidence_image(self, cam_id: str) -> np.ndarray:
+    def _evidence_image(self, cam_id: str) -> np.ndarray | None:
         """The picture for an alert that has no frame of its own (video lost, node overloaded): the camera's
-        last frame seen, or a black placeholder."""
-        image = self._last_image.get(cam_id)
-        return image if image is not None else np.zeros((360, 640, 3), dtype=np.uint8)
+        last frame seen; None before any (AlertManager.handle then draws its black placeholder)."""
+        return self._last_image.get(cam_id)
 
     def _pump(self, reader: CameraReader, q: queue.Queue[Frame], is_live: bool, done: threading.Event) -> None:
         counters = self.report.cameras[reader.camera_id]

@@ -135,7 +135,7 @@ class YoloDetector:
         self._threads = threads if config.device == "cpu" else None
         self.pose = self._model.task == "pose"
         # The fixed cost of one model call in model pixels, for `packing.plan_calls`: bench/bench_packing.py
-        # measured 8.3 ms a call with torch (~85 ns a pixel) and 4.0 ms with OpenVINO (~40 ns): both about
+        # measured 8.6 ms a call with torch (~85 ns a pixel) and 3.5 ms with OpenVINO (~40 ns): both about
         # the pixels of a 320x320 input, the figure the region planner counts too.
         self.call_overhead_px: float = INPUT_OVERHEAD_PX
 
