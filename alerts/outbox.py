@@ -77,8 +77,9 @@ class OutboxWorker:
             self._thread.join(timeout=10)
         self._close_listener()
 
-    def pending_due(self) -> int:
-        with self.pool.connection() as conn:
+    def pending_due(self, timeout_s: float | None = None) -> int:
+        """Rows still to deliver (due now or later); `timeout_s` bounds the wait for a connection."""
+        with self.pool.connection(timeout=timeout_s) as conn:
             return conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
 
     def _run(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from dashboards.long_range import people_per_zone_sql, per_camera_series, stream_problems_sql
 from dashboards.model import Dashboard, Panel, QueryVariable, Target, TextVariable
+from dashboards.system import system_model
 
 AREAS = ("window", "inspection_lane", "exam_room", "outlet", "hall", "self_service")
 
@@ -383,7 +384,8 @@ MODELS = (supervision_overview_model, business_volume_model, inspection_lanes_mo
 
 
 def dashboard_models() -> dict[str, Dashboard]:
-    """Every dashboard as a builder object (keeps each target's promised columns), by uid."""
+    """Every dashboard over the database as a builder object (keeps each target's promised columns), by uid.
+    The System dashboard reads Prometheus instead (dashboards/system.py)."""
     out: dict[str, Dashboard] = {}
     for build in MODELS:
         dash = build()
@@ -399,5 +401,7 @@ def supervision_overview() -> dict[str, Any]:
 
 
 def all_dashboards() -> dict[str, dict[str, Any]]:
-    """Every dashboard's JSON, by uid."""
-    return {uid: dash.to_json() for uid, dash in dashboard_models().items()}
+    """Every dashboard's JSON, by uid: those over the database, then System (Prometheus)."""
+    out = {uid: dash.to_json() for uid, dash in dashboard_models().items()}
+    system = system_model()
+    return out | {system.uid: system.to_json()}

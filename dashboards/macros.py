@@ -206,3 +206,38 @@ def _evaluate(name: str, args: list[str], time_from: datetime, time_to: datetime
 
 def _nanos(ts: datetime) -> int:
     return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+
+
+# -- Prometheus -----------------------------------------------------------------------------------------
+_PROM_SPECIAL = re.compile(r"[$^*{}\[\]'+?.()|]")
+
+
+def prom_regex_escape(value: str) -> str:
+    """Grafana's prometheusSpecialRegexEscape: a value made literal inside a `=~"..."` regex string."""
+    return _PROM_SPECIAL.sub(lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+
+
+def expand_prom(expr: str, *, variables: Mapping[str, Sequence[str]], all_values: Mapping[str, str],
+                range_s: int, rate_interval_s: int) -> str:
+    """Grafana's Prometheus interpolation of the variables these dashboards use: a multi-value variable becomes
+    `(a|b)` of escaped values, All becomes the variable's allValue; `$__range` and `$__rate_interval` are
+    durations in seconds. An unknown `$name` is left as it is (and fails in Prometheus, as in Grafana)."""
+    def value(name: str) -> str | None:
+        if name == "__range":
+            return f"{range_s}s"
+        if name == "__rate_interval":
+            return f"{rate_interval_s}s"
+        if name not in variables:
+            return None
+        chosen = list(variables[name])
+        if chosen == [ALL]:
+            return all_values[name]
+        escaped = [prom_regex_escape(v) for v in chosen]
+        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+    def sub(m: re.Match[str]) -> str:
+        name = next(g for g in (m.group(1), m.group(2), m.group(4)) if g)
+        out = value(name)
+        return m.group(0) if out is None else out
+
+    return _VARIABLE.sub(sub, expr)

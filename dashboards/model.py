@@ -1,7 +1,8 @@
 """A small typed builder for Grafana dashboard JSON (schemaVersion 39).
 
-Only what these dashboards use: query variables over the PostgreSQL datasource, panels laid out left to
-right on Grafana's 24-column grid, raw-SQL targets in code mode.
+Only what these dashboards use: query variables, panels laid out left to right on Grafana's 24-column grid,
+raw-SQL targets in code mode over the PostgreSQL datasource, and PromQL targets over the Prometheus one (the
+System dashboard: what the roles' /metrics say, jianguan/metrics.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ SCHEMA_VERSION = 39
 DATASOURCE_UID = "jianguan-pg"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DATASOURCE: dict[str, str] = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+PROM_DATASOURCE_UID = "jianguan-prom"
+PROM_DATASOURCE_TYPE = "prometheus"
+PROM_DATASOURCE: dict[str, str] = {"type": PROM_DATASOURCE_TYPE, "uid": PROM_DATASOURCE_UID}
 GRID_WIDTH = 24
 TAG = "jianguan"
 
@@ -28,16 +32,35 @@ class Target:
     columns: tuple[str, ...] = ()
     ref_id: str = "A"
 
+    datasource = DATASOURCE
+
     def to_json(self) -> dict[str, Any]:
         return {"refId": self.ref_id, "datasource": dict(DATASOURCE), "rawSql": self.sql.strip(),
                 "format": self.format, "rawQuery": True, "editorMode": "code"}
 
 
 @dataclass(frozen=True)
+class PromTarget:
+    """One PromQL query. `instant` for stats and tables (the value now), else a range over the time picker."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+    ref_id: str = "A"
+
+    datasource = PROM_DATASOURCE
+
+    def to_json(self) -> dict[str, Any]:
+        return {"refId": self.ref_id, "datasource": dict(PROM_DATASOURCE), "expr": self.expr.strip(),
+                "legendFormat": self.legend or "__auto", "instant": self.instant, "range": not self.instant,
+                "editorMode": "code"}
+
+
+@dataclass(frozen=True)
 class Panel:
     title: str
     type: Literal["timeseries", "stat", "table", "barchart", "piechart", "bargauge"]
-    targets: tuple[Target, ...]
+    targets: tuple[Target, ...] | tuple[PromTarget, ...]
     w: int = 12
     h: int = 8
     description: str = ""
@@ -46,13 +69,18 @@ class Panel:
     overrides: tuple[dict[str, Any], ...] = ()
     custom: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if len({t.datasource["uid"] for t in self.targets}) > 1:
+            raise ValueError(f"panel {self.title!r}: all targets must use one datasource")
+
     def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
         defaults: dict[str, Any] = {"custom": dict(self.custom)}
         if self.unit:
             defaults["unit"] = self.unit
         return {
             "id": panel_id, "type": self.type, "title": self.title, "description": self.description,
-            "datasource": dict(DATASOURCE), "gridPos": {"x": x, "y": y, "w": self.w, "h": self.h},
+            "datasource": dict(self.targets[0].datasource if self.targets else DATASOURCE),
+            "gridPos": {"x": x, "y": y, "w": self.w, "h": self.h},
             "targets": [t.to_json() for t in self.targets],
             "fieldConfig": {"defaults": defaults, "overrides": list(self.overrides)},
             "options": dict(self.options),
@@ -61,19 +89,23 @@ class Panel:
 
 @dataclass(frozen=True)
 class QueryVariable:
-    """A multi-value, include-All variable whose options come from SQL (`__value`/`__text` columns)."""
+    """A multi-value, include-All variable whose options come from a query: SQL (`__value`/`__text` columns),
+    or over `datasource` PROM_DATASOURCE a `label_values(...)` call. `all_value` is what All stands for
+    (None: every option; for PromQL ".*", which also matches series without the label)."""
 
     name: str
     label: str
     sql: str
     multi: bool = True
     include_all: bool = True
+    datasource: dict[str, str] = field(default_factory=lambda: dict(DATASOURCE))
+    all_value: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "query", "name": self.name, "label": self.label, "datasource": dict(DATASOURCE),
+            "type": "query", "name": self.name, "label": self.label, "datasource": dict(self.datasource),
             "query": self.sql, "definition": self.sql, "refresh": 1, "sort": 1, "regex": "", "hide": 0,
-            "multi": self.multi, "includeAll": self.include_all, "options": [],
+            "multi": self.multi, "includeAll": self.include_all, "allValue": self.all_value, "options": [],
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         }
 

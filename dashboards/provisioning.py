@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from dashboards.catalog import all_dashboards
-from dashboards.model import DATASOURCE_TYPE, DATASOURCE_UID
+from dashboards.model import DATASOURCE_TYPE, DATASOURCE_UID, PROM_DATASOURCE_TYPE, PROM_DATASOURCE_UID
 
 PASSWORD_ENV = "JIANGUAN_GRAFANA_DB_PASSWORD"
 FOLDER_TITLE = "Jianguan"
@@ -30,6 +30,9 @@ class DatasourceSettings:
     timescaledb: bool = False
     postgres_version: int = 1500
     name: str = "Jianguan PostgreSQL"
+    # The Prometheus server that scrapes the roles' /metrics (the System dashboard); no credentials.
+    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_name: str = "Jianguan Prometheus"
 
 
 def datasource_model(settings: DatasourceSettings, password: str | None) -> dict[str, Any]:
@@ -44,6 +47,17 @@ def datasource_model(settings: DatasourceSettings, password: str | None) -> dict
     if password is not None:
         model["secureJsonData"] = {"password": password}
     return model
+
+
+def prometheus_datasource_model(settings: DatasourceSettings) -> dict[str, Any]:
+    return {"name": settings.prometheus_name, "type": PROM_DATASOURCE_TYPE, "uid": PROM_DATASOURCE_UID,
+            "access": "proxy", "url": settings.prometheus_url, "isDefault": False,
+            "jsonData": {"httpMethod": "POST", "timeInterval": "15s"}}
+
+
+def datasource_models(settings: DatasourceSettings, password: str | None) -> list[dict[str, Any]]:
+    """Both datasources the dashboards use, by uid order: PostgreSQL, then Prometheus."""
+    return [datasource_model(settings, password), prometheus_datasource_model(settings)]
 
 
 def export(out_dir: Path, *, timescaledb: bool = False, datasource: DatasourceSettings | None = None,
@@ -61,7 +75,7 @@ def export(out_dir: Path, *, timescaledb: bool = False, datasource: DatasourceSe
     written: list[Path] = []
     for uid, dash in all_dashboards().items():
         written.append(_write(out_dir / f"{uid}.json", json.dumps(dash, indent=2, ensure_ascii=False) + "\n"))
-    ds_doc = {"apiVersion": 1, "datasources": [datasource_model(settings, f"${PASSWORD_ENV}")]}
+    ds_doc = {"apiVersion": 1, "datasources": datasource_models(settings, f"${PASSWORD_ENV}")}
     written.append(_write(out_dir / "provisioning" / "datasources" / "jianguan.yaml", _yaml(ds_doc)))
     provider = {"apiVersion": 1, "providers": [{
         "name": "jianguan", "orgId": 1, "folder": FOLDER_TITLE, "folderUid": FOLDER_UID, "type": "file",

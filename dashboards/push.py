@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 from dashboards.catalog import all_dashboards
-from dashboards.model import DATASOURCE_UID
-from dashboards.provisioning import FOLDER_TITLE, FOLDER_UID, PASSWORD_ENV, DatasourceSettings, datasource_model
+from dashboards.provisioning import FOLDER_TITLE, FOLDER_UID, PASSWORD_ENV, DatasourceSettings, datasource_models
 
 URL_ENV = "JIANGUAN_GRAFANA_URL"
 TOKEN_ENV = "JIANGUAN_GRAFANA_TOKEN"
@@ -23,7 +22,8 @@ def _redact_url(url: str) -> str:
 
 
 class GrafanaPusher:
-    """Upserts the `jianguan-pg` datasource, a "Jianguan" folder and every dashboard (overwrite=True).
+    """Upserts the `jianguan-pg` and `jianguan-prom` datasources, a "Jianguan" folder and every dashboard
+    (overwrite=True).
 
     `url`/`token` default to $JIANGUAN_GRAFANA_URL / $JIANGUAN_GRAFANA_TOKEN (a service-account token).
     The datasource password is sent only when $JIANGUAN_GRAFANA_DB_PASSWORD is set; otherwise an
@@ -56,7 +56,7 @@ class GrafanaPusher:
         api = self._api()
         pushed: list[str] = []
         try:
-            self._upsert_datasource(api)
+            self._upsert_datasources(api)
             folder_uid = self._ensure_folder(api)
             for uid, dash in all_dashboards().items():
                 api.dashboard.update_dashboard({"dashboard": {**dash, "id": None}, "folderUid": folder_uid,
@@ -72,20 +72,21 @@ class GrafanaPusher:
     def _scrub(self, text: str) -> str:
         return " ".join(str(text).replace(self.token, "***").split())
 
-    def _upsert_datasource(self, api: Any) -> None:
+    def _upsert_datasources(self, api: Any) -> None:
         from grafana_client.client import GrafanaClientError
 
         password = os.environ.get(PASSWORD_ENV) or None
-        model = datasource_model(self.datasource, password)
-        try:
-            existing = api.datasource.get_datasource_by_uid(DATASOURCE_UID)
-        except GrafanaClientError as exc:
-            if exc.status_code != 404:
-                raise
-            api.datasource.create_datasource(model)
-            return
-        api.datasource.update_datasource_by_uid(DATASOURCE_UID, {**model, "id": existing.get("id"),
-                                                                 "version": existing.get("version")})
+        for model in datasource_models(self.datasource, password):
+            uid = model["uid"]
+            try:
+                existing = api.datasource.get_datasource_by_uid(uid)
+            except GrafanaClientError as exc:
+                if exc.status_code != 404:
+                    raise
+                api.datasource.create_datasource(model)
+                continue
+            api.datasource.update_datasource_by_uid(uid, {**model, "id": existing.get("id"),
+                                                          "version": existing.get("version")})
 
     def _ensure_folder(self, api: Any) -> str:
         from grafana_client.client import GrafanaClientError

@@ -48,6 +48,12 @@ TARGET: dict[str, Any] = {
         "format": {"enum": ["table", "time_series", "logs"]},
         "rawQuery": {"type": "boolean"},
         "editorMode": {"enum": ["code", "builder"]},
+        # The Prometheus datasource's query model.
+        "expr": {"type": "string", "minLength": 1},
+        "legendFormat": {"type": "string"},
+        "instant": {"type": "boolean"},
+        "range": {"type": "boolean"},
+        "interval": {"type": "string"},
     },
     "required": ["refId"],
 }
@@ -253,7 +259,7 @@ def _variable_references(dashboard: dict[str, Any]) -> list[str]:
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             out += [f"panel {panel['title']!r}/{target['refId']}: {m}"
-                    for m in _unknown(target.get("rawSql", ""), defined)]
+                    for m in _unknown(target.get("rawSql") or target.get("expr", ""), defined)]
     return out
 
 

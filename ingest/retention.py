@@ -228,7 +228,7 @@ class RetentionSweeper:
         """Delete the oldest segments still on disk until the volume has `min_free_share` free; the bytes
         deleted."""
         share = self.config.min_free_share
-        if share <= 0:
+        if share <= 0 or not self.recordings_dir.exists():  # nothing recorded (yet): nothing to free
             return 0
         try:
             size, _used, free = self.disk_usage(self.recordings_dir)

@@ -15,18 +15,19 @@ _CONFIG = click.option("--config", "config_file", type=click.Path(path_type=Path
 
 
 def _settings(config_file: Path | None, data_dir: Path):
-    """(business, alerts, reports, storage) configs: from the site config, or the defaults."""
+    """(business, alerts, reports, storage, metrics) configs: from the site config, or the defaults."""
     from alerts import AlertsConfig
     from analytics.business import BusinessConfig
+    from jianguan.config import MetricsConfig
     from reports import ReportsConfig
     from storage import StorageConfig
 
     if config_file is None:
-        return BusinessConfig(), AlertsConfig(), ReportsConfig(), StorageConfig(data_dir=data_dir)
+        return BusinessConfig(), AlertsConfig(), ReportsConfig(), StorageConfig(data_dir=data_dir), MetricsConfig()
     from jianguan.config import load_config
 
     cfg = load_config(config_file)  # a ConfigError is reported by main(), one line per problem
-    return cfg.business, cfg.alerts, cfg.reports, cfg.storage
+    return cfg.business, cfg.alerts, cfg.reports, cfg.storage, cfg.metrics
 
 
 def _moment(value: str | None, default: datetime) -> datetime:
@@ -62,7 +63,7 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
     from analytics.business import run_checks
     from storage import migrate, redact_dsn, resolve_dsn
 
-    biz, alerts_cfg, _reports, storage_cfg = _settings(config_file, data_dir)
+    biz, alerts_cfg, _reports, storage_cfg, _metrics = _settings(config_file, data_dir)
     now = datetime.now(tz=UTC)
     end = _moment(until, now)
     start = _moment(since, end - timedelta(days=biz.recheck_days))
@@ -103,10 +104,11 @@ def run(config_file: Path | None, data_dir: Path) -> None:
     from alerts import OutboxWorker, build_notifier
     from alerts.business import BusinessAlerts
     from analytics.business import BusinessScheduler
+    from jianguan.metrics import outbox_families, serve_role_metrics
     from jianguan.signals import stop_on_signals
     from storage import migrate, resolve_dsn
 
-    biz, alerts_cfg, _reports, storage_cfg = _settings(config_file, data_dir)
+    biz, alerts_cfg, _reports, storage_cfg, metrics_cfg = _settings(config_file, data_dir)
     dsn, embedded = resolve_dsn(storage_cfg)
     stop = threading.Event()
     restore = stop_on_signals(stop)
@@ -120,9 +122,12 @@ def run(config_file: Path | None, data_dir: Path) -> None:
             click.echo(f"checking every {biz.check_every_min:g} min (Ctrl-C stops)")
             outbox.start()
             scheduler.start()
+            metrics = serve_role_metrics(metrics_cfg, "business", lambda: outbox_families(outbox))
             try:
                 stop.wait()
             finally:
+                if metrics is not None:
+                    metrics.shutdown()
                 scheduler.stop()
                 outbox.stop(drain_s=10.0)
     finally:
@@ -175,7 +180,7 @@ def report(kind: str, day: datetime | None, out_dir: Path | None, site: str | No
     from reports import ReportError, default_day, publish
     from storage import migrate, resolve_dsn
 
-    _biz, _alerts, reports_cfg, storage_cfg = _settings(config_file, data_dir)
+    _biz, _alerts, reports_cfg, storage_cfg, _metrics = _settings(config_file, data_dir)
     dsn, embedded = resolve_dsn(storage_cfg)
     try:
         migrate(dsn)

@@ -123,6 +123,24 @@ def dashboards_push() -> None:
         click.echo(f"pushed {uid}")
 
 
+@dashboards.command("scrape-config")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--host", default=None, help="Where Prometheus reaches the roles (default: metrics.bind).")
+def dashboards_scrape_config(file: Path, host: str | None) -> None:
+    """Print the Prometheus scrape config for the roles of the site in FILE (the System dashboard's data):
+    add it under `scrape_configs:` in prometheus.yml."""
+    import yaml
+
+    from jianguan.config import load_config
+    from jianguan.metrics import scrape_config
+
+    try:
+        job = scrape_config(load_config(file), host)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(yaml.safe_dump({"scrape_configs": [job]}, sort_keys=False), nl=False)
+
+
 # -- run and demo -----------------------------------------------------------------------------------
 @cli.command("run")
 @click.argument("file", type=click.Path(path_type=Path))
@@ -234,6 +252,7 @@ def serve(file: Path) -> None:
     import os
 
     from jianguan.config import load_config
+    from jianguan.metrics import serve_role_metrics, supervisor_families
     from jianguan.signals import stop_on_signals
     from jianguan.supervisor import Supervisor, role_commands
     from storage import migrate, resolve_dsn
@@ -246,11 +265,14 @@ def serve(file: Path) -> None:
         supervisor = Supervisor(roles, cfg.paths.data_dir / "serve-state.json",
                                 env={**os.environ, "JIANGUAN_DSN": dsn})
         restore = stop_on_signals(supervisor.stop_event)
+        metrics = serve_role_metrics(cfg.metrics, "serve", lambda: supervisor_families(supervisor))
         click.echo(f"serving {', '.join(roles)}; state in {supervisor.state_path}", err=True)
         try:
             supervisor.run()
         finally:
             restore()
+            if metrics is not None:
+                metrics.shutdown()
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

@@ -133,10 +133,16 @@ class PathsConfig(_Strict):
         return self.data_dir / "recordings"
 
 
-class MetricsConfig(_Strict):
-    """Prometheus metrics of the node (jianguan/metrics.py): off unless a port is given."""
+# Each role's scrape port is `metrics.port` + its offset (jianguan/metrics.py): one setting, no two roles on one port.
+ROLE_PORT_OFFSET = {"node": 0, "serve": 1, "business": 2, "events": 3}
 
-    port: int | None = Field(None, ge=1, le=65535, description="serve /metrics on this port (e.g. 9108)")
+
+class MetricsConfig(_Strict):
+    """Prometheus metrics of every role (jianguan/metrics.py): off unless a port is given."""
+
+    port: int | None = Field(None, ge=1, le=65535 - max(ROLE_PORT_OFFSET.values()),
+                             description="the node serves /metrics on this port (e.g. 9108), the other roles on "
+                             "the next ones (ROLE_PORT_OFFSET)")
     bind: str = Field("127.0.0.1", description="address to listen on; the figures name cameras, so "
                       "0.0.0.0 is a choice")
 

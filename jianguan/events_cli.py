@@ -24,6 +24,7 @@ def serve(config_file: Path) -> None:
     """Run the HTTP intake API and the MQTT lane-sensor subscriber until interrupted."""
     from ingest.events.service import EventService, IntakeConfigError
     from jianguan.config import load_config
+    from jianguan.metrics import intake_families, serve_role_metrics
     from storage import migrate, redact_dsn, resolve_dsn
 
     cfg = load_config(config_file)
@@ -42,7 +43,12 @@ def serve(config_file: Path) -> None:
             click.echo(f"  HTTP  http://{h.host}:{h.port}/api/v1/lane-events, /api/v1/transactions (bearer token)")
         if m is not None:
             click.echo(f"  MQTT  {m.host}:{m.port} topic {m.topic} (QoS 1, client id {m.client_id})")
-        service.run()
+        metrics = serve_role_metrics(cfg.metrics, "events", lambda: intake_families(service.intake))
+        try:
+            service.run()
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
         i = service.intake
         click.echo(f"stopped: {dict(i.counts)}; replayed from spool: {dict(i.replayed)}; "
                    f"batches still spooled: {i.pending()}")

@@ -1,31 +1,46 @@
-"""Prometheus metrics of a running node (prometheus-client), so an operator sees from outside whether each
-camera is read and analysed, whether the node keeps up, and whether alerts and pushes get through.
+"""Prometheus metrics of every long-running role (prometheus-client), so an operator sees from outside whether
+each camera is read and analysed, whether the node keeps up, whether alerts and pushes get through, and whether
+the supervisor had to restart a role.
 
-Pull model: `NodeCollector` reads the node's own counters when Prometheus scrapes (every 15 s, typically),
-so the frame path does no extra work and nothing is counted twice. Served by prometheus-client's own HTTP
-server on `metrics.bind:metrics.port` (off unless a port is configured; bind 127.0.0.1 by default: the
-figures name cameras, so exposing them is a choice). Each node has its own registry: several nodes in one
-process (tests, benches) never share series.
+Pull model: collectors read each role's own counters when Prometheus scrapes (every 15 s, typically), so the
+frame path does no extra work and nothing is counted twice. Served by prometheus-client's own HTTP server on
+`metrics.bind`, one port per role: `metrics.port` plus the role's offset in ROLE_PORT_OFFSET (off unless a
+port is configured; bind 127.0.0.1 by default: the figures name cameras, so exposing them is a choice). Each
+role has its own registry: several nodes in one process (tests, benches) never share series.
 
-Names (all prefixed `jianguan_`; per camera with a `camera` label):
-  camera_online, camera_decoded_fps, camera_process_fps, camera_lag_seconds, camera_reconnects_total,
-  camera_frames_analysed_total, camera_frames_dropped_total, camera_queue_frames, camera_needed_fps;
-  detector_frame_seconds (recent detection cost per frame); incidents_total, alerts_opened_total,
-  alert_spool_events (incident events not yet in the database); pushes_delivered_total,
-  push_failures_total, pushes_dead_total; metric_spool_rows (per table, rows not yet in the database).
+Names (all prefixed `jianguan_`), by role:
+  node: per camera (label `camera`) camera_online, camera_decoded_fps, camera_process_fps, camera_lag_seconds,
+    camera_reconnects_total, camera_frames_analysed_total, camera_frames_dropped_total, camera_queue_frames,
+    camera_needed_fps; detector_frame_seconds (recent detection cost per frame); incidents_total,
+    alerts_opened_total, alert_spool_events (incident events not yet in the database); metric_spool_rows (per
+    table, rows not yet in the database); and the outbox's.
+  node and business (outbox delivery): pushes_delivered_total, push_failures_total, pushes_dead_total,
+    pushes_pending (read from the database, left out while it is away).
+  events (the intake): intake_messages_total (label `status`), intake_spool_batches.
+  serve (the supervisor): role_up, role_restarts_total (label `role`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jianguan.config import ROLE_PORT_OFFSET, MetricsConfig, SiteConfig
+
 if TYPE_CHECKING:
+    from alerts import OutboxWorker
+    from ingest.events.intake import Intake
     from jianguan.node import Node
+    from jianguan.supervisor import Supervisor
+
+
+def role_port(cfg: MetricsConfig, role: str) -> int | None:
+    """The port `role` serves /metrics on, or None when metrics are off."""
+    return None if cfg.port is None else cfg.port + ROLE_PORT_OFFSET[role]
 
 
 # Per-camera series: (name after jianguan_camera_, counter?, help). Counters get `_total` when exposed.
@@ -79,10 +94,7 @@ class NodeCollector(Collector):
             yield GaugeMetricFamily("jianguan_alert_spool_events", "Incident events not yet in the database",
                                     value=manager.writer.pending())
         if outbox is not None:
-            yield CounterMetricFamily("jianguan_pushes_delivered", "Pushes delivered", value=outbox.stats.delivered)
-            yield CounterMetricFamily("jianguan_push_failures", "Failed push attempts",
-                                      value=outbox.stats.failed_attempts)
-            yield CounterMetricFamily("jianguan_pushes_dead", "Pushes given up", value=outbox.stats.dead)
+            yield from outbox_families(outbox)
         spool = GaugeMetricFamily("jianguan_metric_spool_rows", "Metric rows not yet in the database",
                                   labels=["table"])
         for writer in node._writers:
@@ -90,9 +102,76 @@ class NodeCollector(Collector):
         yield spool
 
 
-def serve_metrics(node: Node, port: int, bind: str) -> Any:
-    """Start the scrape endpoint for `node`; returns the HTTP server (call `.shutdown()` to stop it)."""
+def outbox_families(outbox: OutboxWorker) -> Iterator[Any]:
+    yield CounterMetricFamily("jianguan_pushes_delivered", "Pushes delivered", value=outbox.stats.delivered)
+    yield CounterMetricFamily("jianguan_push_failures", "Failed push attempts", value=outbox.stats.failed_attempts)
+    yield CounterMetricFamily("jianguan_pushes_dead", "Pushes given up", value=outbox.stats.dead)
+    try:  # the one figure read from the database: left out of a scrape while it is away, never blocking it
+        pending = outbox.pending_due(timeout_s=1.0)
+    except Exception:  # noqa: BLE001 - pool timeout or any database error
+        return
+    yield GaugeMetricFamily("jianguan_pushes_pending", "Pushes waiting in the outbox (all outbox workers)",
+                            value=pending)
+
+
+def intake_families(intake: Intake) -> Iterator[Any]:
+    messages = CounterMetricFamily("jianguan_intake_messages", "Messages answered, by outcome", labels=["status"])
+    for status, n in sorted((intake.counts + intake.replayed).items()):
+        messages.add_metric([status], n)
+    yield messages
+    yield GaugeMetricFamily("jianguan_intake_spool_batches", "Batches waiting in the spool for the database",
+                            value=intake.pending())
+
+
+def supervisor_families(supervisor: Supervisor) -> Iterator[Any]:
+    up = GaugeMetricFamily("jianguan_role_up", "1 while the role's process runs", labels=["role"])
+    restarts = CounterMetricFamily("jianguan_role_restarts", "Restarts of the role by the supervisor",
+                                   labels=["role"])
+    for name, role in supervisor.roles.items():
+        up.add_metric([name], 1.0 if role.state == "running" else 0.0)
+        restarts.add_metric([name], role.restarts)
+    yield from (up, restarts)
+
+
+class FamiliesCollector(Collector):
+    """Any role's families, from a function called at each scrape."""
+
+    def __init__(self, families: Callable[[], Iterable[Any]]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.families()
+
+
+def serve_collector(collector: Collector, port: int, bind: str) -> Any:
+    """Start a scrape endpoint for one role; returns the HTTP server (call `.shutdown()` to stop it)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(node))
+    registry.register(collector)
     server, _thread = start_http_server(port, addr=bind, registry=registry)
     return server
+
+
+def serve_metrics(node: Node, port: int, bind: str) -> Any:
+    """Start the node's scrape endpoint."""
+    return serve_collector(NodeCollector(node), port, bind)
+
+
+def serve_role_metrics(cfg: MetricsConfig, role: str, families: Callable[[], Iterable[Any]]) -> Any | None:
+    """Start `role`'s endpoint when metrics are on (None when off)."""
+    port = role_port(cfg, role)
+    return None if port is None else serve_collector(FamiliesCollector(families), port, cfg.bind)
+
+
+
+def scrape_config(cfg: SiteConfig, host: str | None = None, interval_s: int = 15) -> dict[str, Any]:
+    """A Prometheus `scrape_configs` entry for every role of the site that serves /metrics, each target
+    labelled with the site (the System dashboard filters on it) and the role as `service` (`role` is the
+    supervisor's own label for the roles it keeps). `host`: where Prometheus reaches the roles
+    (default: metrics.bind, or 127.0.0.1 when that is 0.0.0.0)."""
+    if cfg.metrics.port is None:
+        raise ValueError("metrics are off: set metrics.port in the site config first")
+    roles = ["node", "serve", *[r for r in cfg.serve.roles if r in ROLE_PORT_OFFSET and r != "node"]]
+    where = host or (cfg.metrics.bind if cfg.metrics.bind not in ("0.0.0.0", "::") else "127.0.0.1")
+    targets = [{"targets": [f"{where}:{role_port(cfg.metrics, role)}"],
+                "labels": {"site": cfg.site.id, "service": role}} for role in roles]
+    return {"job_name": f"jianguan-{cfg.site.id}", "scrape_interval": f"{interval_s}s", "static_configs": targets}

@@ -272,7 +272,7 @@ class Node:
                                                        "dropped_fps", "needed_fps"], spool_dir=spool)
             self._writers = [occupancy, stats]
             if cfg.metrics.port is not None:
-                metrics_server = serve_metrics(self, cfg.metrics.port, cfg.metrics.bind)
+                metrics_server = serve_metrics(self, cfg.metrics.port, cfg.metrics.bind)  # offset 0: the node
             for rec in recorders.values():
                 rec.start()
             sweeper = RetentionSweeper(

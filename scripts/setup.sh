@@ -16,14 +16,15 @@ dpkg -s libgl1 >/dev/null 2>&1 || need_apt=1
 command -v chromium >/dev/null || need_apt=1  # browser tests drive Debian's Chromium
 command -v pdftoppm >/dev/null || need_apt=1  # report tests render PDF pages to PNG (poppler-utils)
 [[ -x /usr/sbin/mosquitto ]] || need_apt=1    # MQTT notifier tests run a real broker
+command -v prometheus >/dev/null || need_apt=1  # the System dashboard's queries run on a real Prometheus
 command -v openssl >/dev/null || need_apt=1
 command -v systemd-analyze >/dev/null || need_apt=1  # deploy/*.service are checked with systemd-analyze verify
 dpkg -s gir1.2-gst-rtsp-server-1.0 >/dev/null 2>&1 || need_apt=1  # the RTSP camera simulator
 if [[ $need_apt -eq 1 ]]; then
-    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, chromium, mosquitto, gstreamer)"
+    echo "==> installing system packages (ffmpeg, postgresql, opencv-doc, chromium, mosquitto, prometheus, gstreamer)"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl \
+        ffmpeg postgresql opencv-doc libgl1 libglib2.0-0 chromium mosquitto openssl prometheus \
         gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
         gstreamer1.0-plugins-bad poppler-utils fonts-noto-cjk systemd >/dev/null
 fi

@@ -7,7 +7,7 @@ import os
 
 import yaml
 
-from dashboards import DATASOURCE_UID, all_dashboards, export, supervision_overview
+from dashboards import DATASOURCE_UID, PROM_DATASOURCE_UID, all_dashboards, export, supervision_overview
 
 
 def test_dashboards_are_well_formed():
@@ -30,18 +30,24 @@ def test_dashboards_are_well_formed():
             assert not cells & cell, f"{uid}: panel {panel['title']} overlaps another"
             cells |= cell
             assert panel["type"] in {"timeseries", "stat", "table", "barchart", "piechart", "bargauge"}
-            assert panel["datasource"]["uid"] == DATASOURCE_UID
             assert panel["targets"], panel["title"]
             for target in panel["targets"]:
-                assert target["datasource"] == {"type": "grafana-postgresql-datasource", "uid": DATASOURCE_UID}
-                assert target["format"] in ("table", "time_series")
-                assert target["rawQuery"] is True and target["editorMode"] == "code"
-                assert "$site" in target["rawSql"], f"{uid}/{panel['title']} ignores the site filter"
-                if "$camera" in target["rawSql"]:
+                assert target["datasource"] == panel["datasource"]
+                if panel["datasource"]["uid"] == PROM_DATASOURCE_UID:  # the System dashboard (test_system.py)
+                    query = target["expr"]
+                else:
+                    assert panel["datasource"] == {"type": "grafana-postgresql-datasource", "uid": DATASOURCE_UID}
+                    assert target["format"] in ("table", "time_series")
+                    assert target["rawQuery"] is True
+                    query = target["rawSql"]
+                assert target["editorMode"] == "code"
+                assert "$site" in query, f"{uid}/{panel['title']} ignores the site filter"
+                if "$camera" in query:
                     assert "camera" in names
         for var in dash["templating"]["list"]:
             if var["type"] == "query":
-                assert var["multi"] and var["includeAll"] and var["datasource"]["uid"] == DATASOURCE_UID
+                assert var["multi"] and var["includeAll"]
+                assert var["datasource"]["uid"] in (DATASOURCE_UID, PROM_DATASOURCE_UID)
         json.dumps(dash)  # serialisable
 
 
@@ -70,10 +76,11 @@ def test_export_writes_parseable_files_without_secrets(tmp_path, monkeypatch):
         assert "very-secret-db-pw" not in text
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         assert doc
-    ds = yaml.safe_load((tmp_path / "provisioning/datasources/jianguan.yaml").read_text())["datasources"][0]
+    ds, prom = yaml.safe_load((tmp_path / "provisioning/datasources/jianguan.yaml").read_text())["datasources"]
     assert ds["uid"] == DATASOURCE_UID and ds["type"] == "grafana-postgresql-datasource"
     assert ds["jsonData"]["timescaledb"] is True
     assert ds["secureJsonData"] == {"password": "$JIANGUAN_GRAFANA_DB_PASSWORD"}
+    assert prom["uid"] == PROM_DATASOURCE_UID and prom["type"] == "prometheus" and "secureJsonData" not in prom
     provider = yaml.safe_load((tmp_path / "provisioning/dashboards/jianguan.yaml").read_text())["providers"][0]
     assert provider["options"]["path"] == str(tmp_path) and provider["folder"] == "Jianguan"
     assert not [p for p in tmp_path.rglob("*.tmp")]

@@ -55,11 +55,13 @@ class FakeGrafana:
     def route(self, method: str, path: str, body: object) -> tuple[int, object]:
         if self.status:
             return self.status, {"message": f"denied for {TOKEN}"}
+        uid = path.rsplit("/", 1)[-1]
         match method, path:
-            case "GET", "/api/datasources/uid/jianguan-pg":
-                return (200, {"id": 7, "uid": "jianguan-pg", "version": 3}) if self.datasource_exists else \
+            case "GET", p if p.startswith("/api/datasources/uid/"):
+                return (200, {"id": 7, "uid": uid, "version": 3}) if self.datasource_exists else \
                     (404, {"message": "Data source not found"})
-            case ("POST", "/api/datasources") | ("PUT", "/api/datasources/uid/jianguan-pg"):
+            case ("POST", "/api/datasources") | ("PUT", "/api/datasources/uid/jianguan-pg") | \
+                    ("PUT", "/api/datasources/uid/jianguan-prom"):
                 return 200, {"id": 7, "message": "Datasource saved"}
             case "GET", "/api/folders/jianguan":
                 return (200, {"uid": "jianguan", "title": "Jianguan"}) if self.folder_exists else \
@@ -96,15 +98,18 @@ def test_first_push_creates_datasource_folder_and_dashboards(grafana, monkeypatc
     pushed = GrafanaPusher().push_all()
     assert pushed == list(all_dashboards())
     calls = [(m, p) for m, p, _, _ in fake.requests]
-    assert calls[:4] == [("GET", "/api/datasources/uid/jianguan-pg"), ("POST", "/api/datasources"),
+    assert calls[:6] == [("GET", "/api/datasources/uid/jianguan-pg"), ("POST", "/api/datasources"),
+                         ("GET", "/api/datasources/uid/jianguan-prom"), ("POST", "/api/datasources"),
                          ("GET", "/api/folders/jianguan"), ("POST", "/api/folders")]
-    assert calls[4:] == [("POST", "/api/dashboards/db")] * len(pushed)
+    assert calls[6:] == [("POST", "/api/dashboards/db")] * len(pushed)
     assert all(auth == f"Bearer {TOKEN}" for _, _, auth, _ in fake.requests)
     ds = fake.requests[1][3]
     assert ds["uid"] == "jianguan-pg" and ds["type"] == "grafana-postgresql-datasource"
     assert ds["secureJsonData"] == {"password": "db-pw"} and ds["jsonData"]["timescaledb"] is False
-    assert fake.requests[3][3] == {"title": "Jianguan", "uid": "jianguan"}
-    for (_, _, _, body), uid in zip(fake.requests[4:], pushed, strict=True):
+    prom = fake.requests[3][3]
+    assert prom["uid"] == "jianguan-prom" and prom["type"] == "prometheus" and "secureJsonData" not in prom
+    assert fake.requests[5][3] == {"title": "Jianguan", "uid": "jianguan"}
+    for (_, _, _, body), uid in zip(fake.requests[6:], pushed, strict=True):
         assert body["overwrite"] is True and body["folderUid"] == "jianguan"
         assert body["dashboard"]["uid"] == uid and body["dashboard"]["id"] is None
 
@@ -114,8 +119,9 @@ def test_second_push_updates_existing_datasource(grafana, monkeypatch):
     monkeypatch.delenv("JIANGUAN_GRAFANA_DB_PASSWORD", raising=False)
     GrafanaPusher(fake.url, TOKEN).push_all()
     calls = [(m, p) for m, p, _, _ in fake.requests]
-    assert calls[:3] == [("GET", "/api/datasources/uid/jianguan-pg"), ("PUT", "/api/datasources/uid/jianguan-pg"),
-                         ("GET", "/api/folders/jianguan")]
+    assert calls[:5] == [("GET", "/api/datasources/uid/jianguan-pg"), ("PUT", "/api/datasources/uid/jianguan-pg"),
+                         ("GET", "/api/datasources/uid/jianguan-prom"),
+                         ("PUT", "/api/datasources/uid/jianguan-prom"), ("GET", "/api/folders/jianguan")]
     update = fake.requests[1][3]
     assert update["id"] == 7 and update["version"] == 3
     assert "secureJsonData" not in update  # no password in the environment: Grafana keeps the one it has

@@ -29,3 +29,23 @@ def test_dashboards_push_without_grafana_url_is_one_clear_line():
     r = cli("dashboards", "push")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["error: no Grafana URL: set JIANGUAN_GRAFANA_URL (e.g. http://127.0.0.1:3000)"]
+
+
+def test_dashboards_scrape_config_names_every_role_of_the_site(tmp_path):
+    import yaml
+
+    site = {"site": {"id": "office-07", "name": "七所"}, "paths": {"data_dir": str(tmp_path)},
+            "cameras": [{"id": "c1", "name": "C1", "area": "window", "streams": {"detect": "rtsp://127.0.0.1:9/x"}}],
+            "serve": {"roles": ["node", "business", "review"]}}
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site, allow_unicode=True))
+    r = cli("dashboards", "scrape-config", str(path))
+    assert r.returncode == 1 and r.stderr.strip() == "error: metrics are off: set metrics.port in the site config first"
+    path.write_text(yaml.safe_dump({**site, "metrics": {"port": 9108}}, allow_unicode=True))
+    r = cli("dashboards", "scrape-config", str(path))
+    assert r.returncode == 0, r.stderr
+    (job,) = yaml.safe_load(r.stdout)["scrape_configs"]
+    assert job["job_name"] == "jianguan-office-07"
+    assert [(c["targets"], c["labels"]["service"]) for c in job["static_configs"]] == [
+        (["127.0.0.1:9108"], "node"), (["127.0.0.1:9109"], "serve"), (["127.0.0.1:9110"], "business")]
+    assert {c["labels"]["site"] for c in job["static_configs"]} == {"office-07"}

@@ -14,10 +14,18 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.simulator import missing_reason, start_simulator
-from tests.testkit.net import alive, free_port
+from jianguan.config import ROLE_PORT_OFFSET
+from tests.testkit.net import alive, free_port, free_port_run, wait_until
 from tests.testkit.node import HOOK, camera, site
+
+
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
@@ -25,6 +33,7 @@ pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing
 def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path):
     dsn = db_dsn
     intake_port = free_port()
+    metrics_port = free_port_run(len(ROLE_PORT_OFFSET))
     state_path = tmp_path / "serve-state.json"
 
     def roles() -> dict:
@@ -40,7 +49,7 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path)
     with start_simulator(["cam-1"]) as sim:
         config = site(tmp_path, camera(sim.url("cam-1", "sub", credentials=False), unattended_s=2),
                       events={"http": {"port": intake_port, "token": "${INTAKE_TOKEN}"}},
-                      serve={"roles": ["node", "events"]})
+                      serve={"roles": ["node", "events"]}, metrics={"port": metrics_port})
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
         env = {**os.environ, "JIANGUAN_DSN": dsn, "INTAKE_TOKEN": "t" * 32}
@@ -66,6 +75,11 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path)
             node = roles()["node"]
             assert node["restarts"] == 1 and node["last_exit"] == "signal SIGKILL" and back_s < 10
             assert roles()["events"]["pid"] == first["events"]  # the other role was left alone
+            # The supervisor's /metrics says so too; the intake serves its own.
+            supervisor = scrape(metrics_port + ROLE_PORT_OFFSET["serve"])
+            assert supervisor[("jianguan_role_restarts_total", (("role", "node"),))] == 1
+            assert supervisor[("jianguan_role_up", (("role", "events"),))] == 1
+            assert ("jianguan_intake_spool_batches", ()) in scrape(metrics_port + ROLE_PORT_OFFSET["events"])
 
             serve.send_signal(signal.SIGTERM)
             out, _ = serve.communicate(timeout=90)
@@ -83,7 +97,8 @@ def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn
     """A report link or an early warning queued while no node runs is delivered by `business run` itself."""
     from psycopg.types.json import Jsonb
 
-    config = {**site(tmp_path, camera("rtsp://127.0.0.1:9/none")), "alerts": HOOK}
+    metrics_port = free_port_run(len(ROLE_PORT_OFFSET))
+    config = {**site(tmp_path, camera("rtsp://127.0.0.1:9/none")), "alerts": HOOK, "metrics": {"port": metrics_port}}
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "JIANGUAN_DSN": db_dsn, "HOOK_URL": receiver.url}
@@ -97,6 +112,10 @@ def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn
         while not receiver.deliveries:
             assert proc.poll() is None and time.monotonic() < deadline, "not delivered"
             time.sleep(0.2)
+        # Its /metrics: one delivered, none pending, once the delivery is committed (the receiver sees it first).
+        wanted = {("jianguan_pushes_delivered_total", ()): 1, ("jianguan_pushes_pending", ()): 0}
+        wait_until(lambda: wanted.items() <= scrape(metrics_port + ROLE_PORT_OFFSET["business"]).items(), 10,
+                   "the business role's push metrics")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:

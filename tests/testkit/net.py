@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -13,6 +14,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_run(n: int) -> int:
+    """The first of `n` consecutive free ports on 127.0.0.1 (roles serve /metrics on a base port plus offsets),
+    below the kernel's ephemeral range, so that no port picked by `free_port` or a client socket lands in it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for _ in range(50):
+        base = random.randrange(max(1024, low - 12000), low - n)
+        if all(_free(base + k) for k in range(n)):
+            return base
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
