@@ -5,11 +5,17 @@ applied and recorded or not at all. A session-level advisory lock serialises con
 second one waits, then finds nothing left to do.
 
 A file whose first line is `-- requires: ext[, ext]` is applied only where those extensions can be
-created, and recorded only when applied, so a database that gains TimescaleDB later picks it up.
+created, and recorded only when applied, so a database that gains TimescaleDB later picks it up. TimescaleDB
+can only be created where the server preloads it: installed but not preloaded, one warning says what to
+add to postgresql.conf and the plain path goes on (CREATE EXTENSION would end the connection with FATAL).
+
+After the files, `storage.rollups.install` makes the hourly rollups those of the database's backend (and
+converts them after a late TimescaleDB upgrade), under the same lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -18,6 +24,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
+from storage import rollups
 from storage.dsn import connect
 from storage.errors import StorageError
 
@@ -79,8 +86,11 @@ def migrate(dsn: str) -> list[str]:
                     continue
                 _apply(conn, migration)
                 applied_now.append(migration.version)
+            rollups.install(conn, changed=bool(applied_now))
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+            if not conn.closed:  # a lost connection has released its session lock with it
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now
 
 
@@ -95,10 +105,21 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> None:
     log.info("applied migration %s", migration.version)
 
 
+# Extensions that must be in shared_preload_libraries before CREATE EXTENSION (else: FATAL, connection lost).
+PRELOADED = {"timescaledb"}
+
+
 def _ensure_extension(conn: psycopg.Connection, name: str) -> bool:
     """Create extension `name` if the server offers it; False when it is absent or cannot be created
     (e.g. timescaledb installed but not in shared_preload_libraries)."""
     if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone() is None:
+        return False
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (name,)).fetchone() is not None:
+        return True
+    if name in PRELOADED and name not in _preloaded(conn):
+        log.warning("%s is installed on the server but not preloaded, so it is not used: add "
+                    "shared_preload_libraries = '%s' to postgresql.conf and restart PostgreSQL; "
+                    "going on with plain PostgreSQL", name, name)
         return False
     try:
         with conn.transaction():
@@ -107,3 +128,8 @@ def _ensure_extension(conn: psycopg.Connection, name: str) -> bool:
         log.warning("extension %s is available but could not be created: %s", name, " ".join(str(exc).split()))
         return False
     return True
+
+
+def _preloaded(conn: psycopg.Connection) -> set[str]:
+    value = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0] or ""
+    return {lib.strip().strip('"').removesuffix(".so").rsplit("/", 1)[-1] for lib in value.split(",") if lib.strip()}

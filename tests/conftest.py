@@ -4,6 +4,9 @@
   server in $JIANGUAN_TEST_DSN when set (then nothing is started or stopped).
 - `db_dsn` (function): DSN of a brand-new database with every migration applied, cloned from a template
   migrated once per session (`CREATE DATABASE .. TEMPLATE ..` takes milliseconds), dropped afterwards.
+
+On a TimescaleDB server (JIANGUAN_TEST_DSN, docs/store.md) the template is closed to connections once
+migrated, and its job scheduler's session ended: a copy needs a template nobody is connected to.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from storage import EmbeddedPostgres, migrate
+from tests.testkit.pg import clone_template
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +60,9 @@ def _migrated_template(pg_admin_dsn: str) -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         migrate(make_conninfo(pg_admin_dsn, dbname=name))
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         yield name
     finally:
         _drop(pg_admin_dsn, name)
@@ -64,9 +71,8 @@ def _migrated_template(pg_admin_dsn: str) -> Iterator[str]:
 @pytest.fixture
 def db_dsn(pg_admin_dsn: str, _migrated_template: str) -> Iterator[str]:
     name = f"jianguan_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"')
+    dsn = clone_template(pg_admin_dsn, _migrated_template, name)
     try:
-        yield make_conninfo(pg_admin_dsn, dbname=name)
+        yield dsn
     finally:
         _drop(pg_admin_dsn, name)

@@ -13,6 +13,7 @@ import pytest
 from jianguan.evaluate import Found, analysis_rate, evaluate, format_table, match, score
 from scenarios import Truth
 from scenarios.library import build_library
+from tests.testkit.pg import clone_template
 
 # The library run analyses ~9,800 frames with two detectors on the CPU: about 15 minutes on 2 cores.
 pytestmark = pytest.mark.timeout(3600)
@@ -65,8 +66,7 @@ def library_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: py
     from psycopg.conninfo import make_conninfo
 
     name = f"jianguan_eval_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"')
+    clone_template(pg_admin_dsn, _migrated_template, name)
     work = Path(tmp_path_factory.mktemp("evaluation"))
     try:
         result = evaluate(build_library(), work, make_conninfo(pg_admin_dsn, dbname=name))

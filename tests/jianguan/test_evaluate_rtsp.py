@@ -16,6 +16,7 @@ from ingest.simulator import missing_reason
 from jianguan.evaluate import Evaluation, _needs_objects, analysis_rate, evaluate, format_table, threshold_of
 from jianguan.evaluate_rtsp import LEAD_IN_S, USER
 from scenarios.library import build_library
+from tests.testkit.pg import clone_template
 
 _missing = missing_reason()
 pytestmark = [pytest.mark.skipif(_missing is not None, reason=f"RTSP simulator unavailable: {_missing}"),
@@ -30,8 +31,7 @@ PASSWORD = "Pw-" + uuid.uuid4().hex  # what the run's random password is made to
 def live_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[Evaluation, str]]:
     name = f"jianguan_eval_rtsp_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"')
+    clone_template(pg_admin_dsn, _migrated_template, name)
     work = Path(tmp_path_factory.mktemp("evaluation-rtsp"))
     chosen = [s for s in build_library() if s.id in (VIOLATION, NORMAL)]
     said: list[str] = []

@@ -16,6 +16,7 @@ from jianguan.seed_cli import example_office_config, site_from_config
 from jianguan.seed_cli import seed as seed_command
 from storage import StorageError
 from storage.seed import office_112, seed
+from tests.testkit.pg import clone_template
 
 END = datetime(2024, 5, 15, 10, 0, tzinfo=UTC)  # Wednesday 18:00 in Asia/Shanghai
 DAYS = 14
@@ -26,8 +27,7 @@ LAST_WEEK = (END - timedelta(days=7), END)
 def seeded(pg_admin_dsn, _migrated_template):
     """One seeded database for the module (seeding takes a few seconds; the tests only read)."""
     name = f"jianguan_seed_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"')
+    clone_template(pg_admin_dsn, _migrated_template, name)
     dsn = make_conninfo(pg_admin_dsn, dbname=name)
     lines: list[str] = []
     report = seed(dsn, days=DAYS, end=END, seed=7, stats_every_s=600, occupancy_every_s=600, progress=lines.append)
@@ -130,8 +130,7 @@ def test_deterministic_and_refuses_a_seeded_database(db_dsn, pg_admin_dsn, _migr
     first = fingerprint(db_dsn)
     assert first[3] > 0
     other = f"jianguan_seed2_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{other}" TEMPLATE "{_migrated_template}"')
+    clone_template(pg_admin_dsn, _migrated_template, other)
     try:
         other_dsn = make_conninfo(pg_admin_dsn, dbname=other)
         seed(other_dsn, **kw)
