@@ -28,7 +28,7 @@ def refresh_rollups_command(start: datetime | None, end: datetime | None, data_d
         click.echo(f"{redact_dsn(dsn)}:")
         for r in done:
             mark = f", watermark {r.watermark:%Y-%m-%d %H:%M} UTC" if r.watermark else ""
-            click.echo(f"  {r.rollup}: {r.buckets} hourly rows in {r.ranges} range(s){mark}")
+            click.echo(f"  {r.describe()}{mark}")
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

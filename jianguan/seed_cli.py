@@ -70,7 +70,7 @@ def seed(config_file: Path | None, days: int, end: datetime | None, seed_value: 
         from storage.rollups import refresh_rollups  # the hourly rollups the long-range panels read
 
         rolled = refresh_rollups(dsn)
-        click.echo("rollups: " + ", ".join(f"{r.rollup} {r.buckets} hourly rows" for r in rolled))
+        click.echo("rollups: " + ", ".join(r.describe() for r in rolled))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

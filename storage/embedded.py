@@ -11,7 +11,9 @@ Layout of `data_dir` (the directory is ours; PostgreSQL's own files live one lev
     data_dir/server.log          everything the server writes
 
 The server listens on 127.0.0.1 only (TCP, scram-sha-256) and has no unix socket, so socket-path length
-limits and socket-directory permissions never get in the way.
+limits and socket-directory permissions never get in the way. Where TimescaleDB's files are installed for
+the binaries in use, the server is started with it preloaded (`-c shared_preload_libraries=timescaledb`
+on the command line, so a cluster made before the install gets it too), and migrations then use it.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ def find_bindir(major: str | None = None) -> Path:
                        f"were found ({', '.join(map(str, found))}); install PostgreSQL {major}")
 
 
+def timescaledb_installed(bindir: Path) -> bool:
+    """TimescaleDB's control file and library are where the server of `bindir` looks for extensions (asked
+    from that installation's own pg_config, which follows a relocated tree)."""
+    try:
+        out = subprocess.run([str(bindir / "pg_config"), "--sharedir", "--pkglibdir"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout.split()
+    except OSError:
+        return False
+    if len(out) != 2:
+        return False
+    share, lib = map(Path, out)
+    return (share / "extension" / "timescaledb.control").is_file() and any(lib.glob("timescaledb*.so"))
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -148,9 +164,10 @@ class EmbeddedPostgres:
     manager it stops the server on exit only if this object started it.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, preload_timescaledb: bool = True) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
+        self.preload_timescaledb = preload_timescaledb
         self.pgdata = self.data_dir / "pgdata"
         self.log_path = self.data_dir / "server.log"
         self.password_path = self.data_dir / "superuser.password"
@@ -282,8 +299,11 @@ class EmbeddedPostgres:
         for attempt in range(attempts):
             port = self.port if self.port is not None else _free_port()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            options = f"-p {port}"
+            if self.preload_timescaledb and timescaledb_installed(bindir):
+                options += " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
             result = self._run([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_path), "-w",
-                                "-t", str(START_TIMEOUT_S), "-o", f"-p {port}", "start"],
+                                "-t", str(START_TIMEOUT_S), "-o", options, "start"],
                                timeout=START_TIMEOUT_S + 30)
             if result.returncode == 0:
                 log.info("PostgreSQL started from %s on %s:%d", self.pgdata, HOST, port)

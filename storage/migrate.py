@@ -67,6 +67,7 @@ def migrate(dsn: str) -> list[str]:
     """Apply pending migrations to the database at `dsn`; return the versions applied by this call."""
     migrations = load_migrations()
     applied_now: list[str] = []
+    usable: dict[str, bool] = {}
     with connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
@@ -79,7 +80,10 @@ def migrate(dsn: str) -> list[str]:
             for migration in migrations:
                 if migration.version in done:
                     continue
-                missing = [ext for ext in migration.requires if not _ensure_extension(conn, ext)]
+                for ext in migration.requires:  # asked once per run (one warning, not one per file)
+                    if ext not in usable:
+                        usable[ext] = _ensure_extension(conn, ext)
+                missing = [ext for ext in migration.requires if not usable[ext]]
                 if missing:
                     log.info("migration %s skipped: extension %s not available", migration.version,
                              ", ".join(missing))

@@ -116,9 +116,14 @@ FROM camera_stats_hourly h"""
 @dataclass(frozen=True)
 class RollupRefresh:
     rollup: str
-    ranges: int              # contiguous runs of hours re-aggregated (plain PostgreSQL; 0 on TimescaleDB)
-    buckets: int             # rollup rows written (plain PostgreSQL; 0 on TimescaleDB)
+    ranges: int | None       # contiguous runs of hours re-aggregated (plain PostgreSQL; None on TimescaleDB)
+    buckets: int | None      # rollup rows written (plain PostgreSQL; None on TimescaleDB, which does not say)
     watermark: datetime | None
+
+    def describe(self) -> str:
+        if self.buckets is None:
+            return f"{self.rollup} refreshed"
+        return f"{self.rollup} {self.buckets} hourly rows in {self.ranges} range(s)"
 
 
 def _select(rollup: Rollup, bucket: str) -> str:
@@ -216,7 +221,7 @@ ORDER BY ca.view_name""").fetchall():
             # Hours whose raw rows retention dropped must never be refreshed: that would empty them.
             lo = start if horizon is None or (start is not None and start > horizon) else horizon
             _refresh_cagg(conn, view, lo, end)
-            out.append(RollupRefresh(view, 0, 0, None))
+            out.append(RollupRefresh(view, None, None, None))
         return out
 
 
