@@ -106,6 +106,12 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
             except StoreUnavailable as exc:
                 click.echo(f"error: {exc}; rows stored so far are kept, run the import again", err=True)
                 sys.exit(1)
+        if s.accepted or s.updated:
+            # On TimescaleDB the hourly business aggregate's policy only refreshes the last 7 days: imported
+            # history must be refreshed now or it never shows there (issue 15). Plain PostgreSQL: views, cheap.
+            from storage.rollups import refresh_rollups
+
+            refresh_rollups(dsn)
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

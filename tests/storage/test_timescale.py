@@ -174,3 +174,29 @@ def test_installed_but_not_preloaded_is_one_clear_line_and_plain_postgres(tsdb_b
                         "going on with plain PostgreSQL"]
         with psycopg.connect(dsn) as conn:
             assert backend_of(conn).name == "plain"
+
+
+def test_a_csv_import_of_old_history_shows_in_the_hourly_business_aggregate(fresh, tmp_path):
+    from click.testing import CliRunner
+
+    from jianguan.events_cli import events
+
+    migrate(fresh)
+    with psycopg.connect(fresh, autocommit=True) as conn:  # a running office: recent hours materialised
+        _transactions(conn, NOW - timedelta(days=1), 10, "live")
+        refresh_rollups(conn)
+    start = NOW - timedelta(days=60)  # far older than the aggregate's 7-day policy window
+    lines = ["message_id,window,business_type,ticket,staff,queued_at,called_at,finished_at"]
+    for i in range(24):
+        queued = start + timedelta(minutes=50 * i)
+        lines.append(f"csv-{i},W01,renewal,A{i:03d},s-01,{queued.isoformat()},"
+                     f"{(queued + timedelta(minutes=3)).isoformat()},{(queued + timedelta(minutes=9)).isoformat()}")
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(events, ["import-csv", str(path), "--site", "hq"], env={"JIANGUAN_DSN": fresh})
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(fresh) as conn:
+        got = conn.execute("SELECT sum(transactions), sum(finished) FROM business_volume_hourly").fetchone()
+        materialised = conn.execute(
+            "SELECT count(*) FROM business_volume_hourly WHERE bucket < now() - INTERVAL '7 days'").fetchone()[0]
+    assert got == (34, 34) and materialised > 0
