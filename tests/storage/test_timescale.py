@@ -200,3 +200,36 @@ def test_a_csv_import_of_old_history_shows_in_the_hourly_business_aggregate(fres
         materialised = conn.execute(
             "SELECT count(*) FROM business_volume_hourly WHERE bucket < now() - INTERVAL '7 days'").fetchone()[0]
     assert got == (34, 34) and materialised > 0
+
+
+def test_a_spool_replay_into_compressed_chunks_stores_each_row_once(fresh, tmp_path):
+    """After an outage longer than the 7-day compression window, the node's spooled stats land in chunks the
+    compression policy has compressed: INSERT .. ON CONFLICT DO NOTHING must store new rows, skip replays."""
+    from psycopg_pool import ConnectionPool
+
+    from storage import BatchWriter
+
+    migrate(fresh)
+    old = NOW - timedelta(days=20)
+    columns = ["ts", "camera_id", "online", "camera_fps", "process_fps", "skipped_fps", "detection_fps",
+               "decode_ms", "lag_s", "reconnects"]
+    rows = [(old + timedelta(minutes=m), "cam-a", True, 25.0, 5.0, 0.0, 4.0, 3.0, 0.2, 0) for m in range(60)]
+    with psycopg.connect(fresh, autocommit=True) as conn:
+        _stats(conn, old - timedelta(hours=1), 1, cameras=("cam-a",))
+        _run_jobs(conn, "policy_compression")  # compresses chunks that ended over 7 days ago
+        compressed = conn.execute("SELECT count(*) FROM timescaledb_information.chunks WHERE is_compressed"
+                                  " AND hypertable_name = 'camera_stats'").fetchone()[0]
+        assert compressed >= 1
+    with ConnectionPool(fresh, min_size=1, max_size=2) as pool:
+        writer = BatchWriter(pool, "camera_stats", columns, max_rows=1000, spool_dir=tmp_path / "spool")
+        for row in rows[:40]:
+            writer.add(row)
+        writer.flush()
+        for row in rows:  # the first 40 again (a replay after a crash), then 20 new
+            writer.add(row)
+        writer.flush()
+        writer.close()
+    assert writer.rejected == 0 and writer.pending() == 0
+    with psycopg.connect(fresh) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM camera_stats WHERE ts >= %s", (old,)
+                            ).fetchone() == (60, 60)
