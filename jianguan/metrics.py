@@ -16,7 +16,8 @@ Names (all prefixed `jianguan_`), by role:
     table, rows not yet in the database); and the outbox's.
   node and business (outbox delivery): pushes_delivered_total, push_failures_total, pushes_dead_total,
     pushes_pending (read from the database, left out while it is away).
-  events (the intake): intake_messages_total (label `status`), intake_spool_batches.
+  events (the intake): intake_messages_total (label `status`), intake_spool_batches,
+    intake_batches_set_aside_total.
   serve (the supervisor): role_up, role_restarts_total (label `role`).
 """
 
@@ -121,6 +122,8 @@ def intake_families(intake: Intake) -> Iterator[Any]:
     yield messages
     yield GaugeMetricFamily("jianguan_intake_spool_batches", "Batches waiting in the spool for the database",
                             value=intake.pending())
+    yield CounterMetricFamily("jianguan_intake_batches_set_aside", "Spooled batches the database refused outright "
+                              "(kept as .failed files for a person)", value=intake.set_aside)
 
 
 def supervisor_families(supervisor: Supervisor) -> Iterator[Any]:

@@ -37,11 +37,35 @@ class StoreUnavailable(Exception):
     """The database cannot take the batch now and there is no spool (or it is full): nothing was taken."""
 
 
+# SQLSTATE classes that say the server cannot do any work now, whatever the batch: connection exceptions (08),
+# transaction rollback (40: deadlock or serialisation failure, still there after the store's retries),
+# insufficient resources (53: disk full, out of memory, too many connections), operator intervention (57:
+# shutdown, starting up, statement timeout), system errors (58: I/O). Plus two single codes: a read-only
+# transaction (25006: a failover left us on a standby) and lock_not_available (55P03: lock_timeout).
+_OUTAGE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_OUTAGE_CODES = frozenset({"25006", "55P03"})
+# ... except configuration_limit_exceeded (53400): a limit this batch hits every time, e.g. TimescaleDB's
+# timescaledb.max_tuples_decompressed_per_dml_transaction on an update of compressed chunks.
+_NOT_OUTAGE_CODES = frozenset({"53400"})
+
+
 def is_outage(exc: BaseException) -> bool:
-    """An outage (retry later) rather than content the database refuses (DataError, IntegrityError)."""
-    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+    """An outage (store it later: spool it, or refuse it with StoreUnavailable) rather than an error of this
+    batch, which retrying cannot cure: content the database refuses (DataError, IntegrityError), a statement
+    it does not support (FeatureNotSupported, e.g. TimescaleDB's `locking compressed tuples is not
+    supported`), a programming or internal error. Those are stored message by message, the refused ones as
+    dead letters: taken for an outage, one such batch would be refused for ever (503 without a spool) or
+    would hold every later batch behind it in the spool."""
+    if isinstance(exc, PoolTimeout | PoolClosed | OSError):
+        return True
+    if not isinstance(exc, psycopg.Error):
         return False
-    return isinstance(exc, psycopg.Error | PoolTimeout | PoolClosed | OSError)
+    code = exc.sqlstate
+    if code is None:  # raised by the client: connection refused, lost or closed
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    if code in _NOT_OUTAGE_CODES:
+        return False
+    return code in _OUTAGE_CODES or code[:2] in _OUTAGE_CLASSES
 
 
 class Intake:
@@ -56,6 +80,7 @@ class Intake:
         self.replay_per_submit = replay_per_submit
         self.counts: Counter[str] = Counter()    # outcomes reported to callers, by status
         self.replayed: Counter[str] = Counter()  # outcomes of spooled messages once stored, by status
+        self.set_aside = 0                       # spooled batches the database refused outright (`.failed`)
         self._lock = threading.Lock()            # one writer at a time: keeps spool order
         self._next_try = 0.0
         self._backoff = retry_s
@@ -153,10 +178,16 @@ class Intake:
             try:
                 outcomes = self._store(accepted, dead)
             except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._failed(exc)
-                return done
+                if is_outage(exc):
+                    self._failed(exc)
+                    return done
+                # Refused beyond the dead letters (even the last-resort one), or a bug: set the batch aside
+                # for a person rather than hold every later batch behind it for ever.
+                aside = spool.set_aside(path, ".failed")
+                log.error("event spool: batch %s refused (%s: %s); set aside as %s", path.name,
+                          type(exc).__name__, one_line(str(exc), 200), aside.name, exc_info=exc)
+                self.set_aside += 1
+                continue
             spool.remove(path)
             self.replayed.update(o.status for o in outcomes)
             done += 1

@@ -28,7 +28,8 @@ class Spool:
         for tmp in self.dir.glob("*.tmp"):  # a crash mid-write: the batch was never acknowledged
             tmp.unlink(missing_ok=True)
         files = self.files()
-        self._next = int(files[-1].stem) + 1 if files else 1
+        # Past every numbered file, set-aside ones (.bad, .failed) included: a new batch never takes their name.
+        self._next = max((int(p.stem) for p in self.dir.iterdir() if p.stem.isdigit()), default=0) + 1
         self.size = sum(f.stat().st_size for f in files)
         self.count = len(files)  # batches waiting: kept here so the hot path never lists the directory
 
@@ -61,13 +62,21 @@ class Spool:
         try:
             return json.loads(path.read_bytes().decode("utf-8", "surrogatepass"))
         except (OSError, ValueError) as exc:
-            bad = path.with_suffix(".bad")
+            bad = self.set_aside(path, ".bad")
             log.error("spool file %s is unreadable (%s); moved to %s", path, type(exc).__name__, bad.name)
-            with contextlib.suppress(OSError):
-                os.replace(path, bad)
-                self.size -= bad.stat().st_size
-            self.count = len(self.files())
             return None
+
+    def set_aside(self, path: Path, suffix: str) -> Path:
+        """Take a batch out of the queue, kept beside it under another suffix for a person (renamed back to
+        `.json`, it is replayed again); returns the new path."""
+        aside = path.with_suffix(suffix)
+        with contextlib.suppress(OSError):
+            size = path.stat().st_size
+            os.replace(path, aside)
+            self.size = max(0, self.size - size)
+        _fsync_dir(self.dir)
+        self.count = len(self.files())
+        return aside
 
     def remove(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -9,7 +9,16 @@ Per batch, in one transaction:
 3. dead letters (refused messages) are inserted.
 
 Ids are inserted in sorted order, so two writers that share ids lock them in the same order (no deadlock);
-inspection keys are serialised with transaction-scoped advisory locks, also taken in sorted order.
+inspection keys and updated transaction ids are serialised with transaction-scoped advisory locks, also
+taken in sorted order. No row is locked with SELECT .. FOR UPDATE on the hypertables (lane_events,
+transactions): TimescaleDB refuses that on compressed chunks (see `_lock_stored`).
+
+Old rows: on TimescaleDB, chunks older than 30 days are compressed (migration 0004). Two transactions that
+write into the same compressed chunk race there (one decompresses a batch of rows while the other's plan
+still sees them compressed: an update lost without an error, a stored row not found); so every batch that
+touches a row older than `old_after_s` (7 days, well inside the compression window) first takes one
+advisory lock shared by all such batches. Rare (late updates, backfills) and cheap; recent traffic never
+waits on it.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import psycopg
@@ -46,9 +55,10 @@ class EventStore:
     """Stores batches of `Accepted` messages and `DeadLetter`s through a psycopg pool."""
 
     def __init__(self, pool: ConnectionPool, *, max_inspection_s: float = 6 * 3600,
-                 connect_timeout_s: float = 2.0, deadlock_retries: int = 3) -> None:
+                 connect_timeout_s: float = 2.0, deadlock_retries: int = 3, old_after_s: float = 7 * 86400) -> None:
         self.pool = pool
         self.max_inspection = timedelta(seconds=max_inspection_s)
+        self.old_after = timedelta(seconds=old_after_s)
         self.connect_timeout_s = connect_timeout_s
         self.deadlock_retries = deadlock_retries
 
@@ -84,6 +94,11 @@ class EventStore:
         more_dead: list[DeadLetter] = []
         lanes = [i for i, a in enumerate(accepted) if a.stream == "lane_events"]
         txs = [i for i, a in enumerate(accepted) if a.stream == "transactions"]
+        old = datetime.now(UTC) - self.old_after
+        old_locked = any((a.message.ts if isinstance(a.message, LaneEvent) else a.message.queued_at) < old
+                         for a in accepted)
+        if old_locked:  # before anything else, so that lock order is the same in every writer
+            _lock_old(conn)
         if lanes:
             self._lane_events(conn, accepted, lanes, outcomes)
         remaining = txs
@@ -95,7 +110,7 @@ class EventStore:
                 mid = accepted[i].message.message_id
                 (later if mid in seen else this_round).append(i)
                 seen.add(mid)
-            self._transactions(conn, accepted, this_round, outcomes, more_dead)
+            old_locked = self._transactions(conn, accepted, this_round, outcomes, more_dead, old_locked, old)
             remaining = later
         all_dead = [*dead, *more_dead]
         if all_dead:
@@ -186,7 +201,9 @@ class EventStore:
 
     # -- transactions ---------------------------------------------------------------------------------
     def _transactions(self, conn: psycopg.Connection, accepted: Sequence[Accepted], idx: list[int],
-                      outcomes: list[Outcome | None], dead: list[DeadLetter]) -> None:
+                      outcomes: list[Outcome | None], dead: list[DeadLetter], old_locked: bool,
+                      old: datetime) -> bool:
+        """Store one round of distinct ids; whether the lock on old rows is held now."""
         msgs: dict[str, tuple[int, Transaction]] = {accepted[i].message.message_id: (i, accepted[i].message)
                                                     for i in idx}  # type: ignore[misc]
         new = self._claim(conn, "transactions", list(msgs), [t.queued_at for _, t in msgs.values()])
@@ -201,13 +218,8 @@ class EventStore:
             outcomes[msgs[mid][0]] = Outcome("accepted", mid)
         repeats = sorted(set(msgs) - new)
         if not repeats:
-            return
-        stored = {r[0]: r for r in conn.execute(
-            "SELECT t.message_id, t.site_id, t.window_id, t.queued_at, t.called_at, t.finished_at, t.ticket,"
-            " t.staff_id FROM intake_seen s"
-            " JOIN transactions t ON t.message_id = s.message_id AND t.queued_at = s.ref_ts"
-            " WHERE s.stream = 'transactions' AND s.message_id = ANY(%s) ORDER BY t.message_id FOR UPDATE OF t",
-            (repeats,)).fetchall()}
+            return old_locked
+        stored, old_locked = self._lock_stored(conn, repeats, old_locked, old)
         updates = []
         for mid in repeats:
             i, t = msgs[mid]
@@ -227,6 +239,48 @@ class EventStore:
                 cur.executemany(
                     "UPDATE transactions SET called_at = %s, finished_at = %s, ticket = %s, staff_id = %s,"
                     " wait_s = %s, handle_s = %s WHERE message_id = %s AND queued_at = %s", updates)
+        return old_locked
+
+    def _lock_stored(self, conn: psycopg.Connection, ids: list[str], old_locked: bool,
+                     old: datetime) -> tuple[dict[str, tuple], bool]:
+        """The stored rows of known transaction ids, each serialised against other writers until commit;
+        and whether the lock on old rows is held now.
+
+        Not `SELECT .. FOR UPDATE`: TimescaleDB cannot lock rows in compressed chunks (`locking compressed
+        tuples is not supported`), where a ticket older than the compression window (0004: 30 days) lives,
+        and a row lock over a join would reach every chunk, compressed ones included, even for recent rows.
+        Instead a transaction-scoped advisory lock per message id, taken in sorted order (the ids' order:
+        writers sharing ids cannot deadlock), serialises every read-modify-write of a ticket (all go through
+        here); then, in a new statement (so a new snapshot under READ COMMITTED, which sees what the previous
+        holder committed), a plain SELECT bounded by the stored rows' own `queued_at` values (from
+        `intake_seen.ref_ts`), which are constants for the planner: chunk exclusion keeps every other chunk,
+        compressed or not, out of the plan. The UPDATE that follows works on compressed chunks too
+        (TimescaleDB >= 2.11). A stored row older than `old_after_s` needs the lock on old rows before it
+        is read: normally taken already (the message carries the same time); if not (a re-stamped time),
+        it is taken here, after the id locks, and a deadlock that may cause is retried by `write`.
+        """
+        # One row per id in the array's order (a function scan, no sort): the locks are taken in that order.
+        # ref_ts never changes once claimed, so reading it in the locking statement is safe.
+        refs = {m: ref for m, _, ref in conn.execute(
+            "SELECT u.m, pg_advisory_xact_lock(hashtextextended('jianguan-transaction:' || u.m, 74)),"
+            " (SELECT s.ref_ts FROM intake_seen s WHERE s.stream = 'transactions' AND s.message_id = u.m)"
+            " FROM unnest(%s::text[]) AS u(m)", (sorted(ids),)).fetchall() if ref is not None}
+        if not refs:
+            return {}, old_locked
+        if not old_locked and min(refs.values()) < old:
+            _lock_old(conn)
+            old_locked = True
+        rows = conn.execute(
+            "SELECT t.message_id, t.site_id, t.window_id, t.queued_at, t.called_at, t.finished_at, t.ticket,"
+            " t.staff_id FROM transactions t"
+            " WHERE t.queued_at = ANY(%s::timestamptz[]) AND t.message_id = ANY(%s::text[])",
+            (sorted(set(refs.values())), sorted(refs))).fetchall()
+        return {r[0]: r for r in rows if refs.get(r[0]) == r[3]}, old_locked
+
+
+def _lock_old(conn: psycopg.Connection) -> None:
+    """The lock every batch that touches rows older than `old_after_s` takes first (see the module's doc)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('jianguan-intake-old-rows', 74))")
 
 
 def _merge(t: Transaction, row: tuple) -> tuple[Outcome, tuple | None]:
