@@ -93,7 +93,7 @@ def people_per_zone_timeseries(area: str | None = None) -> Panel:
     return Panel("People per zone", "timeseries", (Target(
         people_per_zone_sql(_area(area, 'c.')), format="time_series", columns=("time", "metric", "people")),),
         unit="short", description="Average people counted in each zone (1 Hz samples averaged per interval; "
-                                  "from an hour per point up, from the hourly rollup occupancy_hourly).")
+                                  "over 24 h, whole hours from the hourly rollup occupancy_hourly).")
 
 
 def latest_alerts_table(area: str | None = None, title: str = "Latest alerts") -> Panel:
@@ -139,19 +139,20 @@ def supervision_overview_model() -> Dashboard:
 
 def camera_health_model() -> Dashboard:
     def per_camera(title: str, expr: str, column: str, unit: str | None = None, hourly: str = "") -> Panel:
-        # `hourly`: the same figure from camera_stats_hourly (h), read from an hour per point up.
+        # `hourly`: the same figure from camera_stats_hourly (h), read for ranges over 24 h.
         return Panel(title, "timeseries", (Target(per_camera_series(expr, hourly, column), format="time_series",
                                                   columns=("time", "metric", column)),), unit=unit)
 
-    def picture(title: str, expr: str, column: str, unit: str, description: str) -> Panel:
-        # The picture measures of analytics/health.py (migration 0008); raw rows, no hourly rollup yet.
-        return Panel(title, "timeseries", (Target(f"""
-SELECT $__timeGroupAlias(s.ts, $__interval), c.name AS metric, {expr} AS {column}
-FROM camera_stats s JOIN cameras c ON c.id = s.camera_id
-WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera) AND s.luma_mean IS NOT NULL
-GROUP BY 1, 2
-ORDER BY 1
-""", format="time_series", columns=("time", "metric", column)),), unit=unit, description=description)
+    def picture(title: str, expr: str, hourly: str, column: str, unit: str, description: str) -> Panel:
+        # The picture measures of analytics/health.py (migration 0008), NULL while offline (the sharpness ratio
+        # and scene shift also while the baseline is learned, `changed` on the first sample). A row's measures
+        # come from one health sample (jianguan/node.py health_figures) and every sample has luma_mean, so a
+        # row with any measure has luma_mean: the raw rows with luma_mean and the hours with luma_samples > 0
+        # give the same points, and avg(x) over those rows = sum(sum_x) / sum(x_samples) (NULL where none).
+        return Panel(title, "timeseries", (Target(per_camera_series(
+            expr, hourly, column, raw_where=" AND s.luma_mean IS NOT NULL", rollup_where=" AND h.luma_samples > 0"),
+            format="time_series", columns=("time", "metric", column)),), unit=unit,
+            description=description + " Over 24 h, from the hourly rollup camera_stats_hourly.")
 
     picture_now = Panel("Picture health (latest sample in range)", "table", (Target("""
 SELECT c.name AS camera, c.area, last.ts AS "time", round(last.luma_mean::numeric, 1) AS brightness,
@@ -171,17 +172,17 @@ ORDER BY last.health_issues IS NULL, last.sharpness_ratio NULLS FIRST, c.name
         description="Cameras with an open health incident (covered, frozen, defocus, scene moved, video loss) "
                     "first, then the least sharp. Sharpness is against the baseline learned at start; empty "
                     "figures: offline, or the baseline is still being learned.")
-    # analysed_fps / needed_fps of migration 0010 (jianguan/node.py): under 100 % the node falls behind.
-    analysis = Panel("Analysis against need", "timeseries", (Target("""
-SELECT $__timeGroupAlias(s.ts, $__interval), c.name AS metric,
-       round(avg(s.analysed_fps / nullif(s.needed_fps, 0))::numeric, 3) AS analysed_share
-FROM camera_stats s JOIN cameras c ON c.id = s.camera_id
-WHERE $__timeFilter(s.ts) AND c.site_id IN ($site) AND s.camera_id IN ($camera) AND s.analysed_fps IS NOT NULL
-GROUP BY 1, 2
-ORDER BY 1
-""", format="time_series", columns=("time", "metric", "analysed_share")),), unit="percentunit",
+    # analysed_fps / needed_fps of migration 0010 (jianguan/node.py): under 100 % the node falls behind. The
+    # node writes both together and needed_fps > 0 (it divides by it), so the rows with analysed_fps are those
+    # analysed_share_samples counts.
+    analysis = Panel("Analysis against need", "timeseries", (Target(per_camera_series(
+        "round(avg(s.analysed_fps / nullif(s.needed_fps, 0))::numeric, 3)",
+        "round((sum(h.sum_analysed_share) / sum(h.analysed_share_samples))::numeric, 3)", "analysed_share",
+        raw_where=" AND s.analysed_fps IS NOT NULL", rollup_where=" AND h.analysed_share_samples > 0"),
+        format="time_series", columns=("time", "metric", "analysed_share")),), unit="percentunit",
         description="Frames analysed per second against the rate the camera's rules need. Under 100 % the "
-                    "node is overloaded and drops frames (the node_overloaded health alert says so after 30 s).")
+                    "node is overloaded and drops frames (the node_overloaded health alert says so after 30 s). "
+                    "Over 24 h, from the hourly rollup camera_stats_hourly.")
     reconnects = Panel("Stream problems per camera", "table", (Target(stream_problems_sql(), columns=(
         "camera", "samples", "offline_samples", "reconnects", "avg_decode_ms", "max_lag_s", "avg_skipped_fps")),),
         w=24, h=8)
@@ -213,15 +214,20 @@ LIMIT 20
                            "offline_pct", unit="percent",
                            hourly="round(100.0 * (sum(h.samples - h.online_samples) / sum(h.samples)), 1)"),
                 analysis, reconnects, uptime, cameras_table(), picture_now,
-                picture("Brightness", "round(avg(s.luma_mean)::numeric, 1)", "brightness", "none",
+                picture("Brightness", "round(avg(s.luma_mean)::numeric, 1)",
+                        "round((sum(h.sum_luma_mean) / sum(h.luma_samples))::numeric, 1)", "brightness", "none",
                         "Mean grey level 0-255 of the picture; near 0 (or a flat picture) is covered or black."),
-                picture("Sharpness vs. baseline", "round(avg(s.sharpness_ratio)::numeric, 3)", "sharpness_ratio",
-                        "percentunit", "Sharpness against the baseline learned at start; a sustained drop "
-                        "below the defocus ratio (40 % by default) is a defocused or fogged lens."),
-                picture("Picture change", "round(avg(s.changed)::numeric, 5)", "changed", "percentunit",
+                picture("Sharpness vs. baseline", "round(avg(s.sharpness_ratio)::numeric, 3)",
+                        "round((sum(h.sum_sharpness_ratio) / nullif(sum(h.sharpness_samples), 0))::numeric, 3)",
+                        "sharpness_ratio", "percentunit", "Sharpness against the baseline learned at start; a "
+                        "sustained drop below the defocus ratio (40 % by default) is a defocused or fogged lens."),
+                picture("Picture change", "round(avg(s.changed)::numeric, 5)",
+                        "round((sum(h.sum_changed) / nullif(sum(h.changed_samples), 0))::numeric, 5)", "changed",
+                        "percentunit",
                         "Share of pixels that changed between health samples; ~0 for a long time is a frozen "
                         "picture."),
-                picture("Scene shift", "round(max(s.scene_shift)::numeric, 4)", "scene_shift", "percentunit",
+                picture("Scene shift", "round(max(s.scene_shift)::numeric, 4)",
+                        "round(max(h.max_scene_shift)::numeric, 4)", "scene_shift", "percentunit",
                         "Shift of the view against the reference scene, share of the width; a lasting shift "
                         "means the camera was moved.")),
     )
