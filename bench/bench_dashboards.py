@@ -113,7 +113,8 @@ def bench(databases: list[Database], end: datetime, ranges: dict[str, timedelta]
                         time_from, time_to = end - ranges[label], end
                         selected, options = variable_options(db.conn, dashboards[uid], {}, time_from, time_to)
                         sql = expand_macros(target.sql, time_from=time_from, time_to=time_to,
-                                            interval_s=auto_interval_s(time_from, time_to), variables=selected,
+                                            interval_s=auto_interval_s(time_from, time_to, panel.max_data_points),
+                                            variables=selected,
                                             all_values=options, timescaledb=db.backend == "timescaledb")
                         ms = time_query(db.conn, sql, runs)
                         over = ms > db.target_ms

@@ -76,7 +76,8 @@ def bench_queries(dsn: str, end: datetime, days: int, runs: int) -> None:
                     for label, (time_from, time_to) in ranges.items():
                         selected, options = variable_options(conn, dashboards[uid], {}, time_from, time_to)
                         sql = expand_macros(target.sql, time_from=time_from, time_to=time_to,
-                                            interval_s=auto_interval_s(time_from, time_to), variables=selected,
+                                            interval_s=auto_interval_s(time_from, time_to, panel.max_data_points),
+                                            variables=selected,
                                             all_values=options)
                         times = []
                         for _ in range(runs + 1):

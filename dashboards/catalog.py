@@ -13,6 +13,9 @@ AREAS = ("window", "inspection_lane", "exam_room", "outlet", "hall", "self_servi
 
 SITE = QueryVariable("site", "Site", "SELECT id AS __value, name AS __text FROM sites ORDER BY name")
 REVIEW_URL = TextVariable("review_url", "Review UI base URL", "")
+# Points per series of the per-camera and per-zone series: 112 cameras x Grafana's ~1000 default made answers of
+# 80,000 rows at 90 days, most of a panel's time (issue 15); 200 points still draw a smooth line per camera.
+SERIES_POINTS = 200
 
 
 def _camera_variable(area: str | None = None) -> QueryVariable:
@@ -92,8 +95,9 @@ ORDER BY 1
 def people_per_zone_timeseries(area: str | None = None) -> Panel:
     return Panel("People per zone", "timeseries", (Target(
         people_per_zone_sql(_area(area, 'c.')), format="time_series", columns=("time", "metric", "people")),),
-        unit="short", description="Average people counted in each zone (1 Hz samples averaged per interval; "
-                                  "over 24 h, whole hours from the hourly rollup occupancy_hourly).")
+        unit="short", max_data_points=SERIES_POINTS,
+        description="Average people counted in each zone (1 Hz samples averaged per interval; "
+                    "over 24 h, whole hours from the hourly rollup occupancy_hourly).")
 
 
 def latest_alerts_table(area: str | None = None, title: str = "Latest alerts") -> Panel:
@@ -141,7 +145,8 @@ def camera_health_model() -> Dashboard:
     def per_camera(title: str, expr: str, column: str, unit: str | None = None, hourly: str = "") -> Panel:
         # `hourly`: the same figure from camera_stats_hourly (h), read for ranges over 24 h.
         return Panel(title, "timeseries", (Target(per_camera_series(expr, hourly, column), format="time_series",
-                                                  columns=("time", "metric", column)),), unit=unit)
+                                                  columns=("time", "metric", column)),), unit=unit,
+                     max_data_points=SERIES_POINTS)
 
     def picture(title: str, expr: str, hourly: str, column: str, unit: str, description: str) -> Panel:
         # The picture measures of analytics/health.py (migration 0008), NULL while offline (the sharpness ratio
@@ -151,7 +156,7 @@ def camera_health_model() -> Dashboard:
         # give the same points, and avg(x) over those rows = sum(sum_x) / sum(x_samples) (NULL where none).
         return Panel(title, "timeseries", (Target(per_camera_series(
             expr, hourly, column, raw_where=" AND s.luma_mean IS NOT NULL", rollup_where=" AND h.luma_samples > 0"),
-            format="time_series", columns=("time", "metric", column)),), unit=unit,
+            format="time_series", columns=("time", "metric", column)),), unit=unit, max_data_points=SERIES_POINTS,
             description=description + " Over 24 h, from the hourly rollup camera_stats_hourly.")
 
     picture_now = Panel("Picture health (latest sample in range)", "table", (Target("""
@@ -180,6 +185,7 @@ ORDER BY last.health_issues IS NULL, last.sharpness_ratio NULLS FIRST, c.name
         "round((sum(h.sum_analysed_share) / sum(h.analysed_share_samples))::numeric, 3)", "analysed_share",
         raw_where=" AND s.analysed_fps IS NOT NULL", rollup_where=" AND h.analysed_share_samples > 0"),
         format="time_series", columns=("time", "metric", "analysed_share")),), unit="percentunit",
+        max_data_points=SERIES_POINTS,
         description="Frames analysed per second against the rate the camera's rules need. Under 100 % the "
                     "node is overloaded and drops frames (the node_overloaded health alert says so after 30 s). "
                     "Over 24 h, from the hourly rollup camera_stats_hourly.")

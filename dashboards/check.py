@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from dashboards.macros import ALL, expand_macros
+from dashboards.model import DEFAULT_MAX_DATA_POINTS
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,9 @@ def iter_targets(dashboards: Mapping[str, dict[str, Any]]) -> Iterator[PanelTarg
                     yield PanelTarget(uid, panel["title"], panel["type"], target)
 
 
-def auto_interval_s(time_from: datetime, time_to: datetime, max_data_points: int = 1000) -> int:
+def auto_interval_s(time_from: datetime, time_to: datetime, max_data_points: int | None = None) -> int:
     """Grafana's auto interval, roughly: the range over the panel's max data points, rounded to a nice step."""
-    raw = max((time_to - time_from).total_seconds() / max_data_points, 1)
+    raw = max((time_to - time_from).total_seconds() / (max_data_points or DEFAULT_MAX_DATA_POINTS), 1)
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400):
         if raw <= step:
             return step

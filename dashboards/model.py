@@ -19,6 +19,8 @@ PROM_DATASOURCE_TYPE = "prometheus"
 PROM_DATASOURCE: dict[str, str] = {"type": PROM_DATASOURCE_TYPE, "uid": PROM_DATASOURCE_UID}
 GRID_WIDTH = 24
 TAG = "jianguan"
+# Grafana's max data points when a panel sets none: about its width in pixels (a half-width panel ~ 1000).
+DEFAULT_MAX_DATA_POINTS = 1000
 
 Format = Literal["table", "time_series"]
 
@@ -68,6 +70,7 @@ class Panel:
     options: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[dict[str, Any], ...] = ()
     custom: dict[str, Any] = field(default_factory=dict)
+    max_data_points: int | None = None  # caps the points per series (Grafana's $__interval = range / this)
 
     def __post_init__(self) -> None:
         if len({t.datasource["uid"] for t in self.targets}) > 1:
@@ -84,6 +87,7 @@ class Panel:
             "targets": [t.to_json() for t in self.targets],
             "fieldConfig": {"defaults": defaults, "overrides": list(self.overrides)},
             "options": dict(self.options),
+            **({"maxDataPoints": self.max_data_points} if self.max_data_points else {}),
         }
 
 

@@ -109,14 +109,16 @@ def test_every_target_is_covered_by_the_runner():
 @pytest.mark.parametrize(("uid", "title", "ref_id"), list(_cases()))
 def test_panel_query_runs(seeded, uid, title, ref_id):
     model = dashboard_models()[uid]
-    target = next(t for p in model.panels if p.title == title for t in p.targets if t.ref_id == ref_id)
+    panel = next(p for p in model.panels if p.title == title)
+    target = next(t for t in panel.targets if t.ref_id == ref_id)
     dashboard = all_dashboards()[uid]
     with psycopg.connect(seeded) as conn:
         conn.execute("SET default_transaction_read_only = on")  # like Grafana's read-only role: panels only read
         for (time_from, time_to), site in itertools.product((COVERING, LONG, EMPTY), (["s1"], [ALL])):
             selected, options = variable_options(conn, dashboard, {"site": site}, time_from, time_to)
             sql = expand_macros(target.sql, time_from=time_from, time_to=time_to,
-                                interval_s=auto_interval_s(time_from, time_to), variables=selected,
+                                interval_s=auto_interval_s(time_from, time_to, panel.max_data_points),
+                                variables=selected,
                                 all_values=options)
             assert "$" not in sql, f"unexpanded variable or macro in {sql}"
             cur = conn.execute(sql)

@@ -88,7 +88,8 @@ def test_every_dashboard_panel_has_data(seeded):
                 for panel in model.panels:
                     for target in panel.targets:
                         sql = expand_macros(target.sql, time_from=LAST_WEEK[0], time_to=LAST_WEEK[1],
-                                            interval_s=auto_interval_s(*LAST_WEEK), variables=selected,
+                                            interval_s=auto_interval_s(*LAST_WEEK, panel.max_data_points),
+                                            variables=selected,
                                             all_values=options)
                         rows = conn.execute(sql).fetchall()
                         if not rows or not any(v not in (None, 0) for r in rows for v in r):
