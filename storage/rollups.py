@@ -232,8 +232,10 @@ def _refresh_cagg(conn: psycopg.Connection, view: str, start: datetime | None, e
                          (view, start, end))
             return
         except psycopg.Error as exc:
-            # The policy job of the same aggregate holds it: TimescaleDB refuses instead of waiting.
-            if "concurrent refresh" not in str(exc) or attempt + 1 == CONCURRENT_TRIES:
+            # The policy job of the same aggregate holds it: TimescaleDB refuses instead of waiting (or, with
+            # a rebuild or another refresh in between, the server picks one of them as a deadlock victim).
+            busy = "concurrent refresh" in str(exc) or isinstance(exc, psycopg.errors.DeadlockDetected)
+            if not busy or attempt + 1 == CONCURRENT_TRIES:
                 raise
             time.sleep(0.5 * (attempt + 1))
 
@@ -263,11 +265,19 @@ def install(conn: psycopg.Connection, *, changed: bool = False) -> bool:
     if rebuild:
         was = f"{state[0]} v{state[1]}" if state else "0009's"
         log.info("rollups: building the %s rollups v%d (replacing %s)", backend.name, ROLLUP_VERSION, was)
-        with conn.transaction():
-            backend.install(conn)
-            conn.execute("INSERT INTO rollup_state (backend, version, installed_at) VALUES (%s, %s, now())"
-                         " ON CONFLICT (one) DO UPDATE SET backend = excluded.backend, version = excluded.version,"
-                         " installed_at = excluded.installed_at", (backend.name, ROLLUP_VERSION))
+        for attempt in range(CONCURRENT_TRIES):
+            try:
+                with conn.transaction():
+                    backend.install(conn)
+                    conn.execute("INSERT INTO rollup_state (backend, version, installed_at) VALUES (%s, %s, now())"
+                                 " ON CONFLICT (one) DO UPDATE SET backend = excluded.backend, version ="
+                                 " excluded.version, installed_at = excluded.installed_at",
+                                 (backend.name, ROLLUP_VERSION))
+                break
+            except psycopg.errors.DeadlockDetected:  # a TimescaleDB policy job on an aggregate being rebuilt
+                if attempt + 1 == CONCURRENT_TRIES:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     # Plain PostgreSQL without rows: nothing to materialise, and the watermark stays unset (all live).
     empty = backend.name == "plain" and not any(
         conn.execute(f"SELECT EXISTS (SELECT 1 FROM {r.source})").fetchone()[0]  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 -- 0009: wake the outbox worker on insert (LISTEN/NOTIFY), and hourly rollups of the per-camera series so
 -- that dashboards over weeks and months read ~60x fewer rows.
 --
--- Rollups, by the same names on both servers (the dashboards read these names):
+-- Rollups, by the same names on both servers (the dashboards read these names); since storage/rollups.py
+-- (ROLLUP_VERSION 2) builds them from its registry with more columns; this file keeps the shared plain parts:
 --   camera_stats_hourly (bucket, camera_id, samples, online_samples, sum_camera_fps, sum_process_fps,
 --                        sum_skipped_fps, sum_detection_fps, sum_decode_ms, max_lag_s, min_reconnects,
 --                        max_reconnects)
@@ -10,8 +11,7 @@
 -- exact: avg = sum(sum_x) / sum(samples). Float sums are of real (float4) values taken as float8, so
 -- they are exact whatever the order of addition (24-bit mantissas, far fewer than 2^29 terms).
 --
--- TimescaleDB (0002 applied): both are continuous aggregates, real time (materialized_only = false),
--- refreshed by policies; storage.rollups.refresh_rollups() calls refresh_continuous_aggregate there.
+-- TimescaleDB (0002 applied): continuous aggregates, built by storage/rollups.py (not by this file).
 -- Plain PostgreSQL: each is a view over a rollup table `rollup_<name>` holding the buckets before the
 -- rollup's watermark, plus the raw rows at or after the watermark aggregated on the fly (the same
 -- "real-time aggregate" semantics). `refresh_rollups(from, to)` materialises closed buckets from the
@@ -42,30 +42,9 @@ IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
                                WHERE hypertable_name = 'camera_stats')$ts$ INTO hypertables;
 END IF;
 IF hypertables THEN
-    EXECUTE $ts$
-        CREATE MATERIALIZED VIEW IF NOT EXISTS camera_stats_hourly
-        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-        SELECT time_bucket(INTERVAL '1 hour', s.ts) AS bucket, s.camera_id,
-               count(*) AS samples, count(*) FILTER (WHERE s.online) AS online_samples,
-               sum(s.camera_fps::float8) AS sum_camera_fps, sum(s.process_fps::float8) AS sum_process_fps,
-               sum(s.skipped_fps::float8) AS sum_skipped_fps, sum(s.detection_fps::float8) AS sum_detection_fps,
-               sum(s.decode_ms::float8) AS sum_decode_ms, max(s.lag_s) AS max_lag_s,
-               min(s.reconnects) AS min_reconnects, max(s.reconnects) AS max_reconnects
-        FROM camera_stats s
-        GROUP BY time_bucket(INTERVAL '1 hour', s.ts), s.camera_id
-        WITH NO DATA $ts$;
-    EXECUTE $ts$
-        CREATE MATERIALIZED VIEW IF NOT EXISTS occupancy_hourly
-        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-        SELECT time_bucket(INTERVAL '1 hour', o.ts) AS bucket, o.camera_id, o.zone_id,
-               count(*) AS samples, sum(o.people)::bigint AS sum_people, max(o.people) AS max_people
-        FROM occupancy_samples o
-        GROUP BY time_bucket(INTERVAL '1 hour', o.ts), o.camera_id, o.zone_id
-        WITH NO DATA $ts$;
-    PERFORM add_continuous_aggregate_policy('camera_stats_hourly', start_offset => INTERVAL '3 days',
-        end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true);
-    PERFORM add_continuous_aggregate_policy('occupancy_hourly', start_offset => INTERVAL '3 days',
-        end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true);
+    -- The continuous aggregates are built by storage/rollups.py (install, run by migrate right after the
+    -- files), from the one definition both backends share. Built here too, as this file first did, their
+    -- policy jobs could start and deadlock with install's rebuild of them.
     RETURN;
 END IF;
 
