@@ -27,7 +27,6 @@ import supervision as sv
 from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
-from alerts.routing import Escalator
 from analytics import CameraAnalytics, CameraHealth
 from analytics.config import RegionOfInterest
 from analytics.detectors import Detector, build_detector
@@ -39,11 +38,10 @@ from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError,
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
 from jianguan.metrics import serve_metrics
-from jianguan.mirror import mirror_site
 from jianguan.overload import OverloadWatch
 from jianguan.recording_watch import RecordingWatch
+from jianguan.site_services import SiteServices
 from storage import BatchWriter
-from storage.rollups import RollupRefresher
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +165,10 @@ class Node:
     def __init__(self, config: SiteConfig, dsn: str, *, checked: Preflight | None = None,
                  base_ts: float | None = None,
                  progress: Callable[[NodeReport], None] | None = None, progress_every_s: float = 3.0,
-                 stats_every_s: float = 5.0, drain_s: float = 30.0) -> None:
+                 stats_every_s: float = 5.0, drain_s: float = 30.0, site_services: bool = True) -> None:
         self.config = config
+        # False in a cluster's camera group: the site's services run once, elsewhere (jianguan/site_services.py).
+        self.site_services = site_services
         self.dsn = dsn
         self.checked = checked
         self.base_ts = time.time() if base_ts is None else base_ts
@@ -242,26 +242,22 @@ class Node:
                               open=True)
         sweeper: RetentionSweeper | None = None
         metrics_server = None
-        # Hourly rollups keep long-range dashboards fast; a node watching live cameras refreshes them (file
-        # runs are short and leave it to `jianguan db refresh-rollups`).
-        rollups = RollupRefresher(self.dsn) if any(live.values()) else None
         # Lane sensors' records reach the lane rules of live cameras as they arrive at the intake.
         lane_feed = LaneEventFeed(self.dsn, cfg.site.id, lane_routes(cfg), self.post_event) \
             if any(live.values()) else None
+        services = SiteServices(pool, cfg, self.dsn, refresh_rollups=any(live.values())) \
+            if self.site_services else None
         try:
-            mirror_site(pool, cfg)
             notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
-            outbox = OutboxWorker(pool, notifiers, cfg.alerts.retry)
-            outbox.start()
-            self._outbox = outbox
+            if services is not None:
+                services.start()
+                self._outbox = services.outbox
             areas = {c.id: c.area for c in cfg.cameras}
             manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
                                    site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders),
                                    area_of=areas.__getitem__, timezone=cfg.site.timezone,
                                    spool_dir=cfg.paths.data_dir / "spool")
             self._manager = manager
-            escalator = Escalator(pool, cfg.alerts.escalation, cfg.alerts.review_base_url)
-            escalator.start()
             # Metrics spool to disk while the database is away and replay in order when it returns.
             spool = cfg.paths.data_dir / "spool"
             occupancy = BatchWriter(pool, "occupancy_samples", ["ts", "camera_id", "zone_id", "people"],
@@ -280,8 +276,6 @@ class Node:
                 keep_s={c.id: c.record.keep_s for c in cfg.cameras if c.record.keep_s is not None},
                 clip_pre_s=cfg.alerts.clip_pre_s, max_clip_s=cfg.alerts.max_clip_s)
             sweeper.start()
-            if rollups is not None:
-                rollups.start()
             if lane_feed is not None:
                 lane_feed.start()
             self._loop(readers, live, manager, occupancy, stats)
@@ -289,24 +283,25 @@ class Node:
             occupancy.close()
             stats.close()
             manager.close(wait=True)
-            escalator.stop()
-            outbox.stop(drain_s=self.drain_s)
+            if services is not None:
+                services.stop(drain_s=self.drain_s)
             self.report.incidents = manager.stats.incidents
             self.report.alerts = manager.stats.alerts_opened
             self.report.alert_ids = list(manager.stats.alert_ids)
             self.report.alert_latency_s = list(manager.stats.latency_s)
             self.report.clips = manager.stats.clips
             self.report.clip_failures = manager.stats.clip_failures
-            self.report.deliveries = outbox.stats.delivered
-            self.report.failed_deliveries = outbox.stats.failed_attempts
-            self.report.undelivered = outbox.pending_due()
+            if services is not None:
+                self.report.deliveries = services.outbox.stats.delivered
+                self.report.failed_deliveries = services.outbox.stats.failed_attempts
+                self.report.undelivered = services.outbox.pending_due()
         finally:
+            if services is not None:  # after an error: stopped above otherwise (stop is once)
+                services.stop()
             if metrics_server is not None:
                 metrics_server.shutdown()
             if sweeper is not None:
                 sweeper.stop()
-            if rollups is not None:
-                rollups.stop()
             if lane_feed is not None:
                 lane_feed.stop()
             for reader in readers.values():
@@ -372,7 +367,8 @@ class Node:
                         with done:
                             learnt.append(observed)
                             done.notify_all()
-                        next_stats = min(next_stats, time.monotonic())
+                        if next_stats == float("inf"):  # the first batch: stats from now on, every stats_every_s
+                            next_stats = time.monotonic()
                     self._tick_health(live, manager)
                     now = time.monotonic()
                     if now >= next_stats:
