@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
 from storage import StorageError, connect, load_migrations, migrate, redact_dsn, timescaledb_enabled
+from tests.testkit.pg import empty_database
 
 
 @pytest.fixture
 def empty_db(pg_admin_dsn):
-    name = f"jianguan_m_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(pg_admin_dsn, dbname=name)
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with empty_database(pg_admin_dsn, "jianguan_m") as dsn:
+        yield dsn
 
 
 def _timescale_available(dsn: str) -> bool:

@@ -10,17 +10,16 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 import storage.embedded as embedded
 from storage import EmbeddedPostgres, migrate
 from storage.rollups import ROLLUPS, backend_of, refresh_rollups
+from tests.testkit.pg import empty_database
 
 migrate_module = importlib.import_module("storage.migrate")  # `storage.migrate` is also the function
 BINDIR_ENV = "JIANGUAN_TEST_TIMESCALE_BINDIR"
@@ -42,12 +41,8 @@ def tsdb_admin(pg_admin_dsn):
 @pytest.fixture
 def fresh(tsdb_admin):
     """An empty database on the TimescaleDB server (not the migrated template: these tests migrate)."""
-    name = f"jianguan_ts_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(tsdb_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(tsdb_admin, dbname=name)
-    with psycopg.connect(tsdb_admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with empty_database(tsdb_admin, "jianguan_ts") as dsn:
+        yield dsn
 
 
 def _stats(conn: psycopg.Connection, start: datetime, hours: int, cameras=("cam-a", "cam-b"), every_s=600) -> None:

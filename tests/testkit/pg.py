@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -23,3 +26,16 @@ def clone_template(admin_dsn: str, template: str, name: str) -> str:
                              (template,))
                 time.sleep(0.1)
     return make_conninfo(admin_dsn, dbname=name)
+
+
+@contextmanager
+def empty_database(admin_dsn: str, prefix: str) -> Iterator[str]:
+    """A new, unmigrated database for the duration; its DSN. Dropped afterwards (sessions ended)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield make_conninfo(admin_dsn, dbname=name)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
