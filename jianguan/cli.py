@@ -278,6 +278,72 @@ def serve(file: Path) -> None:
             embedded.stop()
 
 
+@cli.group("cluster")
+def cluster_group() -> None:
+    """Many nodes as one system, on a Ray cluster (pip install -e '.[cluster]')."""
+
+
+_ADDRESS = click.option("--address", envvar="RAY_ADDRESS", default=None,
+                        help="Ray cluster to join (default $RAY_ADDRESS; none: a local one-machine Ray).")
+
+
+@cluster_group.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_ADDRESS
+@click.option("--every", "every_s", default=10.0, show_default=True, help="Seconds between status lines.")
+def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) -> None:
+    """Run the sites of FILES on a Ray cluster: camera groups placed on its machines and restarted elsewhere
+    when a machine dies; each site's outbox, escalation and rollups once. SIGTERM or Ctrl-C stops it."""
+    import threading
+
+    from jianguan.cluster import run_cluster
+    from jianguan.config import load_config
+    from jianguan.signals import stop_on_signals
+    from storage import migrate, resolve_dsn
+
+    configs = [load_config(f) for f in files]
+    dsn, embedded = resolve_dsn(configs[0].storage)  # one database for every site and machine
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    try:
+        migrate(dsn)
+
+        def show(statuses: list[dict]) -> None:
+            for s in statuses:
+                frames = sum(c["frames"] for c in s["cameras"].values())
+                state = "running" if s["running"] else f"down ({s.get('error')})"
+                click.echo(f"{s['group']}: {state} on {s.get('host', '?')}, {len(s['cameras'])} cameras, "
+                           f"{frames} frames", err=True)
+
+        try:
+            run_cluster(configs, dsn, address, stop, every_s=every_s, on_status=show)
+        except RuntimeError as exc:
+            _fail(str(exc))
+    finally:
+        restore()
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+
+
+@cluster_group.command("status")
+@_ADDRESS
+def cluster_status(address: str | None) -> None:
+    """Camera groups of the running cluster: machine, cameras, frames analysed, fps and lag."""
+    from jianguan.cluster import NAMESPACE, group_statuses
+
+    try:
+        import ray
+    except ImportError:
+        _fail("the cluster needs Ray: pip install -e '.[cluster]'")
+    ray.init(address=address or "auto", namespace=NAMESPACE, logging_level=logging.WARNING, ignore_reinit_error=True)
+    for s in group_statuses():
+        state = "running" if s["running"] else f"down ({s.get('error')})"
+        click.echo(f"{s['group']}  {state}  {s.get('host', '?')}")
+        for cam, c in sorted(s["cameras"].items()):
+            click.echo(f"  {cam}: {c['frames']} frames, {c['fps']} fps, lag {c['lag_s']} s, "
+                       f"{'online' if c['online'] else 'offline'}")
+
+
 def _print_progress(report) -> None:
     parts = []
     for cam_id, c in report.cameras.items():

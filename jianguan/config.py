@@ -147,6 +147,18 @@ class MetricsConfig(_Strict):
                       "0.0.0.0 is a choice")
 
 
+class ClusterConfig(_Strict):
+    """`jianguan cluster run` (jianguan/cluster.py): how the site's cameras are split into camera groups."""
+
+    cameras_per_core: float = Field(6.0, gt=0, description="cameras one core analyses at the rates their rules "
+                                    "need (bench/bench_node.py: 12 office cameras held on 2 cores, OpenVINO)")
+    cores_per_group: float = Field(1.0, gt=0, description="CPUs each camera group asks Ray for")
+
+    @property
+    def group_size(self) -> int:
+        return max(1, int(self.cameras_per_core * self.cores_per_group))
+
+
 class ServeConfig(_Strict):
     """`jianguan serve`: which roles run as processes under the supervisor (jianguan/supervisor.py)."""
 
@@ -177,6 +189,7 @@ class SiteConfig(_Strict):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)  # retention, staggered start
     events: EventsConfig = Field(default_factory=EventsConfig)  # lane sensors, transactions
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
 

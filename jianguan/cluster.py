@@ -1,0 +1,193 @@
+"""Many nodes as one system, on Ray (issue 16): a site's cameras split into camera groups, each a Ray actor
+that runs the ordinary node (jianguan/node.py) on its cameras, placed on the cluster's machines by Ray's
+resources and restarted elsewhere by Ray when its machine dies; the site's once-per-site work (outbox,
+escalation, rollups: jianguan/site_services.py) runs once, in its own actor.
+
+Why Ray and not a home-made coordinator: stateful actors with restarts (`max_restarts`), placement by
+resources, named actors that any process of the cluster can find (`jianguan cluster status`), and a local
+multi-node cluster for tests (`ray.cluster_utils.Cluster`). Ray is an optional extra (`.[cluster]`): a single
+machine (`jianguan run`/`serve`, the demo) never imports it.
+
+Safety of a restart: a restarted group is a new node on the same cameras. Its incidents reach the same
+open alerts (alerts are deduplicated by camera, rule and zone in the database), its metric rows are keyed
+by (time, camera), and pushes go through the database's outbox, delivered once whoever queued them.
+
+    >>> from jianguan.config import parse_config
+    >>> raw = {"site": {"id": "s1", "name": "S"}, "cluster": {"cameras_per_core": 2},
+    ...        "cameras": [{"id": f"c{i}", "name": f"C{i}", "area": "window",
+    ...                     "streams": {"detect": "rtsp://127.0.0.1:9/x"}} for i in range(5)]}
+    >>> [g.cameras for g in plan_groups(parse_config(raw, env={}))]
+    [('c0', 'c1'), ('c2', 'c3'), ('c4',)]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jianguan.config import MetricsConfig, PathsConfig, SiteConfig
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "jianguan"  # every actor of every site lives in it, named `group:<site>:<n>` / `services:<site>`
+
+
+@dataclass(frozen=True)
+class Group:
+    site: str
+    index: int
+    cameras: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"group:{self.site}:{self.index}"
+
+
+def plan_groups(config: SiteConfig) -> list[Group]:
+    """The site's cameras in groups of `cluster.group_size` (in config order: neighbours stay together)."""
+    size = config.cluster.group_size
+    ids = [c.id for c in config.cameras]
+    return [Group(config.site.id, n, tuple(ids[i:i + size])) for n, i in enumerate(range(0, len(ids), size))]
+
+
+def group_config(config: SiteConfig, group: Group) -> SiteConfig:
+    """The site config a group's node runs: its cameras only, its own data folder (spools, recordings and
+    evidence of two groups on one machine never share a file), no metrics port of its own."""
+    cameras = [c for c in config.cameras if c.id in group.cameras]
+    paths = PathsConfig(data_dir=config.paths.data_dir / "groups" / str(group.index))
+    return config.model_copy(update={"cameras": cameras, "paths": paths, "metrics": MetricsConfig()})
+
+
+class CameraGroupRunner:
+    """The body of a camera-group actor: the node on the group's cameras, on a thread of the actor."""
+
+    def __init__(self, config: SiteConfig, dsn: str, group: Group) -> None:
+        import ray
+
+        from jianguan.node import Node  # in the actor's process
+
+        self.group = group
+        self.node_id = ray.get_runtime_context().get_node_id()  # the Ray machine it runs on
+        self.started_at = time.time()
+        self.node = Node(group_config(config, group), dsn, site_services=False)
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=group.name, daemon=True)
+        self._thread.start()
+        log.info("cluster: %s started on %s with %s", group.name, _host(), ", ".join(group.cameras))
+
+    def _run(self) -> None:
+        try:
+            self.node.run()
+        except Exception as exc:  # reported by status(); the driver logs it
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("cluster: %s stopped", self.group.name)
+
+    def status(self) -> dict[str, Any]:
+        cameras = {}
+        for cam, counters in self.node.report.cameras.items():
+            reader = self.node._readers.get(cam)
+            s = reader.stats() if reader is not None else None
+            cameras[cam] = {"frames": counters.frames_analysed, "online": bool(s and s.online),
+                            "fps": round(s.process_fps, 2) if s else 0.0, "lag_s": round(s.lag_s, 2) if s else None}
+        return {"group": self.group.name, "host": _host(), "node_id": self.node_id, "started_at": self.started_at,
+                "running": self._thread.is_alive(), "error": self.error, "cameras": cameras}
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        self.node.stop_event.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+
+class SiteServicesRunner:
+    """The body of a site's services actor (jianguan/site_services.py), one per site in the cluster."""
+
+    def __init__(self, config: SiteConfig, dsn: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        from jianguan.site_services import SiteServices
+
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=3, kwargs={"application_name": "jianguan-services"},
+                                   open=True)
+        self.services = SiteServices(self.pool, config, dsn, refresh_rollups=True)
+        self.services.start()
+
+    def delivered(self) -> int:
+        return self.services.outbox.stats.delivered
+
+    def stop(self, drain_s: float = 10.0) -> None:
+        self.services.stop(drain_s=drain_s)
+        self.pool.close()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the cluster needs Ray: pip install -e '.[cluster]'") from None
+    return ray
+
+
+def start_site(config: SiteConfig, dsn: str) -> tuple[Any, list[Any]]:
+    """Create the site's services actor and camera-group actors (Ray must be initialised); their handles.
+    Groups ask for `cluster.cores_per_group` CPUs and are spread over the machines; Ray restarts an actor
+    whose machine died on one that has the CPUs free (`max_restarts=-1`: always)."""
+    ray = _ray()
+    services = ray.remote(num_cpus=0, max_restarts=-1)(SiteServicesRunner).options(
+        name=f"services:{config.site.id}", namespace=NAMESPACE).remote(config, dsn)
+    groups = [ray.remote(num_cpus=config.cluster.cores_per_group, max_restarts=-1)(CameraGroupRunner).options(
+        name=g.name, namespace=NAMESPACE, scheduling_strategy="SPREAD").remote(config, dsn, g)
+        for g in plan_groups(config)]
+    return services, groups
+
+
+def group_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """Every camera group's status in the cluster this process is connected to; a group being restarted
+    (its machine died) is listed with `running: False` and the reason."""
+    ray = _ray()
+    out = []
+    for entry in sorted(ray.util.list_named_actors(all_namespaces=True), key=lambda e: e["name"]):
+        if entry["namespace"] != NAMESPACE or not entry["name"].startswith("group:"):
+            continue
+        try:
+            handle = ray.get_actor(entry["name"], namespace=NAMESPACE)
+            out.append(ray.get(handle.status.remote(), timeout=timeout_s))
+        except Exception as exc:  # noqa: BLE001 - restarting, unreachable: say so, go on with the others
+            out.append({"group": entry["name"], "running": False, "error": type(exc).__name__, "cameras": {}})
+    return out
+
+
+def run_cluster(configs: Sequence[SiteConfig], dsn: str, address: str | None, stop: threading.Event,
+                every_s: float = 10.0, on_status: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+    """Run every site of `configs` on the Ray cluster at `address` until `stop` is set; then stop the actors
+    the orderly way (nodes close their incidents, write their last rows, the outbox drains)."""
+    ray = _ray()
+    ray.init(address=address, namespace=NAMESPACE, ignore_reinit_error=True, logging_level=logging.WARNING)
+    services: list[Any] = []
+    groups: list[Any] = []
+    try:
+        for config in configs:
+            site_services, site_groups = start_site(config, dsn)
+            services.append(site_services)
+            groups += site_groups
+        while not stop.wait(every_s):
+            if on_status is not None:
+                on_status(group_statuses())
+    finally:
+        for batch in (groups, services):  # cameras first, so their last alerts are pushed by the services
+            pending = [a.stop.remote() for a in batch]
+            try:
+                ray.get(pending, timeout=60)
+            except Exception as exc:  # noqa: BLE001 - an actor that cannot stop is killed below
+                log.warning("cluster: stopping actors: %s", exc)
+        for actor in [*groups, *services]:
+            ray.kill(actor, no_restart=True)
