@@ -38,6 +38,8 @@ RULE_TITLES = {
     "recording_stopped": "Recording stopped: no footage for {stalled_s:.0f} s",
     "storage_failing": "Disk full or failing: spools refused {refused_writes:.0f} writes",
     "node_overloaded": "Node overloaded: {cameras:.0f} cameras analysed at {fps:.1f} of {need:.1f} frames/s",
+    # jianguan/cluster.py: the camera's group was restarted on another machine after its own died.
+    "camera_group_restarted": "Camera analysed again on another machine after {down_s:.0f} s without analysis",
     "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
     "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
     "walkaround_incomplete": "Lane {zone}: the inspector did not walk round the vehicle",

@@ -75,6 +75,8 @@ class CameraGroupRunner:
         self.started_at = time.time()
         self.node = Node(group_config(config, group), dsn, site_services=False)
         self.error: str | None = None
+        if ray.get_runtime_context().was_current_actor_reconstructed:  # its machine died: say what it cost
+            self.node.post_incidents(restart_incidents(dsn, group.cameras, self.started_at))
         self._thread = threading.Thread(target=self._run, name=group.name, daemon=True)
         self._thread.start()
         log.info("cluster: %s started on %s with %s", group.name, _host(), ", ".join(group.cameras))
@@ -100,6 +102,25 @@ class CameraGroupRunner:
         self.node.stop_event.set()
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
+
+
+def restart_incidents(dsn: str, cameras: Sequence[str], now: float) -> list[Any]:
+    """One health incident per camera of a restarted group: from the camera's last stats row (the last moment
+    it was analysed) to now, opened and closed at once (an alert for the auditor, not an ongoing outage)."""
+    import psycopg
+
+    from analytics.rules import Incident, IncidentEvent
+
+    with psycopg.connect(dsn) as conn:
+        last = {cam: ts.timestamp() for cam, ts in conn.execute(
+            "SELECT camera_id, max(ts) FROM camera_stats WHERE camera_id = ANY(%s) GROUP BY 1", (list(cameras),))}
+    events = []
+    for cam in cameras:
+        since = last.get(cam, now)
+        inc = Incident(cam, "camera_group_restarted", None, "major", started_at=since, raised_at=now, ended_at=now,
+                       measures={"down_s": round(now - since, 1)})
+        events += [IncidentEvent("opened", inc), IncidentEvent("closed", inc)]
+    return events
 
 
 class SiteServicesRunner:

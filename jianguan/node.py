@@ -33,7 +33,7 @@ from analytics.detectors import Detector, build_detector
 from analytics.health import Sustained
 from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
-from analytics.rules import ExternalEvent
+from analytics.rules import ExternalEvent, IncidentEvent
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
@@ -180,6 +180,7 @@ class Node:
         self.stop_event = threading.Event()
         self._detector_names = {c.id: [d.name for d in config.detectors_of(c)] for c in config.cameras}
         self._events: dict[str, list[ExternalEvent]] = {}
+        self._posted: list[IncidentEvent] = []  # post_incidents(), for the analysis thread
         self._events_lock = threading.Lock()
         self._gates = {c.id: MotionGate(c.detect.motion) for c in config.cameras
                        if c.detect.motion is not None and c.detect.motion.enabled}
@@ -370,6 +371,11 @@ class Node:
                         if next_stats == float("inf"):  # the first batch: stats from now on, every stats_every_s
                             next_stats = time.monotonic()
                     self._tick_health(live, manager)
+                    with self._events_lock:
+                        posted, self._posted = self._posted, []
+                    for event in posted:
+                        manager.handle(event, self._evidence_image(event.incident.camera_id),
+                                       sv.Detections.empty(), None)
                     now = time.monotonic()
                     if now >= next_stats:
                         self._write_stats(readers, stats, manager)
@@ -480,6 +486,12 @@ class Node:
             if not result.run:
                 self.report.cameras[frame.camera_id].gated += 1
         return self._detection.detect([f.camera_id for f in batch], [f.image for f in batch], motion)
+
+    def post_incidents(self, events: list[IncidentEvent]) -> None:
+        """Incidents found outside the node (a cluster's camera group restarted elsewhere): handed to the alert
+        manager by the analysis thread at its next step, like the node's own health incidents."""
+        with self._events_lock:
+            self._posted.extend(events)
 
     def post_event(self, camera_id: str, event: ExternalEvent) -> None:
         """An event from outside the video for one camera's rules (lane sensor, inspection record). It reaches

@@ -5,6 +5,7 @@ by two groups at once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -93,6 +94,7 @@ def test_a_dead_machine_s_cameras_are_analysed_again_and_nothing_is_doubled(db_d
     assert recovered_s <= RECOVERY_S
     with psycopg.connect(db_dsn) as conn:
         alerts = dict(conn.execute("SELECT camera_id, count(*) FROM alerts WHERE rule = 'zone_unattended' GROUP BY 1"))
+        restarts = dict(conn.execute("SELECT camera_id, title FROM alerts WHERE rule = 'camera_group_restarted'"))
         # One group per camera writes a stats row every 5 s; two groups on one camera would interleave theirs
         # (the last rows written at the orderly stop aside).
         doubled = conn.execute(
@@ -100,6 +102,11 @@ def test_a_dead_machine_s_cameras_are_analysed_again_and_nothing_is_doubled(db_d
             " FROM camera_stats) g WHERE gap < INTERVAL '2 seconds' AND ts < to_timestamp(%s)",
             (stopping_at,)).fetchone()[0]
     assert alerts == dict.fromkeys(CAMERAS, 1)
-    pushed = [d.body.get("camera_id") for d in receiver.deliveries if d.body.get("event") == "alert.opened"]
+    pushed = [d.body.get("camera_id") for d in receiver.deliveries
+              if d.body.get("event") == "alert.opened" and d.body.get("rule") == "zone_unattended"]
     assert sorted(pushed) == sorted(CAMERAS)
+    # The moved cameras each have an alert saying so, with how long they went unanalysed.
+    assert set(restarts) == moved
+    assert all(re.fullmatch(r"Camera analysed again on another machine after \d+ s without analysis", t)
+               for t in restarts.values())
     assert doubled == 0
