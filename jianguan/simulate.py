@@ -84,6 +84,8 @@ def simulate(count: int | None, config_file: Path | None, port: int | None, host
         click.echo(f"  ... {len(ids) - 5} more, up to {ids[-1]}")
     click.echo("Ctrl-C stops.")
     signal.signal(signal.SIGTERM, lambda *_: handle.stop())
+    # Ctrl-C (SIGINT) stops it even when started from a background job, which inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = handle.wait()
     except KeyboardInterrupt:
