@@ -111,9 +111,13 @@ def restart_incidents(dsn: str, cameras: Sequence[str], now: float) -> list[Any]
 
     from analytics.rules import Incident, IncidentEvent
 
-    with psycopg.connect(dsn) as conn:
-        last = {cam: ts.timestamp() for cam, ts in conn.execute(
-            "SELECT camera_id, max(ts) FROM camera_stats WHERE camera_id = ANY(%s) GROUP BY 1", (list(cameras),))}
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            last = {cam: ts.timestamp() for cam, ts in conn.execute(
+                "SELECT camera_id, max(ts) FROM camera_stats WHERE camera_id = ANY(%s) GROUP BY 1", (list(cameras),))}
+    except psycopg.Error as exc:  # the database away: analyse the cameras anyway, without this alert
+        log.warning("cluster: cannot tell how long %s went unanalysed (%s)", ", ".join(cameras), type(exc).__name__)
+        return []
     events = []
     for cam in cameras:
         since = last.get(cam, now)
