@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analytics import DetectorConfig
 from jianguan.config import MetricsConfig, PathsConfig, SiteConfig
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,16 @@ def group_config(config: SiteConfig, group: Group) -> SiteConfig:
     evidence of two groups on one machine never share a file), no metrics port of its own."""
     cameras = [c for c in config.cameras if c.id in group.cameras]
     paths = PathsConfig(data_dir=config.paths.data_dir / "groups" / str(group.index))
-    return config.model_copy(update={"cameras": cameras, "paths": paths, "metrics": MetricsConfig()})
+    # Inference threads: the CPUs Ray gives the group, unless configured. Left to every core the machine has,
+    # two groups on one machine oversubscribe it (bench/bench_cluster.py).
+    threads = max(1, round(config.cluster.cores_per_group))
+
+    def bounded(d: DetectorConfig) -> DetectorConfig:
+        return d if d.threads is not None else d.model_copy(update={"threads": threads})
+
+    return config.model_copy(update={"cameras": cameras, "paths": paths, "metrics": MetricsConfig(),
+                                     "detector": bounded(config.detector),
+                                     "detectors": [bounded(d) for d in config.detectors]})
 
 
 class CameraGroupRunner:
