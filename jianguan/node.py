@@ -37,7 +37,7 @@ from analytics.rules import ExternalEvent, IncidentEvent
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
-from jianguan.metrics import serve_metrics
+from jianguan.metrics import role_port, serve_metrics
 from jianguan.overload import OverloadWatch
 from jianguan.recording_watch import RecordingWatch
 from jianguan.site_services import SiteServices
@@ -249,7 +249,8 @@ class Node:
         services = SiteServices(pool, cfg, self.dsn, refresh_rollups=any(live.values())) \
             if self.site_services else None
         try:
-            notifiers = {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
+            notifiers = services.notifiers if services is not None else \
+                {n.id: build_notifier(n) for n in cfg.alerts.notifiers}
             if services is not None:
                 services.start()
                 self._outbox = services.outbox
@@ -268,8 +269,8 @@ class Node:
                                                        "reconnects", *HEALTH_COLUMNS, "analysed_fps",
                                                        "dropped_fps", "needed_fps"], spool_dir=spool)
             self._writers = [occupancy, stats]
-            if cfg.metrics.port is not None:
-                metrics_server = serve_metrics(self, cfg.metrics.port, cfg.metrics.bind)  # offset 0: the node
+            if (port := role_port(cfg.metrics, "node")) is not None:
+                metrics_server = serve_metrics(self, port, cfg.metrics.bind)
             for rec in recorders.values():
                 rec.start()
             sweeper = RetentionSweeper(
@@ -373,9 +374,7 @@ class Node:
                     self._tick_health(live, manager)
                     with self._events_lock:
                         posted, self._posted = self._posted, []
-                    for event in posted:
-                        manager.handle(event, self._evidence_image(event.incident.camera_id),
-                                       sv.Detections.empty(), None)
+                    self._hand_frameless(manager, posted)
                     now = time.monotonic()
                     if now >= next_stats:
                         self._write_stats(readers, stats, manager)
@@ -434,8 +433,7 @@ class Node:
                 for event in [*cam_analytics.flush(last_ts[cam_id]), *self._health[cam_id].flush(last_ts[cam_id])]:
                     # A flush mostly closes; one that opens (a lane judged at stop) shows the last frame seen.
                     manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
-        for event in self._recording_watch.flush(time.time()):
-            manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
+        self._hand_frameless(manager, self._recording_watch.flush(time.time()))
 
     def _form_batch(self, queues: dict[str, queue.Queue[Frame]], cams: dict[str, CameraConfig],
                     live: dict[str, bool], frame_cost: float) -> list[Frame]:
@@ -536,6 +534,12 @@ class Node:
                 cam_id = event.incident.camera_id
                 manager.handle(event, self._evidence_image(cam_id), sv.Detections.empty(), None)
 
+    def _hand_frameless(self, manager: AlertManager, events: list[IncidentEvent]) -> None:
+        """Incidents without a frame of their own (health, overload, posted from outside): each with its camera's
+        last frame as evidence."""
+        for event in events:
+            manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
+
     def _evidence_image(self, cam_id: str) -> np.ndarray | None:
         """The picture for an alert that has no frame of its own (video lost, node overloaded): the camera's
         last frame seen; None before any (AlertManager.handle then draws its black placeholder)."""
@@ -610,8 +614,7 @@ class Node:
         self._refused_seen = refused
         if final:
             events += self._overload.flush(now.timestamp()) + self._storage.reset(now.timestamp())
-        for event in events:
-            manager.handle(event, self._evidence_image(event.incident.camera_id), sv.Detections.empty(), None)
+        self._hand_frameless(manager, events)
         for cam_id, reader in readers.items():
             s = reader.stats()
             counters = self.report.cameras[cam_id]
