@@ -12,7 +12,7 @@ has made one):
 
 It prints ms per batch, calls, model pixels, the ratio to "per shape", and how many people the packed plan
 finds against "per shape" (same box within IoU 0.5), so a win is not bought with misses. It also times the
-fixed cost of a call (4 calls at 320 against one batch of 4) that `YoloDetector.call_overhead_px` encodes.
+fixed cost of a call (4 calls at 320 against one batch of 4) that `YoloModel.call_overhead_px` encodes.
 
 Run: .venv/bin/python bench/bench_packing.py [--cameras 16] [--repeat 5]
 Prints figures; asserts nothing. Quote the machine beside any figure.
@@ -149,7 +149,8 @@ def main() -> None:
                  "packed": DetectorConfig(name="pose", model=model),
                  "auto": DetectorConfig(name="pose", model=model)}
         detectors = {plan: YoloDetector(config) for plan, config in plans.items()}
-        detectors["packed"].call_overhead_px = 10**9  # any plan with fewer calls wins: packs whenever shapes differ
+        # Any plan with fewer calls wins: packs whenever shapes differ.
+        detectors["packed"].model.call_overhead_px = 10**9
         for batch, (images, rois, sizes) in batches.items():
             base_ms, base_found = None, None
             for plan, det in detectors.items():

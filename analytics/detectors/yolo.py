@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -100,12 +101,18 @@ def export_task(path: Path) -> str | None:
     return None
 
 
-class YoloDetector:
-    """Runs one YOLO model over a batch of frames (any number of cameras).
+class ModelRunner(Protocol):
+    """What runs a YOLO network over model inputs (already cropped, scaled and padded by `model_input`): the
+    weights in this process (`YoloModel`), or a detection server shared by many processes (a cluster's GPU
+    machine, jianguan/shared_detection.py). Results are in each input's own pixels."""
 
-    Each result is an `sv.Detections` in the coordinates of the full frame, with `data["class_name"]`;
-    pose models add `data["keypoints"]` with shape (n, 17, 3) as (x, y, confidence).
-    """
+    pose: bool
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[sv.Detections]: ...
+
+
+class YoloModel:
+    """The network of a `YoloDetector` in this process: loads the weights, runs a list of model inputs."""
 
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
@@ -146,6 +153,60 @@ class YoloDetector:
             if torch.get_num_threads() != self._threads:
                 torch.set_num_threads(self._threads)
 
+    def plan(self, shapes: list[tuple[int, int]]) -> list[Call]:
+        return plan_calls(shapes, self.call_overhead_px) if self.config.pack else by_shape(shapes)
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Detections of each input in its own pixels.
+
+        Inputs of one shape run as one batch at scale 1 (Ultralytics pads a batch of mixed shapes to a square of
+        `imgsz`: two tiles of a window counter, 218x576 and 218x577 source pixels at 1280, each ran as
+        1280x1280 instead of 512x1280); inputs of several shapes share canvases when `packing` says that is
+        cheaper."""
+        self._hold_threads()
+        found: list = [None] * len(inputs)
+        for call in self.plan([x.shape[:2] for x in inputs]):
+            batch = self._model.predict(
+                [compose(call.shape, placed, inputs, PAD_VALUE) for placed in call.canvases],
+                imgsz=max(call.shape),
+                conf=self.config.confidence,
+                iou=self.config.iou,
+                classes=self.config.classes or None,
+                device=self.config.device,
+                verbose=False,
+            )
+            for placed, result in zip(call.canvases, batch, strict=True):
+                for index, det in split(self._detections(result), placed).items():
+                    found[index] = det
+        return found
+
+    def _detections(self, result) -> sv.Detections:  # noqa: ANN001 (an ultralytics Results)
+        det = sv.Detections.from_ultralytics(result)
+        kps = getattr(result, "keypoints", None)
+        if len(det) and kps is not None and kps.data is not None:
+            det.data["keypoints"] = kps.data.cpu().numpy().copy()
+        return det
+
+
+class YoloDetector:
+    """Runs one YOLO model over a batch of frames (any number of cameras).
+
+    Each result is an `sv.Detections` in the coordinates of the full frame, with `data["class_name"]`;
+    pose models add `data["keypoints"]` with shape (n, 17, 3) as (x, y, confidence). The frames are cropped,
+    scaled and padded here; `model` runs the network on the results, in this process by default.
+    """
+
+    def __init__(self, config: DetectorConfig, model: ModelRunner | None = None) -> None:
+        self.config = config
+        self.model = model if model is not None else YoloModel(config)
+        self.pose = self.model.pose
+
+    @property
+    def path(self) -> Path:
+        """The weights this process runs (a local model only)."""
+        assert isinstance(self.model, YoloModel), "a remote model's weights live on its server"
+        return self.model.path
+
     # YOLO is fully convolutional: any input size (a multiple of 32) works, so a region is run at exactly the
     # size its scale needs instead of being padded into a square tile.
     flexible_input = True
@@ -155,12 +216,11 @@ class YoloDetector:
         sizes: Sequence[int | None] | None = None,
     ) -> list[sv.Detections]:
         """One result per image; `sizes[i]` is the model input (long side) for image i, default `imgsz`.
-        Inputs of one shape run as one batch; inputs of several may share canvases (`_run`)."""
+        Inputs of one shape run as one batch; inputs of several may share canvases (`YoloModel.run`)."""
         if not images:
             return []
         inputs, offsets, ratios = self._inputs(images, rois, sizes)
-        self._hold_threads()
-        found = self._run(inputs)
+        found = self.model.run(inputs)
         out = []
         for det, (dx, dy), ratio in zip(found, offsets, ratios, strict=True):
             if not len(det):
@@ -193,42 +253,9 @@ class YoloDetector:
 
     def calls(self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None,
               sizes: Sequence[int | None] | None = None) -> list[Call]:
-        """The model calls `detect` would make for these images."""
-        return self._plan([x.shape[:2] for x in self._inputs(images, rois, sizes)[0]])
-
-    def _plan(self, shapes: list[tuple[int, int]]) -> list[Call]:
-        return plan_calls(shapes, self.call_overhead_px) if self.config.pack else by_shape(shapes)
-
-    def _run(self, inputs: Sequence[np.ndarray]) -> list[sv.Detections]:
-        """Detections of each input in its own pixels.
-
-        Inputs of one shape run as one batch at scale 1 (Ultralytics pads a batch of mixed shapes to a square of
-        `imgsz`: two tiles of a window counter, 218x576 and 218x577 source pixels at 1280, each ran as
-        1280x1280 instead of 512x1280); inputs of several shapes share canvases when `packing` says that is
-        cheaper."""
-        calls = self._plan([x.shape[:2] for x in inputs])
-        found: list = [None] * len(inputs)
-        for call in calls:
-            batch = self._model.predict(
-                [compose(call.shape, placed, inputs, PAD_VALUE) for placed in call.canvases],
-                imgsz=max(call.shape),
-                conf=self.config.confidence,
-                iou=self.config.iou,
-                classes=self.config.classes or None,
-                device=self.config.device,
-                verbose=False,
-            )
-            for placed, result in zip(call.canvases, batch, strict=True):
-                for index, det in split(self._detections(result), placed).items():
-                    found[index] = det
-        return found
-
-    def _detections(self, result) -> sv.Detections:  # noqa: ANN001 (an ultralytics Results)
-        det = sv.Detections.from_ultralytics(result)
-        kps = getattr(result, "keypoints", None)
-        if len(det) and kps is not None and kps.data is not None:
-            det.data["keypoints"] = kps.data.cpu().numpy().copy()
-        return det
+        """The model calls `detect` would make for these images (a local model)."""
+        assert isinstance(self.model, YoloModel)
+        return self.model.plan([x.shape[:2] for x in self._inputs(images, rois, sizes)[0]])
 
 
 PAD_VALUE = 114  # the grey Ultralytics letterboxes with
