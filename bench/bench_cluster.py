@@ -10,7 +10,14 @@ busy cores (from /proc/stat), and the ratios against the single node.
 All "machines" share this machine's cores, so more of them cannot add compute: the ratios measure what Ray
 costs (actor processes, one model per group, the raylets and GCS), not scale-out. Scale-out needs real machines.
 
-Run: .venv/bin/python bench/bench_cluster.py [--cameras 8] [--nodes 1 2 3] [--seconds 30]
+`--shared` runs each cluster again with shared detection (jianguan/shared_detection.py): one detection server
+on the head (`--server-gpus`, default 0: on a CPU, as this machine has no GPU), the groups sending it their
+model inputs. Printed besides: the server's inputs and calls a batch, a call's wait for its batch, the model
+time a batch, the groups' round trip, and the transfer: what a call costs beyond the server's wait and model
+time (serialisation, the object store, the raylets; with `--encoding jpeg` also the JPEG encoding and
+decoding), the bytes a call and a camera send, and the cores and memory of the groups and the server.
+
+Run: .venv/bin/python bench/bench_cluster.py [--cameras 8] [--nodes 1 2 3] [--seconds 30] [--shared]
 Prints figures; asserts nothing. Quote the machine and its load beside any figure.
 """
 
@@ -38,21 +45,28 @@ def busy_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def run_on_cluster(dsn: str, n: int, machines: int, args: argparse.Namespace, work: Path) -> tuple[float, float, float]:
-    """(total analysed fps, worst camera's share of its need, busy cores) for N cameras on `machines`."""
+def run_on_cluster(dsn: str, n: int, machines: int, args: argparse.Namespace, work: Path,
+                   shared: bool = False) -> tuple[float, float, float, dict]:
+    """(total analysed fps, worst camera's share of its need, busy cores, shared detection figures) for N
+    cameras on `machines`."""
     import ray
     from ray.cluster_utils import Cluster
 
     from jianguan.cluster import group_statuses, run_cluster
+    from jianguan.config import SharedDetectionConfig
+    from jianguan.shared_detection import server_statuses
 
     cams = [f"cam-{i:03d}" for i in range(n)]
     with start_simulator(cams, fps=args.source_fps, source=args.source) as sim:
-        cfg = site_config({c: sim.url(c, "sub") for c in cams}, work / f"c{machines}", args.detector, args.fps,
-                          False)
+        cfg = site_config({c: sim.url(c, "sub") for c in cams}, work / f"c{machines}{'s' * shared}", args.detector,
+                          args.fps, False)
         per_group = math.ceil(n / machines)
+        sd = SharedDetectionConfig(enabled="on" if shared else "off", gpus=args.server_gpus, cpus=1.0,
+                                   resources={"detector": 1.0}, encoding=args.encoding)
         cfg = cfg.model_copy(update={"cluster": cfg.cluster.model_copy(
-            update={"cameras_per_core": float(per_group), "cores_per_group": 1.0})})
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+            update={"cameras_per_core": float(per_group), "cores_per_group": 1.0, "shared_detection": sd})})
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": args.server_gpus,
+                                                                "resources": {"detector": 1.0}})
         for _ in range(machines - 1):
             cluster.add_node(num_cpus=2)
         stop = threading.Event()
@@ -66,10 +80,12 @@ def run_on_cluster(dsn: str, n: int, machines: int, args: argparse.Namespace, wo
                     raise RuntimeError("the camera groups did not start")
                 time.sleep(1)
             time.sleep(args.warmup)
-            f0 = {cam: c["frames"] for g in group_statuses() for cam, c in g["cameras"].items()}
+            g0 = group_statuses()
+            v0 = server_statuses()
             b0, t0, w0 = *busy_jiffies(), time.monotonic()
             time.sleep(args.seconds)
-            f1 = {cam: c["frames"] for g in group_statuses() for cam, c in g["cameras"].items()}
+            g1 = group_statuses()
+            v1 = server_statuses()
             b1, t1, w1 = *busy_jiffies(), time.monotonic()
         finally:
             stop.set()
@@ -77,10 +93,40 @@ def run_on_cluster(dsn: str, n: int, machines: int, args: argparse.Namespace, wo
             ray.shutdown()
             cluster.shutdown()
     wall = w1 - w0
+    f0, f1 = ({cam: c["frames"] for g in gs for cam, c in g["cameras"].items()} for gs in (g0, g1))
     rates = [(f1.get(c, 0) - f0.get(c, 0)) / wall for c in cams]
     need = cfg.cameras[0].analysis_fps
     cores = (b1 - b0) / (t1 - t0) * (os.cpu_count() or 1)
-    return sum(rates), min(rates) / need, cores
+    return sum(rates), min(rates) / need, cores, shared_figures(g0, g1, v0, v1, wall, n) if shared else {}
+
+
+def shared_figures(g0: list[dict], g1: list[dict], v0: list[dict], v1: list[dict], wall: float, cameras: int) -> dict:
+    """The window's shared detection: per batch, per call and per camera, from the counters at both ends."""
+    def usage(groups: list[dict]) -> tuple[int, float, float]:
+        calls = sum(u["remote_calls"] for g in groups for u in g["shared"].values())
+        trip = sum(u["remote_calls"] * u["round_trip_ms"] for g in groups for u in g["shared"].values())
+        return calls, trip, sum(u["mb_sent"] for g in groups for u in g["shared"].values())
+
+    def server(vs: list[dict]) -> dict:
+        return {k: sum(v[k] for v in vs if v["running"]) for k in ("batches", "inputs", "requests", "wait_ms",
+                                                                    "run_ms", "bytes_in")}
+
+    (c0, t0, m0), (c1, t1, m1) = usage(g0), usage(g1)
+    s0, s1 = server(v0), server(v1)
+    d = {k: s1[k] - s0[k] for k in s1}
+    calls, batches = max(1, c1 - c0), max(1, d["batches"])
+    trip_ms = (t1 - t0) / calls
+    wait_ms, run_ms = d["wait_ms"] / max(1, d["requests"]), d["run_ms"] / batches
+    cpu = {name: sum(x["cpu_s"] for x in after if x.get("running")) - sum(x["cpu_s"] for x in before
+                                                                        if x.get("running"))
+           for name, before, after in (("groups", g0, g1), ("server", v0, v1))}
+    return {"group_cores": cpu["groups"] / wall, "server_cores": cpu["server"] / wall,
+            "group_mb": max(g["rss_mb"] for g in g1 if g.get("running")),
+            "server_mb": max((v["rss_mb"] for v in v1 if v["running"]), default=0.0),
+            "inputs_per_batch": d["inputs"] / batches, "calls_per_batch": d["requests"] / batches,
+            "wait_ms": wait_ms, "run_ms": run_ms, "trip_ms": trip_ms, "transfer_ms": trip_ms - wait_ms - run_ms,
+            "kb_per_call": (m1 - m0) * 1e3 / calls, "mb_s_per_camera": (m1 - m0) / wall / cameras, "local_calls": sum(
+                u["local_calls"] for g in g1 for u in g["shared"].values())}
 
 
 def main() -> None:
@@ -92,6 +138,9 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=5.0, help="cameras' detect.fps")
     ap.add_argument("--source-fps", type=float, default=10.0)
     ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--shared", action="store_true", help="also run each cluster with shared detection")
+    ap.add_argument("--server-gpus", type=float, default=0.0, help="GPUs of the detection server (0: CPU)")
+    ap.add_argument("--encoding", choices=["raw", "jpeg"], default="raw", help="how model inputs travel")
     args = ap.parse_args()
     args.detector = {}
     logging.basicConfig(level=logging.WARNING)
@@ -111,10 +160,24 @@ def main() -> None:
         base_cores = row.node_cores + row.sim_cores  # the node and the simulator, over the measured window
         print(f"{'jianguan run (1 node)':>22} {base_fps:9.1f} {row.share_min:14.2f} {base_cores:10.2f} {1:10.2f} "
               f"{1:15.2f}", flush=True)
+        details = []
         for machines in args.nodes:
-            fps, share, cores = run_on_cluster(dsn, args.cameras, machines, args, Path(tmp))
-            print(f"{f'ray, {machines} machine(s)':>22} {fps:9.1f} {share:14.2f} {cores:10.2f} "
-                  f"{fps / base_fps:10.2f} {(fps / cores) / (base_fps / base_cores):15.2f}", flush=True)
+            for shared in (False, True) if args.shared else (False,):
+                fps, share, cores, figures = run_on_cluster(dsn, args.cameras, machines, args, Path(tmp), shared)
+                name = f"ray, {machines} machine(s){', shared' * shared}"
+                print(f"{name:>22} {fps:9.1f} {share:14.2f} {cores:10.2f} "
+                      f"{fps / base_fps:10.2f} {(fps / cores) / (base_fps / base_cores):15.2f}", flush=True)
+                if figures:
+                    details.append((name, figures))
+        if details:
+            print(f"\n{'shared detection':>22} {'inputs/batch':>12} {'calls/batch':>11} {'wait ms':>7} "
+                  f"{'model ms':>8} {'trip ms':>7} {'transfer ms':>11} {'KB/call':>7} {'MB/s/cam':>8} {'local':>5} "
+                  f"{'group cores':>11} {'server cores':>12} {'group MB':>8} {'server MB':>9}")
+            for name, f in details:
+                print(f"{name:>22} {f['inputs_per_batch']:12.1f} {f['calls_per_batch']:11.2f} {f['wait_ms']:7.1f} "
+                      f"{f['run_ms']:8.1f} {f['trip_ms']:7.1f} {f['transfer_ms']:11.1f} {f['kb_per_call']:7.0f} "
+                      f"{f['mb_s_per_camera']:8.2f} {f['local_calls']:5d} {f['group_cores']:11.2f} "
+                      f"{f['server_cores']:12.2f} {f['group_mb']:8.0f} {f['server_mb']:9.0f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Grafana dashboards as code: JSON builders, provisioning export, macro expansion for tests, API push."""
 
-from dashboards.catalog import all_dashboards, dashboard_models, supervision_overview
+from dashboards.catalog import PROM_MODELS, all_dashboards, dashboard_models, supervision_overview
 from dashboards.check import iter_targets, variable_options
+from dashboards.cluster import cluster_model
 from dashboards.macros import ALL, expand_macros, expand_prom
 from dashboards.model import (
                               DATASOURCE,
@@ -23,6 +24,7 @@ __all__ = [
     "DATASOURCE",
     "DATASOURCE_UID",
     "PASSWORD_ENV",
+    "PROM_MODELS",
     "PROM_DATASOURCE_UID",
     "TOKEN_ENV",
     "URL_ENV",
@@ -36,6 +38,7 @@ __all__ = [
     "Target",
     "TextVariable",
     "all_dashboards",
+    "cluster_model",
     "dashboard_models",
     "datasource_model",
     "datasource_models",

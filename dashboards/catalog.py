@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboards.cluster import cluster_model
 from dashboards.long_range import people_per_zone_sql, per_camera_series, stream_problems_sql
 from dashboards.model import Dashboard, Panel, QueryVariable, Target, TextVariable
 from dashboards.system import system_model
@@ -412,8 +413,11 @@ def supervision_overview() -> dict[str, Any]:
     return supervision_overview_model().to_json()
 
 
+# The dashboards over Prometheus (the roles' metrics endpoints) rather than the database.
+PROM_MODELS = (system_model, cluster_model)
+
+
 def all_dashboards() -> dict[str, dict[str, Any]]:
-    """Every dashboard's JSON, by uid: those over the database, then System (Prometheus)."""
+    """Every dashboard's JSON, by uid: those over the database, then those over Prometheus (PROM_MODELS)."""
     out = {uid: dash.to_json() for uid, dash in dashboard_models().items()}
-    system = system_model()
-    return out | {system.uid: system.to_json()}
+    return out | {dash.uid: dash.to_json() for dash in (build() for build in PROM_MODELS)}

@@ -126,16 +126,20 @@ def dashboards_push() -> None:
 @dashboards.command("scrape-config")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--host", default=None, help="Where Prometheus reaches the roles (default: metrics.bind).")
-def dashboards_scrape_config(file: Path, host: str | None) -> None:
+@click.option("--cluster", "cluster_host", default=None, metavar="HOST",
+              help="Instead: the job for `jianguan cluster run` on HOST, started with FILE first (the Cluster "
+                   "dashboard's data).")
+def dashboards_scrape_config(file: Path, host: str | None, cluster_host: str | None) -> None:
     """Print the Prometheus scrape config for the roles of the site in FILE (the System dashboard's data):
     add it under `scrape_configs:` in prometheus.yml."""
     import yaml
 
     from jianguan.config import load_config
-    from jianguan.metrics import scrape_config
+    from jianguan.metrics import cluster_scrape_config, scrape_config
 
     try:
-        job = scrape_config(load_config(file), host)
+        cfg = load_config(file)
+        job = cluster_scrape_config(cfg, cluster_host) if cluster_host else scrape_config(cfg, host)
     except ValueError as exc:
         _fail(str(exc))
     click.echo(yaml.safe_dump({"scrape_configs": [job]}, sort_keys=False), nl=False)
@@ -296,7 +300,7 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
     when a machine dies; each site's outbox, escalation and rollups once. SIGTERM or Ctrl-C stops it."""
     import threading
 
-    from jianguan.cluster import run_cluster
+    from jianguan.cluster import ClusterMonitor, run_cluster
     from jianguan.config import load_config
     from jianguan.signals import stop_on_signals
     from storage import migrate, resolve_dsn
@@ -308,12 +312,14 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
     try:
         migrate(dsn)
 
-        def show(statuses: list[dict]) -> None:
-            for s in statuses:
+        def show(monitor: ClusterMonitor) -> None:
+            for s in monitor.groups:
                 frames = sum(c["frames"] for c in s["cameras"].values())
                 state = "running" if s["running"] else f"down ({s.get('error')})"
                 click.echo(f"{s['group']}: {state} on {s.get('host', '?')}, {len(s['cameras'])} cameras, "
-                           f"{frames} frames", err=True)
+                           f"{frames} frames, restarted {monitor.restarts.get(s['group'], 0)}x", err=True)
+            for line in _server_lines(monitor.servers):
+                click.echo(line, err=True)
 
         try:
             run_cluster(configs, dsn, address, stop, every_s=every_s, on_status=show)
@@ -328,8 +334,10 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
 @cluster_group.command("status")
 @_ADDRESS
 def cluster_status(address: str | None) -> None:
-    """Camera groups of the running cluster: machine, cameras, frames analysed, fps and lag."""
+    """Camera groups of the running cluster (machine, cameras, frames analysed, fps and lag) and its shared
+    detection servers (batches, mean batch, wait)."""
     from jianguan.cluster import NAMESPACE, group_statuses
+    from jianguan.shared_detection import server_statuses
 
     try:
         import ray
@@ -342,6 +350,25 @@ def cluster_status(address: str | None) -> None:
         for cam, c in sorted(s["cameras"].items()):
             click.echo(f"  {cam}: {c['frames']} frames, {c['fps']} fps, lag {c['lag_s']} s, "
                        f"{'online' if c['online'] else 'offline'}")
+        for name, u in s.get("shared", {}).items():
+            click.echo(f"  detector {name}: {u['remote_calls']} calls on {u['server']} ({u['round_trip_ms']} ms "
+                       f"round trip, {u['mb_sent']} MB sent), {u['local_calls']} local")
+    for line in _server_lines(server_statuses()):
+        click.echo(line)
+
+
+def _server_lines(servers: list[dict]) -> list[str]:
+    lines = []
+    for v in servers:
+        if not v["running"]:
+            lines.append(f"{v['server']}  down ({v.get('error')})")
+            continue
+        batches = max(1, v["batches"])
+        lines.append(f"{v['server']}  running  {v['model']} on {v['device']}: {v['batches']} batches, "
+                     f"{v['inputs'] / batches:.1f} inputs and {v['requests'] / batches:.1f} calls a batch, "
+                     f"{v['wait_ms'] / max(1, v['requests']):.1f} ms wait, {v['run_ms'] / batches:.1f} ms run, "
+                     f"{v['callers']} callers")
+    return lines
 
 
 def _print_progress(report) -> None:

@@ -75,7 +75,7 @@ def group_config(config: SiteConfig, group: Group) -> SiteConfig:
 class CameraGroupRunner:
     """The body of a camera-group actor: the node on the group's cameras, on a thread of the actor."""
 
-    def __init__(self, config: SiteConfig, dsn: str, group: Group) -> None:
+    def __init__(self, config: SiteConfig, dsn: str, group: Group, shared: bool = False) -> None:
         import ray
 
         from jianguan.node import Node  # in the actor's process
@@ -83,13 +83,34 @@ class CameraGroupRunner:
         self.group = group
         self.node_id = ray.get_runtime_context().get_node_id()  # the Ray machine it runs on
         self.started_at = time.time()
-        self.node = Node(group_config(config, group), dsn, site_services=False)
+        self.shared: dict[str, Any] = {}  # detector name -> SharedModel, with `shared` detection
+        self.node = Node(group_config(config, group), dsn, site_services=False,
+                         build_detector=self._build_detector(config, shared))
         self.error: str | None = None
         if ray.get_runtime_context().was_current_actor_reconstructed:  # its machine died: say what it cost
             self.node.post_incidents(restart_incidents(dsn, group.cameras, self.started_at))
         self._thread = threading.Thread(target=self._run, name=group.name, daemon=True)
         self._thread.start()
         log.info("cluster: %s started on %s with %s", group.name, _host(), ", ".join(group.cameras))
+
+    def _build_detector(self, config: SiteConfig, shared: bool) -> Callable[[DetectorConfig], Any]:
+        """YOLO on the cluster's detection servers (`shared`), any other detector in this process."""
+        from analytics.detectors import YoloDetector, build_detector
+        from jianguan.shared_detection import SharedModel, server_names
+
+        sd = config.cluster.shared_detection
+
+        def build(d: DetectorConfig) -> Any:
+            if not shared or d.kind != "yolo":
+                return build_detector(d)
+            names = server_names(d, sd.replicas)
+            model = SharedModel(names[self.group.index % len(names)], d, caller=self.group.name,
+                                timeout_s=sd.timeout_s, retry_s=sd.retry_s,
+                                jpeg_quality=sd.jpeg_quality if sd.encoding == "jpeg" else None)
+            self.shared[d.name] = model
+            return YoloDetector(d, model=model)
+
+        return build
 
     def _run(self) -> None:
         try:
@@ -99,14 +120,18 @@ class CameraGroupRunner:
             log.exception("cluster: %s stopped", self.group.name)
 
     def status(self) -> dict[str, Any]:
+        from jianguan.shared_detection import process_usage
+
         cameras = {}
         for cam, counters in self.node.report.cameras.items():
             reader = self.node._readers.get(cam)
             s = reader.stats() if reader is not None else None
             cameras[cam] = {"frames": counters.frames_analysed, "online": bool(s and s.online),
                             "fps": round(s.process_fps, 2) if s else 0.0, "lag_s": round(s.lag_s, 2) if s else None}
-        return {"group": self.group.name, "host": _host(), "node_id": self.node_id, "started_at": self.started_at,
-                "running": self._thread.is_alive(), "error": self.error, "cameras": cameras}
+        return {"group": self.group.name, "site": self.group.site, "host": _host(), "node_id": self.node_id,
+                "started_at": self.started_at, "running": self._thread.is_alive(), "error": self.error,
+                "cameras": cameras, "shared": {name: m.usage() for name, m in self.shared.items()},
+                **process_usage()}
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         self.node.stop_event.set()
@@ -172,17 +197,33 @@ def _ray() -> Any:
     return ray
 
 
-def start_site(config: SiteConfig, dsn: str) -> tuple[Any, list[Any]]:
-    """Create the site's services actor and camera-group actors (Ray must be initialised); their handles.
-    Groups ask for `cluster.cores_per_group` CPUs and are spread over the machines; Ray restarts an actor
-    whose machine died on one that has the CPUs free (`max_restarts=-1`: always)."""
+def shared_detection(config: SiteConfig) -> bool:
+    """Whether the site's YOLO runs on detection servers: `on`, or `auto` on a cluster with a GPU."""
+    mode = config.cluster.shared_detection.enabled
+    return mode == "on" or (mode == "auto" and _ray().cluster_resources().get("GPU", 0) > 0)
+
+
+def start_site(config: SiteConfig, dsn: str) -> tuple[Any, list[Any], list[Any]]:
+    """Create the site's services actor, its detection servers (with shared detection) and its camera-group
+    actors (Ray must be initialised); their handles. Groups ask for `cluster.cores_per_group` CPUs and are
+    spread over the machines; Ray restarts an actor whose machine died on one that has the resources free
+    (`max_restarts=-1`: always)."""
+    from jianguan.shared_detection import start_servers
+
     ray = _ray()
     services = ray.remote(num_cpus=0, max_restarts=-1)(SiteServicesRunner).options(
         name=f"services:{config.site.id}", namespace=NAMESPACE).remote(config, dsn)
+    shared = shared_detection(config)
+    sd = config.cluster.shared_detection
+    servers = [server for d in config.all_detectors if shared and d.kind == "yolo"
+               for server in start_servers(d, sd.gpus, sd.cpus, sd.resources, sd.replicas, sd.max_batch,
+                                           sd.max_wait_ms)]
+    if shared:
+        log.info("cluster: %s detects on %d shared detection server(s)", config.site.id, len(servers))
     groups = [ray.remote(num_cpus=config.cluster.cores_per_group, max_restarts=-1)(CameraGroupRunner).options(
-        name=g.name, namespace=NAMESPACE, scheduling_strategy="SPREAD").remote(config, dsn, g)
+        name=g.name, namespace=NAMESPACE, scheduling_strategy="SPREAD").remote(config, dsn, g, shared)
         for g in plan_groups(config)]
-    return services, groups
+    return services, servers, groups
 
 
 def group_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
@@ -197,32 +238,72 @@ def group_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
             handle = ray.get_actor(entry["name"], namespace=NAMESPACE)
             out.append(ray.get(handle.status.remote(), timeout=timeout_s))
         except Exception as exc:  # noqa: BLE001 - restarting, unreachable: say so, go on with the others
-            out.append({"group": entry["name"], "running": False, "error": type(exc).__name__, "cameras": {}})
+            out.append({"group": entry["name"], "site": entry["name"].split(":")[1], "running": False,
+                        "error": type(exc).__name__, "cameras": {}})
     return out
 
 
+class ClusterMonitor:
+    """What the driver saw at its last look at the cluster (camera groups, detection servers), and the group
+    restarts it counted: a group whose `started_at` changed was restarted by Ray (its machine died). Read by
+    `cluster run`'s status lines and its Prometheus endpoint (jianguan/metrics.py `cluster_families`)."""
+
+    def __init__(self) -> None:
+        self.groups: list[dict[str, Any]] = []
+        self.servers: list[dict[str, Any]] = []
+        self.restarts: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+
+    def update(self, groups: list[dict[str, Any]], servers: list[dict[str, Any]]) -> None:
+        for g in groups:
+            name, started = g["group"], g.get("started_at")
+            self.restarts.setdefault(name, 0)
+            if started is None:  # down now: the restart shows when it answers again
+                continue
+            if self._started.get(name, started) != started:
+                self.restarts[name] += 1
+            self._started[name] = started
+        self.groups, self.servers = groups, servers
+
+    def poll(self) -> None:
+        from jianguan.shared_detection import server_statuses
+
+        self.update(group_statuses(), server_statuses())
+
+
 def run_cluster(configs: Sequence[SiteConfig], dsn: str, address: str | None, stop: threading.Event,
-                every_s: float = 10.0, on_status: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
-    """Run every site of `configs` on the Ray cluster at `address` until `stop` is set; then stop the actors
-    the orderly way (nodes close their incidents, write their last rows, the outbox drains)."""
+                every_s: float = 10.0, on_status: Callable[[ClusterMonitor], None] | None = None) -> None:
+    """Run every site of `configs` on the Ray cluster at `address` until `stop` is set, looking at the groups
+    and servers every `every_s` (status lines, the `cluster` metrics endpoint of the first config's
+    `metrics.port`); then stop the actors the orderly way (nodes close their incidents, write their last
+    rows, the outbox drains)."""
+    from jianguan.metrics import cluster_families, serve_role_metrics
+
     ray = _ray()
     ray.init(address=address, namespace=NAMESPACE, ignore_reinit_error=True, logging_level=logging.WARNING)
+    monitor = ClusterMonitor()
+    endpoint = serve_role_metrics(configs[0].metrics, "cluster", lambda: cluster_families(monitor))
     services: list[Any] = []
+    servers: list[Any] = []
     groups: list[Any] = []
     try:
         for config in configs:
-            site_services, site_groups = start_site(config, dsn)
+            site_services, site_servers, site_groups = start_site(config, dsn)
             services.append(site_services)
+            servers += site_servers
             groups += site_groups
         while not stop.wait(every_s):
+            monitor.poll()
             if on_status is not None:
-                on_status(group_statuses())
+                on_status(monitor)
     finally:
+        if endpoint is not None:
+            endpoint.shutdown()
         for batch in (groups, services):  # cameras first, so their last alerts are pushed by the services
             pending = [a.stop.remote() for a in batch]
             try:
                 ray.get(pending, timeout=60)
             except Exception as exc:  # noqa: BLE001 - an actor that cannot stop is killed below
                 log.warning("cluster: stopping actors: %s", exc)
-        for actor in [*groups, *services]:
+        for actor in [*groups, *services, *servers]:
             ray.kill(actor, no_restart=True)

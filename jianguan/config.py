@@ -134,7 +134,7 @@ class PathsConfig(_Strict):
 
 
 # Each role's scrape port is `metrics.port` + its offset (jianguan/metrics.py): one setting, no two roles on one port.
-ROLE_PORT_OFFSET = {"node": 0, "serve": 1, "business": 2, "events": 3}
+ROLE_PORT_OFFSET = {"node": 0, "serve": 1, "business": 2, "events": 3, "cluster": 4}  # cluster: `cluster run`
 
 
 class MetricsConfig(_Strict):
@@ -147,12 +147,38 @@ class MetricsConfig(_Strict):
                       "0.0.0.0 is a choice")
 
 
+class SharedDetectionConfig(_Strict):
+    """`jianguan cluster run`: YOLO detection served for every camera group by detection servers on the
+    cluster's GPU machines (jianguan/shared_detection.py), batched across cameras, groups and sites. Groups
+    send their model inputs (crops already scaled to the model), never full frames."""
+
+    enabled: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: when the cluster has a GPU; on: always (with gpus: 0, a CPU server); off: "
+        "every group detects on its own machine")
+    gpus: float = Field(1.0, ge=0, description="GPUs each server asks Ray for; 0 serves on CPUs")
+    cpus: float = Field(1.0, ge=0, description="CPUs each server asks Ray for (pre- and post-processing)")
+    resources: dict[str, float] = Field(default_factory=dict, description="other Ray resources each server "
+                                        "needs, to pin servers to machines started with --resources")
+    replicas: int = Field(1, ge=1, le=64, description="servers per detector; groups are spread over them")
+    max_batch: int = Field(64, ge=1, le=1024, description="model inputs in one batch at most")
+    max_wait_ms: float = Field(10.0, ge=0, le=1000, description="how long the first input of a batch waits "
+                               "for others (a deadline, as DeepStream's batched-push-timeout)")
+    encoding: Literal["raw", "jpeg"] = Field("raw", description="how model inputs travel: raw pixels (results "
+                                             "identical to local detection; ~1.6 MB/s a camera, docs/scale.md) "
+                                             "or JPEG (about a tenth, for links under 10 Gbit/s)")
+    jpeg_quality: int = Field(90, ge=50, le=100)
+    timeout_s: float = Field(5.0, gt=0, le=120, description="a call the server has not answered by then: the "
+                             "group detects on its own machine, and asks the server again after retry_s")
+    retry_s: float = Field(30.0, gt=0, le=3600)
+
+
 class ClusterConfig(_Strict):
     """`jianguan cluster run` (jianguan/cluster.py): how the site's cameras are split into camera groups."""
 
     cameras_per_core: float = Field(6.0, gt=0, description="cameras one core analyses at the rates their rules "
                                     "need (bench/bench_node.py: 12 office cameras held on 2 cores, OpenVINO)")
     cores_per_group: float = Field(1.0, gt=0, description="CPUs each camera group asks Ray for")
+    shared_detection: SharedDetectionConfig = Field(default_factory=SharedDetectionConfig)
 
     @property
     def group_size(self) -> int:

@@ -19,6 +19,17 @@ Names (all prefixed `jianguan_`), by role:
   events (the intake): intake_messages_total (label `status`), intake_spool_batches,
     intake_batches_set_aside_total.
   serve (the supervisor): role_up, role_restarts_total (label `role`).
+  cluster (`cluster run`'s driver, series labelled `site` themselves: one driver runs many sites):
+    per group (labels `site`, `group`, `host`): cluster_group_up, cluster_group_restarts_total,
+    cluster_group_cameras, cluster_group_cpu_seconds_total, cluster_group_memory_bytes,
+    cluster_detect_calls_total (labels `server`, and `where`: server or local),
+    cluster_detect_round_trip_seconds, cluster_detect_sent_bytes_total;
+    per camera (plus `camera`): cluster_camera_online, cluster_camera_fps, cluster_camera_lag_seconds,
+    cluster_camera_frames_analysed_total;
+    per detection server (label `server`): detection_server_up, detection_server_batches_total,
+    detection_server_inputs_total, detection_server_requests_total, detection_server_wait_seconds_total,
+    detection_server_run_seconds_total, detection_server_failed_batches_total, detection_server_callers,
+    detection_server_cpu_seconds_total, detection_server_memory_bytes.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from jianguan.config import ROLE_PORT_OFFSET, MetricsConfig, SiteConfig
 if TYPE_CHECKING:
     from alerts import OutboxWorker
     from ingest.events.intake import Intake
+    from jianguan.cluster import ClusterMonitor
     from jianguan.node import Node
     from jianguan.supervisor import Supervisor
 
@@ -136,6 +148,78 @@ def supervisor_families(supervisor: Supervisor) -> Iterator[Any]:
     yield from (up, restarts)
 
 
+def cluster_families(monitor: ClusterMonitor) -> Iterator[Any]:
+    """The cluster as the driver last saw it (jianguan/cluster.py `ClusterMonitor`)."""
+    group_labels, cam_labels = ["site", "group", "host"], ["site", "group", "host", "camera"]
+    up = GaugeMetricFamily("jianguan_cluster_group_up", "1 while the camera group analyses", labels=group_labels)
+    restarts = CounterMetricFamily("jianguan_cluster_group_restarts", "Restarts of the group on another machine "
+                                   "(its machine died) seen by the driver", labels=["site", "group"])
+    cameras = GaugeMetricFamily("jianguan_cluster_group_cameras", "Cameras of the group", labels=group_labels)
+    calls = CounterMetricFamily("jianguan_cluster_detect_calls", "Detection calls of the group, by where they "
+                                "ran (server: a shared detection server; local: the group's own model)",
+                                labels=[*group_labels, "server", "where"])
+    trip = GaugeMetricFamily("jianguan_cluster_detect_round_trip_seconds", "Mean round trip of the group's "
+                             "calls to its detection server (transfer, batching wait, model)", labels=group_labels)
+    sent = CounterMetricFamily("jianguan_cluster_detect_sent_bytes", "Model input bytes the group sent to its "
+                               "detection server", labels=group_labels)
+    cpu = CounterMetricFamily("jianguan_cluster_group_cpu_seconds", "CPU time of the group's process",
+                              labels=group_labels)
+    memory = GaugeMetricFamily("jianguan_cluster_group_memory_bytes", "Resident memory of the group's process",
+                               labels=group_labels)
+    per_camera = {key: cls(f"jianguan_cluster_camera_{name}", text, labels=cam_labels) for key, name, cls, text in (
+        ("online", "online", GaugeMetricFamily, "1 while the camera's stream is read"),
+        ("fps", "fps", GaugeMetricFamily, "Frames/s handed to analysis"),
+        ("lag_s", "lag_seconds", GaugeMetricFamily, "Age of the newest frame read"),
+        ("frames", "frames_analysed", CounterMetricFamily, "Frames through detection and rules (from 0 again "
+         "after a restart)"))}
+    for g in monitor.groups:
+        labels = [g["site"], g["group"], g.get("host") or ""]
+        up.add_metric(labels, 1.0 if g["running"] else 0.0)
+        restarts.add_metric(labels[:2], monitor.restarts.get(g["group"], 0))
+        cameras.add_metric(labels, len(g["cameras"]))
+        if "cpu_s" in g:
+            cpu.add_metric(labels, g["cpu_s"])
+            memory.add_metric(labels, g["rss_mb"] * 2**20)
+        for cam, c in g["cameras"].items():
+            for key, family in per_camera.items():
+                value = c.get(key)
+                if value is not None:
+                    family.add_metric([*labels, cam], float(value))
+        for usage in g.get("shared", {}).values():
+            calls.add_metric([*labels, usage["server"], "server"], usage["remote_calls"])
+            calls.add_metric([*labels, usage["server"], "local"], usage["local_calls"])
+            trip.add_metric(labels, usage["round_trip_ms"] / 1000)
+            sent.add_metric(labels, usage["mb_sent"] * 1e6)
+    yield from (up, restarts, cameras, calls, trip, sent, cpu, memory, *per_camera.values())
+    yield from _server_families(monitor.servers)
+
+
+def _server_families(servers: list[dict[str, Any]]) -> Iterator[Any]:
+    up = GaugeMetricFamily("jianguan_detection_server_up", "1 while the detection server answers", labels=["server"])
+    callers = GaugeMetricFamily("jianguan_detection_server_callers", "Camera groups that called the server",
+                                labels=["server"])
+    counters = {key: CounterMetricFamily(f"jianguan_detection_server_{name}", text, labels=["server"])
+                for key, name, text in (
+                    ("batches", "batches", "Model runs"), ("inputs", "inputs", "Model inputs run"),
+                    ("requests", "requests", "Calls answered (one per group detection step)"),
+                    ("wait_ms", "wait_seconds", "Summed time calls waited for their batch to start"),
+                    ("run_ms", "run_seconds", "Summed time of the model runs"),
+                    ("failed", "failed_batches", "Batches whose model run failed"),
+                    ("cpu_s", "cpu_seconds", "CPU time of the server's process"))}
+    memory = GaugeMetricFamily("jianguan_detection_server_memory_bytes", "Resident memory of the server's process",
+                               labels=["server"])
+    for server in servers:
+        up.add_metric([server["server"]], 1.0 if server["running"] else 0.0)
+        if not server["running"]:
+            continue
+        callers.add_metric([server["server"]], server["callers"])
+        for key, family in counters.items():
+            value = server[key] / 1000 if key.endswith("_ms") else server[key]
+            family.add_metric([server["server"]], value)
+        memory.add_metric([server["server"]], server["rss_mb"] * 2**20)
+    yield from (up, callers, memory, *counters.values())
+
+
 class FamiliesCollector(Collector):
     """Any role's families, from a function called at each scrape."""
 
@@ -178,3 +262,12 @@ def scrape_config(cfg: SiteConfig, host: str | None = None, interval_s: int = 15
     targets = [{"targets": [f"{where}:{role_port(cfg.metrics, role)}"],
                 "labels": {"site": cfg.site.id, "service": role}} for role in roles]
     return {"job_name": f"jianguan-{cfg.site.id}", "scrape_interval": f"{interval_s}s", "static_configs": targets}
+
+
+def cluster_scrape_config(cfg: SiteConfig, host: str, interval_s: int = 15) -> dict[str, Any]:
+    """The Prometheus job for `jianguan cluster run`'s driver on `host`, with the first site config's metrics
+    port: its series name their own site (one driver runs many), so the target adds only `service`."""
+    if cfg.metrics.port is None:
+        raise ValueError("metrics are off: set metrics.port in the site config first")
+    return {"job_name": "jianguan-cluster", "scrape_interval": f"{interval_s}s", "static_configs": [
+        {"targets": [f"{host}:{role_port(cfg.metrics, 'cluster')}"], "labels": {"service": "cluster"}}]}

@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
 from analytics import CameraAnalytics, CameraHealth
-from analytics.config import RegionOfInterest
+from analytics.config import DetectorConfig, RegionOfInterest
 from analytics.detectors import Detector, build_detector
 from analytics.health import Sustained
 from analytics.motion import MotionGate
@@ -136,10 +136,12 @@ class Preflight:
     unreachable: dict[str, str]  # live cameras that did not answer (their readers keep retrying)
 
 
-def preflight(config: SiteConfig, probe_timeout_s: float = 5.0) -> Preflight:
+def preflight(config: SiteConfig, probe_timeout_s: float = 5.0,
+              build: Callable[[DetectorConfig], Detector] = build_detector) -> Preflight:
     """Fail fast with one clear error on what the user must fix: missing weights, missing files,
-    or a site where not a single camera answers. A few dead live cameras are reported, not fatal."""
-    detectors = {d.name: build_detector(d) for d in config.all_detectors}
+    or a site where not a single camera answers. A few dead live cameras are reported, not fatal.
+    `build` makes each detector (a cluster's group may run YOLO on a shared server)."""
+    detectors = {d.name: build(d) for d in config.all_detectors}
     sources: dict[str, SourceInfo] = {}
     unreachable: dict[str, str] = {}
     live = [c for c in config.cameras if not is_file_source(c.streams.detect)]
@@ -165,8 +167,10 @@ class Node:
     def __init__(self, config: SiteConfig, dsn: str, *, checked: Preflight | None = None,
                  base_ts: float | None = None,
                  progress: Callable[[NodeReport], None] | None = None, progress_every_s: float = 3.0,
-                 stats_every_s: float = 5.0, drain_s: float = 30.0, site_services: bool = True) -> None:
+                 stats_every_s: float = 5.0, drain_s: float = 30.0, site_services: bool = True,
+                 build_detector: Callable[[DetectorConfig], Detector] = build_detector) -> None:
         self.config = config
+        self.build_detector = build_detector  # preflight's, when `checked` is not given
         # False in a cluster's camera group: the site's services run once, elsewhere (jianguan/site_services.py).
         self.site_services = site_services
         self.dsn = dsn
@@ -236,7 +240,7 @@ class Node:
         started = time.monotonic()
         cfg = self.config
         if self.checked is None:
-            self.checked = preflight(cfg)
+            self.checked = preflight(cfg, build=self.build_detector)
         readers, recorders, live = self._open_sources()
         self._recording_watch = RecordingWatch({c: r for c, r in recorders.items() if live[c]})
         pool = ConnectionPool(self.dsn, min_size=1, max_size=4, kwargs={"application_name": "jianguan-node"},

@@ -4,19 +4,15 @@ a supervisor with a role that keeps dying, an intake and an outbox worker, found
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import threading
 from contextlib import ExitStack
 
-import httpx
 import pytest
-import yaml
 from psycopg_pool import ConnectionPool
 
 from alerts import OutboxWorker, RetryConfig
-from dashboards import ALL, all_dashboards, expand_prom, system_model
+from dashboards import ALL, all_dashboards, system_model
 from ingest.events.intake import Intake
 from ingest.events.store import EventStore
 from ingest.events.validate import DeadLetter
@@ -24,17 +20,14 @@ from ingest.simulator import missing_reason, start_simulator
 from jianguan.config import parse_config
 from jianguan.metrics import intake_families, outbox_families, scrape_config, serve_role_metrics, supervisor_families
 from jianguan.supervisor import Supervisor
-from tests.testkit.net import free_port, free_port_run, wait_until
+from tests.testkit.net import free_port_run, wait_until
 from tests.testkit.node import camera, running_node, site
+from tests.testkit.prom import NEEDS_PROMETHEUS, panels_off_site, prom_query, start_prometheus
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("prometheus") is None,
-                       reason="no Prometheus server (scripts/setup.sh installs Debian's prometheus)"),
+    NEEDS_PROMETHEUS,
     pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason())),
 ]
-
-RATE_S = 4  # Grafana's $__rate_interval for a 1 s scrape is 4 scrapes
-
 
 def test_the_system_dashboard_json_uses_prometheus_throughout():
     dash = all_dashboards()["jianguan-system"]
@@ -45,33 +38,6 @@ def test_the_system_dashboard_json_uses_prometheus_throughout():
         assert panel["datasource"]["uid"] == "jianguan-prom"
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "jianguan-prom" and 'site=~"$site"' in target["expr"]
-
-
-def _prometheus(stack: ExitStack, tmp_path, job: dict) -> str:
-    port = free_port()
-    conf = tmp_path / "prometheus.yml"
-    job = {**job, "scrape_interval": "1s"}
-    conf.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": [job]}))
-    proc = subprocess.Popen(["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    stack.callback(lambda: (proc.terminate(), proc.wait(20)))
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _get(f"{url}/-/ready") == 200, 30, "Prometheus ready", every=0.2)
-    return url
-
-
-def _get(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
-
-
-def _query(url: str, expr: str) -> list[dict]:
-    reply = httpx.post(f"{url}/api/v1/query", data={"query": expr}, timeout=10).json()
-    assert reply["status"] == "success", (expr, reply)
-    return reply["data"]["result"]
 
 
 def test_every_system_panel_reads_series_from_the_roles(db_dsn, tmp_path):
@@ -101,29 +67,18 @@ def test_every_system_panel_reads_series_from_the_roles(db_dsn, tmp_path):
 
         job = scrape_config(cfg)
         assert {c["labels"]["service"] for c in job["static_configs"]} == {"node", "serve", "events", "business"}
-        url = _prometheus(stack, tmp_path, job)
+        url = start_prometheus(stack, tmp_path, job)
         wait_until(lambda: node._manager is not None and node._manager.stats.alerts_opened >= 1
                    and supervisor.roles["failing"].restarts >= 1, 60, "an alert and a restart", every=0.2)
-        wait_until(lambda: len(_query(url, 'up{job="jianguan-s1"} == 1')) == 4, 30, "all four roles scraped")
-        wait_until(lambda: _query(url, 'count_over_time(jianguan_camera_frames_analysed_total[10s]) >= 5'), 30,
+        wait_until(lambda: len(prom_query(url, 'up{job="jianguan-s1"} == 1')) == 4, 30, "all four roles scraped")
+        wait_until(lambda: prom_query(url, 'count_over_time(jianguan_camera_frames_analysed_total[10s]) >= 5'), 30,
                    "five scrapes of the node", every=0.5)
 
-        model = system_model()
-        all_values = {v.name: v.all_value for v in model.variables}
-        empty = []
-        for panel in model.panels:
-            for target in panel.targets:
-                for sites, expect in ((["s1"], True), (["elsewhere"], False)):
-                    expr = expand_prom(target.expr, variables={"site": sites, "camera": [ALL]},
-                                       all_values=all_values, range_s=60, rate_interval_s=RATE_S)
-                    assert "$" not in expr, expr
-                    got = _query(url, expr)
-                    if bool(got) != expect:
-                        empty.append(f"{panel.title}/{target.ref_id} site={sites}: {len(got)} series")
+        empty = panels_off_site(url, system_model(), "s1", {"camera": [ALL]})
         assert not empty, empty
 
         up = {r["metric"]["role"]: float(r["value"][1])
-              for r in _query(url, 'sum by (role) (jianguan_role_up{site=~"s1"})')}
+              for r in prom_query(url, 'sum by (role) (jianguan_role_up{site=~"s1"})')}
         assert up["steady"] == 1.0 and "failing" in up
-        restarts = _query(url, 'jianguan_role_restarts_total{role="failing"}')
+        restarts = prom_query(url, 'jianguan_role_restarts_total{role="failing"}')
         assert float(restarts[0]["value"][1]) >= 1
