@@ -97,11 +97,12 @@ def run_on_cluster(dsn: str, n: int, machines: int, args: argparse.Namespace, wo
     rates = [(f1.get(c, 0) - f0.get(c, 0)) / wall for c in cams]
     need = cfg.cameras[0].analysis_fps
     cores = (b1 - b0) / (t1 - t0) * (os.cpu_count() or 1)
-    return sum(rates), min(rates) / need, cores, shared_figures(g0, g1, v0, v1, wall, n) if shared else {}
+    return sum(rates), min(rates) / need, cores, shared_figures(g0, g1, v0, v1, wall, n)
 
 
 def shared_figures(g0: list[dict], g1: list[dict], v0: list[dict], v1: list[dict], wall: float, cameras: int) -> dict:
-    """The window's shared detection: per batch, per call and per camera, from the counters at both ends."""
+    """The window's cores and memory of the groups and the server, and its shared detection per batch, call and
+    camera (zeros without), from the counters at both ends."""
     def usage(groups: list[dict]) -> tuple[int, float, float]:
         calls = sum(u["remote_calls"] for g in groups for u in g["shared"].values())
         trip = sum(u["remote_calls"] * u["round_trip_ms"] for g in groups for u in g["shared"].values())
@@ -167,13 +168,16 @@ def main() -> None:
                 name = f"ray, {machines} machine(s){', shared' * shared}"
                 print(f"{name:>22} {fps:9.1f} {share:14.2f} {cores:10.2f} "
                       f"{fps / base_fps:10.2f} {(fps / cores) / (base_fps / base_cores):15.2f}", flush=True)
-                if figures:
-                    details.append((name, figures))
+                details.append((name, figures))
         if details:
             print(f"\n{'shared detection':>22} {'inputs/batch':>12} {'calls/batch':>11} {'wait ms':>7} "
                   f"{'model ms':>8} {'trip ms':>7} {'transfer ms':>11} {'KB/call':>7} {'MB/s/cam':>8} {'local':>5} "
                   f"{'group cores':>11} {'server cores':>12} {'group MB':>8} {'server MB':>9}")
             for name, f in details:
+                if "shared" not in name:
+                    print(f"{name:>22} {'-':>12} {'-':>11} {'-':>7} {'-':>8} {'-':>7} {'-':>11} {'-':>7} {'-':>8} "
+                          f"{'-':>5} {f['group_cores']:11.2f} {'-':>12} {f['group_mb']:8.0f} {'-':>9}")
+                    continue
                 print(f"{name:>22} {f['inputs_per_batch']:12.1f} {f['calls_per_batch']:11.2f} {f['wait_ms']:7.1f} "
                       f"{f['run_ms']:8.1f} {f['trip_ms']:7.1f} {f['transfer_ms']:11.1f} {f['kb_per_call']:7.0f} "
                       f"{f['mb_s_per_camera']:8.2f} {f['local_calls']:5d} {f['group_cores']:11.2f} "

@@ -49,3 +49,9 @@ def test_dashboards_scrape_config_names_every_role_of_the_site(tmp_path):
     assert [(c["targets"], c["labels"]["service"]) for c in job["static_configs"]] == [
         (["127.0.0.1:9108"], "node"), (["127.0.0.1:9109"], "serve"), (["127.0.0.1:9110"], "business")]
     assert {c["labels"]["site"] for c in job["static_configs"]} == {"office-07"}
+    # The cluster's driver: one target on metrics.port + 4; its series name their own sites.
+    r = cli("dashboards", "scrape-config", str(path), "--cluster", "10.0.0.5")
+    assert r.returncode == 0, r.stderr
+    (job,) = yaml.safe_load(r.stdout)["scrape_configs"]
+    assert job["job_name"] == "jianguan-cluster"
+    assert job["static_configs"] == [{"targets": ["10.0.0.5:9112"], "labels": {"service": "cluster"}}]
