@@ -25,48 +25,20 @@ from alerts.store import AlertRef, AlertStore, Message
 from alerts.writer import AlertWriter, Closing, Opening, new_uid
 from analytics import Incident, IncidentEvent
 from analytics.health import HEALTH_RULES
+from analytics.texts import alert_title, rule_texts
+from i18n import DEFAULT_LOCALE, local_datetime
 
 log = logging.getLogger(__name__)
 
-RULE_TITLES = {
-    "zone_unattended": "Zone {zone} unattended for {seconds:.0f} s",
-    "video_loss": "Video lost",
-    "frozen": "Picture frozen",
-    "covered": "Camera covered or blacked out",
-    "defocus": "Picture out of focus",
-    "scene_moved": "Camera turned: the scene moved",
-    "recording_stopped": "Recording stopped: no footage for {stalled_s:.0f} s",
-    "storage_failing": "Disk full or failing: spools refused {refused_writes:.0f} writes",
-    "node_overloaded": "Node overloaded: {cameras:.0f} cameras analysed at {fps:.1f} of {need:.1f} frames/s",
-    # jianguan/cluster.py: the camera's group was restarted on another machine after its own died.
-    "camera_group_restarted": "Camera analysed again on another machine after {down_s:.0f} s without analysis",
-    "inspector_absent": "Lane {zone}: no inspector near the vehicle for {seconds:.0f} s",
-    "inspection_too_short": "Lane {zone}: inspection shorter than the minimum",
-    "walkaround_incomplete": "Lane {zone}: the inspector did not walk round the vehicle",
-    "inspection_without_vehicle": "Lane {zone}: inspection recorded with no vehicle in the lane",
-    "vehicle_left_uninspected": "Lane {zone}: vehicle left without inspection",
-    "exam_phone": "Seat {zone}: phone at the seat",
-    "exam_seat_crowded": "Seat {zone}: two or more people for {seconds:.0f} s",
-    "exam_candidate_absent": "Seat {zone}: candidate away for {seconds:.0f} s",
-    "exam_head_turned": "Seat {zone}: head turned toward a neighbour for {seconds:.0f} s",
-    "exam_no_examiner": "Room {zone}: no examiner for {seconds:.0f} s",
-    "staff_phone": "Window {zone}: phone in the staff zone",
-    "waiting_over_limit": "Zone {zone}: waiting crowd over the limit for {seconds:.0f} s",
-}
+def repages(rule: str) -> bool:
+    """Whether each outage of `rule` pages again and its end is pushed too: camera health and recording
+    (analytics.health.HEALTH_RULES and the node's recording watch), whose catalogue entry has a
+    resolved title (analytics/texts.py)."""
+    text = rule_texts().get(rule)
+    return text is not None and text.resolved is not None
 
 
-# What a camera-health alert's recovery push says (analytics.health.HEALTH_RULES and the node's recording
-# watch: each outage pages, and so does its end).
-RESOLVED_TITLES = {
-    "video_loss": "Video restored",
-    "frozen": "Picture moving again",
-    "covered": "Camera uncovered",
-    "defocus": "Picture in focus again",
-    "scene_moved": "Scene back in place",
-    "recording_stopped": "Recording again",  # jianguan/recording_watch.py
-    "storage_failing": "Spools writable again",  # jianguan/node.py
-}
-assert set(HEALTH_RULES) <= set(RESOLVED_TITLES)
+assert all(repages(rule) for rule in HEALTH_RULES)
 
 
 class ClipSource(Protocol):
@@ -116,6 +88,9 @@ class AlertManager:
         area_of: Callable[[str], str] = lambda _camera: "",
         timezone: str = "Asia/Shanghai",
         spool_dir: Path | None = None,
+        locale: str = DEFAULT_LOCALE,
+        camera_name_of: Callable[[str], str] = lambda camera: camera,
+        zone_name_of: Callable[[str, str], str] = lambda _camera, zone: zone,
     ) -> None:
         self.store = store
         self.config = config
@@ -126,6 +101,10 @@ class AlertManager:
         self.clip_wait_s = clip_wait_s
         self.area_of = area_of
         self.timezone = timezone
+        # What people read (titles, pushes, captions) is in the site's language, at the site's local time.
+        self.locale = locale
+        self.camera_name_of = camera_name_of
+        self.zone_name_of = zone_name_of
         secret = config.link_secret.get_secret_value() if config.link_secret else None
         self.links = LinkSigner(secret, max_age_s=int(config.link_ttl_h * 3600)) if secret else None
         self.stats = AlertStats()
@@ -135,7 +114,7 @@ class AlertManager:
         self._clipper.start()
         self.writer = AlertWriter(store, spool_dir or Path(evidence_dir).parent / "spool",
                                   cooldown_s=config.cooldown_s, messages=self._messages, on_opened=self._recorded,
-                                  on_merged=self._merged, repage=lambda inc: inc.rule in RESOLVED_TITLES,
+                                  on_merged=self._merged, repage=lambda inc: repages(inc.rule),
                                   closing_messages=self._closing_messages)
 
     def handle(self, event: IncidentEvent, image: np.ndarray | None, detections: sv.Detections | None,
@@ -149,11 +128,11 @@ class AlertManager:
             uid = new_uid()
             self._live[id(inc)] = uid
             copy = deepcopy(inc)  # the rule goes on changing its own
-            title = RULE_TITLES.get(inc.rule, inc.rule).format_map(
-                {**inc.measures, "zone": inc.zone_id, "seconds": inc.measures.get("threshold_s", 0.0)})
+            title = self._title(inc)
             stamp = datetime.fromtimestamp(inc.raised_at, tz=UTC).strftime("%Y%m%dT%H%M%S")
             base = self.evidence_dir / inc.camera_id / f"{stamp}-{inc.rule}-{inc.zone_id or 'frame'}"
-            caption = f"{inc.camera_id}  {title}  {datetime.fromtimestamp(inc.raised_at, tz=UTC):%H:%M:%S}Z"
+            caption = (f"{self.camera_name_of(inc.camera_id)}  {title}  "
+                       f"{local_datetime(inc.raised_at, self.timezone, offset=True)}")
             self.writer.put(Opening(
                 uid, copy, self.site_of(inc.camera_id), title, caption, str(base.with_suffix(".jpg")),
                 image if image is not None else np.zeros((360, 640, 3), np.uint8),
@@ -180,10 +159,13 @@ class AlertManager:
         """The pushes of an alert opened for `inc`, given its id (written with the alert, one transaction)."""
         return self._pushes(inc, title, "opened")
 
+    def _title(self, inc: Incident, resolved: bool = False) -> str:
+        zone = self.zone_name_of(inc.camera_id, inc.zone_id) if inc.zone_id else None
+        return alert_title(inc.rule, inc.measures, zone, self.locale, resolved=resolved)
+
     def _closing_messages(self, inc: Incident) -> Callable[[int], list[Message]] | None:
         """A camera-health incident's end is pushed too ("Video restored"); other incidents end quietly."""
-        title = RESOLVED_TITLES.get(inc.rule)
-        return None if title is None else self._pushes(inc, title, "resolved")
+        return self._pushes(inc, self._title(inc, resolved=True), "resolved") if repages(inc.rule) else None
 
     def _pushes(self, inc: Incident, title: str, kind: str) -> Callable[[int], list[Message]]:
 
@@ -203,6 +185,10 @@ class AlertManager:
                 "confidence": inc.confidence,
                 "measures": inc.measures,
                 "review_url": f"{self.config.review_base_url.rstrip('/')}/alerts/{alert_id}",
+                # What the push shows people (alerts/notifiers/render.py), in the site's language.
+                "locale": self.locale,
+                "camera_name": self.camera_name_of(inc.camera_id),
+                "zone_name": self.zone_name_of(inc.camera_id, inc.zone_id) if inc.zone_id else None,
             }
             facts = AlertFacts(payload["site_id"], self.area_of(inc.camera_id), inc.rule, inc.severity,
                                datetime.fromtimestamp(inc.raised_at, tz=UTC))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import supervision as sv
+from PIL import Image, ImageDraw, ImageFont
 
 from analytics.geometry import ANCHOR_ANKLES
+
+log = logging.getLogger(__name__)
 
 
 def draw_evidence(
@@ -55,8 +60,36 @@ def draw_evidence(
             cv2.putText(canvas, " ".join(label), (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                         colour, 1, cv2.LINE_AA)
     if caption:
-        cv2.rectangle(canvas, (0, 0), (canvas.shape[1], 24), (0, 0, 0), -1)
-        cv2.putText(canvas, caption, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        canvas = draw_caption(canvas, caption)
+    return canvas
+
+
+# Noto Sans CJK (Debian's fonts-noto-cjk, installed by scripts/setup.sh): OpenCV's fonts have no Chinese.
+CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+             "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
+SC_INDEX = 2  # in the .ttc: JP, KR, SC, TC, HK; SC draws simplified Chinese with mainland glyph forms
+
+
+@functools.cache
+def _cjk_font(size: int) -> ImageFont.FreeTypeFont | None:
+    for path in CJK_FONTS:
+        if os.path.exists(path):
+            return ImageFont.truetype(path, size, index=SC_INDEX)
+    log.warning("no CJK font (%s): snapshot captions fall back to ASCII", CJK_FONTS[0])
+    return None
+
+
+def draw_caption(canvas: np.ndarray, caption: str, height: int = 28) -> np.ndarray:
+    """`caption` on a black band across the top of the picture, in Chinese where it is Chinese."""
+    cv2.rectangle(canvas, (0, 0), (canvas.shape[1], height), (0, 0, 0), -1)
+    font = _cjk_font(height - 8)
+    if font is None:
+        text = caption.encode("ascii", "replace").decode()
+        cv2.putText(canvas, text, (6, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        return canvas
+    band = Image.fromarray(cv2.cvtColor(canvas[:height], cv2.COLOR_BGR2RGB))
+    ImageDraw.Draw(band).text((6, 3), caption, font=font, fill=(255, 255, 255))
+    canvas[:height] = cv2.cvtColor(np.asarray(band), cv2.COLOR_RGB2BGR)
     return canvas
 
 

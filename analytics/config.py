@@ -95,6 +95,8 @@ class ZoneConfig(_Strict):
     """A polygon in coordinates relative to the frame (0..1), so it survives a change of resolution."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str | None = Field(None, max_length=40, description="what people call it (1号窗口, 3号查验道, A12座); "
+                             "alert titles and pushes use it, else the id")
     kind: Literal["staff", "waiting", "lane", "seat", "room", "patrol", "custom"] = "custom"
     polygon: list[Point] = Field(min_length=3)
     person_height: float | None = Field(None, gt=0, le=1, description="height of a person standing in the "

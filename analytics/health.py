@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.rules.base import Incident, IncidentEvent
+from i18n import N_
 
 Severity = Literal["info", "minor", "major", "critical"]
 
@@ -38,6 +39,15 @@ Severity = Literal["info", "minor", "major", "critical"]
 # The rules this module raises. Each outage of a camera is news to the people watching it: a repeat pages
 # again and the recovery is pushed too (alerts/manager.py).
 HEALTH_RULES = ("video_loss", "frozen", "covered", "defocus", "scene_moved")
+# What a person reads of each (analytics/texts.py): its name, an alert's title, the recovery push's title.
+HEALTH_TEXTS = {
+    "video_loss": (N_("Video lost"), N_("Video lost"), N_("Video restored")),
+    "frozen": (N_("Picture frozen"), N_("Picture frozen"), N_("Picture moving again")),
+    "covered": (N_("Camera covered"), N_("Camera covered or blacked out"), N_("Camera uncovered")),
+    "defocus": (N_("Out of focus"), N_("Picture out of focus"), N_("Picture in focus again")),
+    "scene_moved": (N_("Camera turned"), N_("Camera turned: the scene moved"), N_("Scene back in place")),
+}
+assert set(HEALTH_TEXTS) == set(HEALTH_RULES)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from i18n import N_
+
 Severity = Literal["info", "minor", "major", "critical"]
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # the site config's default, for rules built outside a site config
@@ -25,6 +27,11 @@ RuleT = TypeVar("RuleT", bound="RuleBase")
 
 class RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # What a person reads (analytics/texts.py gathers them into the one catalogue; i18n translates them):
+    # `label`, the rule's short name, and `title`, an alert's title with the zone's name as {zone}, the
+    # threshold as {seconds} and the incident's measures by key.
+    label: ClassVar[str]
+    title: ClassVar[str]
     # True where the rule reads COCO objects (vehicles, phones), not only people: such a camera needs an
     # object detector besides the pose model (`jianguan evaluate` picks its detectors by this).
     needs_objects: ClassVar[bool] = False
@@ -73,6 +80,8 @@ class RuleBase(BaseModel):
 
 class ZoneUnattendedConfig(RuleBase):
     """Nobody in `zone` for `seconds` (e.g. a service window whose staff zone is empty)."""
+    label: ClassVar[str] = N_("Post unattended")
+    title: ClassVar[str] = N_("{zone}: nobody at the post for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
 
     type: Literal["zone_unattended"]
@@ -112,6 +121,8 @@ class LaneRuleBase(RuleBase):
 
 class InspectorAbsentConfig(LaneRuleBase):
     """A vehicle stands in the lane and no inspector is near it for `seconds`."""
+    label: ClassVar[str] = N_("Inspector away from the vehicle")
+    title: ClassVar[str] = N_("Lane {zone}: no inspector near the vehicle for {seconds:.0f} s")
 
     type: Literal["inspector_absent"]
     seconds: float = Field(60.0, gt=0)
@@ -119,6 +130,8 @@ class InspectorAbsentConfig(LaneRuleBase):
 
 class InspectionTooShortConfig(LaneRuleBase):
     """The inspection of a vehicle (record, else first to last inspector presence) lasted under `min_seconds`."""
+    label: ClassVar[str] = N_("Inspection too short")
+    title: ClassVar[str] = N_("Lane {zone}: inspection shorter than the minimum")
 
     type: Literal["inspection_too_short"]
     min_seconds: float = Field(120.0, gt=0)
@@ -126,6 +139,8 @@ class InspectionTooShortConfig(LaneRuleBase):
 
 class WalkaroundIncompleteConfig(LaneRuleBase):
     """The inspector's track did not go round the vehicle: covered degrees (or sides) under the threshold."""
+    label: ClassVar[str] = N_("No walk round the vehicle")
+    title: ClassVar[str] = N_("Lane {zone}: the inspector did not walk round the vehicle")
 
     type: Literal["walkaround_incomplete"]
     min_degrees: float = Field(270.0, gt=0, le=360)
@@ -137,12 +152,16 @@ class WalkaroundIncompleteConfig(LaneRuleBase):
 
 class InspectionWithoutVehicleConfig(LaneRuleBase):
     """An inspection is recorded (external event) while no vehicle stood in the lane."""
+    label: ClassVar[str] = N_("Inspection with no vehicle")
+    title: ClassVar[str] = N_("Lane {zone}: inspection recorded with no vehicle in the lane")
 
     type: Literal["inspection_without_vehicle"]
 
 
 class VehicleLeftUninspectedConfig(LaneRuleBase):
     """A vehicle left the lane and nobody inspected it (no inspector near; optionally no record)."""
+    label: ClassVar[str] = N_("Vehicle left uninspected")
+    title: ClassVar[str] = N_("Lane {zone}: vehicle left without inspection")
 
     type: Literal["vehicle_left_uninspected"]
     min_vehicle_s: float = Field(10.0, ge=0, description="shorter visits are drive-throughs or flicker")
@@ -163,6 +182,8 @@ class ExamRuleBase(RuleBase):
 
 
 class ExamPhoneConfig(ExamRuleBase):
+    label: ClassVar[str] = N_("Phone in the exam")
+    title: ClassVar[str] = N_("Seat {zone}: phone at the seat")
     needs_objects: ClassVar[bool] = True  # the phone
     type: Literal["exam_phone"]
     seconds: float = Field(1.0, ge=0)
@@ -171,6 +192,8 @@ class ExamPhoneConfig(ExamRuleBase):
 
 
 class ExamSeatCrowdedConfig(ExamRuleBase):
+    label: ClassVar[str] = N_("Two at one exam seat")
+    title: ClassVar[str] = N_("Seat {zone}: two or more people for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
     type: Literal["exam_seat_crowded"]
     seconds: float = Field(10.0, gt=0)
@@ -178,6 +201,8 @@ class ExamSeatCrowdedConfig(ExamRuleBase):
 
 
 class ExamCandidateAbsentConfig(ExamRuleBase):
+    label: ClassVar[str] = N_("Candidate left the seat")
+    title: ClassVar[str] = N_("Seat {zone}: candidate away for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
     type: Literal["exam_candidate_absent"]
     seconds: float = Field(30.0, gt=0)
@@ -187,6 +212,8 @@ class ExamCandidateAbsentConfig(ExamRuleBase):
 
 
 class ExamHeadTurnedConfig(ExamRuleBase):
+    label: ClassVar[str] = N_("Looking at a neighbour")
+    title: ClassVar[str] = N_("Seat {zone}: head turned toward a neighbour for {seconds:.0f} s")
     type: Literal["exam_head_turned"]
     seconds: float = Field(3.0, gt=0)
     min_yaw_deg: float = Field(35.0, gt=0, lt=90)
@@ -200,6 +227,8 @@ class ExamHeadTurnedConfig(ExamRuleBase):
 
 
 class ExamNoExaminerConfig(ExamRuleBase):
+    label: ClassVar[str] = N_("No examiner in the room")
+    title: ClassVar[str] = N_("Room {zone}: no examiner for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
     type: Literal["exam_no_examiner"]
     zones: list[str] = Field(default_factory=list, description="room/patrol zones; empty: every zone of kind "
@@ -211,6 +240,8 @@ class ExamNoExaminerConfig(ExamRuleBase):
 
 
 class StaffPhoneConfig(RuleBase):
+    label: ClassVar[str] = N_("Staff on the phone")
+    title: ClassVar[str] = N_("Window {zone}: phone in the staff zone")
     needs_objects: ClassVar[bool] = True  # the phone
     type: Literal["staff_phone"]
     zone: str
@@ -221,6 +252,8 @@ class StaffPhoneConfig(RuleBase):
 
 
 class WaitingOverLimitConfig(RuleBase):
+    label: ClassVar[str] = N_("Waiting crowd over the limit")
+    title: ClassVar[str] = N_("{zone}: waiting crowd over the limit for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
     type: Literal["waiting_over_limit"]
     zone: str

@@ -50,6 +50,8 @@ class SiteInfo(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     name: str
     timezone: str = "Asia/Shanghai"
+    language: Literal["zh_CN", "en"] = Field("zh_CN", description="what the site's people read: alert titles, "
+                                             "pushes, snapshot captions (i18n/); the desk follows each user's")
 
 
 class StreamsConfig(_Strict):
@@ -254,6 +256,16 @@ class SiteConfig(_Strict):
         if unknown:
             raise ValueError(f"alerts: routes/escalation name unknown notifiers: {', '.join(unknown)}")
         return self
+
+    def camera_name(self, camera_id: str) -> str:
+        """What people call the camera (its `name`), its id for one the site does not have."""
+        return next((c.name for c in self.cameras if c.id == camera_id), camera_id)
+
+    def zone_name(self, camera_id: str, zone_id: str) -> str:
+        """What people call a zone of a camera: its `name`, else its id."""
+        cam = next((c for c in self.cameras if c.id == camera_id), None)
+        zone = next((z for z in cam.zones if z.id == zone_id), None) if cam else None
+        return (zone.name or zone.id) if zone else zone_id
 
     def camera(self, camera_id: str) -> CameraConfig:
         return next(c for c in self.cameras if c.id == camera_id)

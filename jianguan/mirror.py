@@ -26,6 +26,6 @@ def mirror_site(pool: ConnectionPool, config: SiteConfig) -> None:
             conn.execute("DELETE FROM zones WHERE camera_id = %s", (cam.id,))
             for zone in cam.zones:
                 conn.execute(
-                    "INSERT INTO zones (camera_id, id, kind, polygon) VALUES (%s, %s, %s, %s)",
-                    (cam.id, zone.id, zone.kind, Jsonb([list(p) for p in zone.polygon])),
+                    "INSERT INTO zones (camera_id, id, kind, polygon, name) VALUES (%s, %s, %s, %s, %s)",
+                    (cam.id, zone.id, zone.kind, Jsonb([list(p) for p in zone.polygon]), zone.name),
                 )

@@ -262,7 +262,8 @@ class Node:
             manager = AlertManager(AlertStore(pool), cfg.alerts, notifiers, cfg.paths.evidence_dir,
                                    site_of=lambda _cam: cfg.site.id, clips=RecorderClips(recorders),
                                    area_of=areas.__getitem__, timezone=cfg.site.timezone,
-                                   spool_dir=cfg.paths.data_dir / "spool")
+                                   spool_dir=cfg.paths.data_dir / "spool", locale=cfg.site.language,
+                                   camera_name_of=cfg.camera_name, zone_name_of=cfg.zone_name)
             self._manager = manager
             # Metrics spool to disk while the database is away and replay in order when it returns.
             spool = cfg.paths.data_dir / "spool"

@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SEVERITY_LABELS = {"info": "提示 info", "minor": "一般 minor", "major": "重要 major", "critical": "紧急 critical"}
+from analytics.texts import measures_text, rule_label, severity_label
+from i18n import gettext as _
+from i18n import local_datetime
 
 
 def _text(value: Any) -> str:
@@ -22,7 +24,8 @@ def _text(value: Any) -> str:
 
 
 def local_time(value: Any, timezone: str) -> str:
-    """ISO time from the payload shown in the site's zone, e.g. `2025-03-04 09:15:02 CST`."""
+    """ISO time from the payload in the site's zone with its offset (a push is read on phones anywhere),
+    e.g. `2025-03-04 09:15:02 +08:00`."""
     if not value:
         return "-"
     try:
@@ -31,17 +34,7 @@ def local_time(value: Any, timezone: str) -> str:
         return _text(value)
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M:%S")
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def measures_text(measures: Any) -> str:
-    if not isinstance(measures, dict) or not measures:
-        return "-"
-    parts = []
-    for key, value in sorted(measures.items()):
-        shown = f"{value:.1f}" if isinstance(value, float) else _text(value)
-        parts.append(f"{_text(key)}={shown}")
-    return ", ".join(parts)
+    return local_datetime(moment, ZoneInfo(timezone), offset=True)
 
 
 def title(payload: dict[str, Any]) -> str:
@@ -49,38 +42,43 @@ def title(payload: dict[str, Any]) -> str:
 
 
 def fields(payload: dict[str, Any], timezone: str) -> list[tuple[str, str]]:
-    """(label, value) rows in display order."""
-    severity = payload.get("severity")
+    """(label, value) rows in display order, in the payload's language (the site's, `locale`; zh_CN for rows
+    queued before it was written). Names where the payload has them, codes where an old row has only those."""
+    loc = payload.get("locale")
+    measures = payload.get("measures")
     return [
-        ("站点 site", _text(payload.get("site_id"))),
-        ("摄像头 camera", _text(payload.get("camera_id"))),
-        ("规则 rule", _text(payload.get("rule"))),
-        ("区域 zone", _text(payload.get("zone_id"))),
-        ("级别 severity", SEVERITY_LABELS.get(str(severity), _text(severity))),
-        ("时间 time", local_time(payload.get("raised_at") or payload.get("started_at"), timezone)),
-        ("开始 started", local_time(payload.get("started_at"), timezone)),
-        ("测量 measures", measures_text(payload.get("measures"))),
-    ] + _business(payload)
+        (_("Site", loc), _text(payload.get("site_name") or payload.get("site_id"))),
+        (_("Camera", loc), _text(payload.get("camera_name") or payload.get("camera_id"))),
+        (_("Rule", loc), _text(rule_label(payload["rule"], loc) if payload.get("rule") else None)),
+        (_("Zone", loc), _text(payload.get("zone_name") or payload.get("zone_id"))),
+        (_("Severity", loc), _text(severity_label(str(payload["severity"]), loc) if payload.get("severity")
+                                   else None)),
+        (_("Time", loc), local_time(payload.get("raised_at") or payload.get("started_at"), timezone)),
+        (_("Started", loc), local_time(payload.get("started_at"), timezone)),
+        (_("Measured", loc), _text(measures_text(measures, loc) if isinstance(measures, dict) and measures
+                                   else None)),
+    ] + _business(payload, loc)
 
 
-def _business(payload: dict[str, Any]) -> list[tuple[str, str]]:
+def _business(payload: dict[str, Any], loc: str | None) -> list[tuple[str, str]]:
     """Business alerts (alerts.business) name a source and a responsible unit, and say why."""
     rows = []
     if payload.get("source_id"):
-        rows.append(("来源 source", _text(payload.get("source_id"))))
+        rows.append((_("Source", loc), _text(payload.get("source_id"))))
     if payload.get("unit_id"):
-        rows.append(("责任单位 unit", _text(payload.get("unit_name") or payload.get("unit_id"))))
+        rows.append((_("Unit", loc), _text(payload.get("unit_name") or payload.get("unit_id"))))
     if payload.get("explanation"):
-        rows.append(("说明 why", _text(payload.get("explanation"))))
+        rows.append((_("Why", loc), _text(payload.get("explanation"))))
     return rows
 
 
 def _links(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    loc = payload.get("locale")
     links = []
     if payload.get("review_url"):
-        links.append(("查看 review", str(payload["review_url"])))
+        links.append((_("Review", loc), str(payload["review_url"])))
     if payload.get("ack_url"):
-        links.append(("确认 acknowledge", str(payload["ack_url"])))
+        links.append((_("Acknowledge", loc), str(payload["ack_url"])))
     return links
 
 
@@ -104,8 +102,8 @@ def html_body(payload: dict[str, Any], timezone: str) -> str:
     rows = "".join(f"<tr><th align=\"left\">{esc(label)}</th><td>{esc(value)}</td></tr>"
                    for label, value in fields(payload, timezone))
     links = "".join(f"<p><a href=\"{esc(url, quote=True)}\">{esc(label)}</a></p>" for label, url in _links(payload))
-    return (f"<!doctype html><html><body><h3>{esc(title(payload))}</h3>"
-            f"<table>{rows}</table>{links}</body></html>")
+    return (f"<!doctype html><html lang=\"{esc(str(payload.get('locale') or 'zh_CN')).replace('_', '-')}\"><body>"
+            f"<h3>{esc(title(payload))}</h3><table>{rows}</table>{links}</body></html>")
 
 
 def truncate_utf8(text: str, max_bytes: int) -> str:

@@ -11,15 +11,17 @@ import secrets
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as FastAPIPath
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from alerts.business import RectificationError, rectification_step
@@ -34,9 +36,10 @@ from alerts.review.auth import (
     load_user,
 )
 from alerts.review.live import LiveHub
+from alerts.review.texts import DEFAULT_TIMEZONE, STATUSES, VERDICTS, page_context
+from i18n import LOCALES, N_, gettext, normalise
 
-VERDICTS = {"confirmed": "Violation confirmed", "false_alarm": "False alarm", "needs_follow_up": "Needs follow-up"}
-STATUSES = ("open", "acknowledged", "reviewed", "closed")
+STATUS_ORDER = tuple(STATUSES)
 _ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -80,6 +83,33 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     async def to_login(request: Request, exc: _LoginRequired):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def error_page(request: Request, exc: StarletteHTTPException):
+        """A page a person can read (in their language) instead of JSON; scripts asking for JSON get JSON."""
+        if "text/html" not in request.headers.get("accept", "") and "application/json" in request.headers.get(
+                "accept", ""):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        locale = request.session.get("locale") if "session" in request.scope else None
+        return TEMPLATES.TemplateResponse(request, "error.html", {
+            "user": None, "status": exc.status_code, "detail": gettext(str(exc.detail), locale),
+            **page_context(locale, None)}, status_code=exc.status_code)
+
+    def render(request: Request, template: str, context: dict[str, Any], user: User | None = None,
+               timezone: str | None = None, status_code: int = 200) -> HTMLResponse:
+        """A desk page in the reader's language (their choice this session, else their account's, else
+        zh_CN) with times at `timezone` (the site's)."""
+        locale = request.session.get("locale") or (user.locale if user else None)
+        return TEMPLATES.TemplateResponse(request, template, {
+            "user": user, "csrf": request.session.get("csrf"), "locales": LOCALES, **context,
+            **page_context(locale, timezone)}, status_code=status_code)
+
+    def desk_timezone(user: User) -> str:
+        """The zone the alert list's days and times are in: the user's (first) site's."""
+        with pool.connection() as conn:
+            row = conn.execute("SELECT timezone FROM sites WHERE %s OR id = ANY(%s) ORDER BY id LIMIT 1",
+                               (user.all_sites, list(user.sites))).fetchone()
+        return row[0] if row else DEFAULT_TIMEZONE
+
     def audit(actor: str, action: str, obj: str, detail: dict[str, Any]) -> None:
         with pool.connection() as conn:
             conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, %s, %s, %s)",
@@ -99,12 +129,13 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     def check_csrf(request: Request, token: str) -> None:
         expected = request.session.get("csrf")
         if not expected or not secrets.compare_digest(str(expected), token):
-            raise HTTPException(403, "invalid or missing CSRF token; reload the page")
+            raise HTTPException(403, N_("invalid or missing CSRF token; reload the page"))
 
     def alert_for(user: User, alert_id: int) -> dict[str, Any]:
         with pool.connection() as conn:
             cur = conn.execute(
-                "SELECT a.*, COALESCE(c.name, a.source_id) AS camera_name, s.name AS site_name, i.confidence,"
+                "SELECT a.*, COALESCE(c.name, a.source_id) AS camera_name, s.name AS site_name,"
+                " s.timezone AS site_timezone, z.name AS zone_name, z.kind AS zone_kind, i.confidence,"
                 " i.evidence, i.track_ids, k.path AS clip_path, k.sha256 AS clip_sha256,"
                 " k.started_at AS clip_started_at, k.ended_at AS clip_ended_at,"
                 " u.name AS unit_name, r.status AS rect_status, r.note AS rect_note"
@@ -112,31 +143,31 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
                 " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id JOIN sites s ON s.id = a.site_id"
                 " LEFT JOIN incidents i ON i.id = a.incident_id LEFT JOIN clips k ON k.id = a.clip_id"
                 " LEFT JOIN units u ON u.id = a.unit_id LEFT JOIN rectifications r ON r.alert_id = a.id"
+                " LEFT JOIN zones z ON z.camera_id = a.camera_id AND z.id = a.zone_id"
                 " WHERE a.id = %s", (alert_id,))
             row = cur.fetchone()
             names = [d.name for d in cur.description]
         if row is None:
-            raise HTTPException(404, "alert not found")
+            raise HTTPException(404, N_("alert not found"))
         alert = dict(zip(names, row, strict=True))
         if not user.may_see(alert["site_id"]):
             audit(user.username, "denied", f"alert:{alert_id}", {"site_id": alert["site_id"]})
-            raise HTTPException(404, "alert not found")
+            raise HTTPException(404, N_("alert not found"))
         return alert
 
     def evidence_file(path: str | None, media_type: str) -> FileResponse:
         if not path:
-            raise HTTPException(404, "no such evidence")
+            raise HTTPException(404, N_("no such evidence"))
         resolved = Path(path).resolve()
         if not resolved.is_relative_to(evidence_root) or not resolved.is_file():
-            raise HTTPException(404, "no such evidence")
+            raise HTTPException(404, N_("no such evidence"))
         return FileResponse(resolved, media_type=media_type)
 
     # -- login -------------------------------------------------------------------------------------
     @app.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/alerts"):
         request.session.setdefault("csrf", secrets.token_urlsafe(32))
-        return TEMPLATES.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None,
-                                                                  "csrf": request.session["csrf"]})
+        return render(request, "login.html", {"next": _safe_next(next), "error": None})
 
     @app.post("/login")
     def login(request: Request, username: Annotated[str, Form(max_length=64)],
@@ -147,22 +178,36 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         keys = (f"user:{username}", f"ip:{client}")
         error = None
         if limiter.blocked(*keys):
-            error = "Too many failed attempts; wait a few minutes."
+            error = N_("Too many failed attempts; wait a few minutes.")
         else:
             with pool.connection() as conn:
                 user = authenticate(conn, username, password)
             if user is None:
                 limiter.failed(*keys)
                 audit(username, "login_failed", "session", {"client": client})
-                error = "Wrong user name or password."
+                error = N_("Wrong user name or password.")
         if error:
-            return TEMPLATES.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": error,
-                                                                      "csrf": request.session["csrf"]},
-                                              status_code=429 if "Too many" in error else 401)
+            return render(request, "login.html", {"next": _safe_next(next), "error": error},
+                          status_code=429 if "Too many" in error else 401)
         limiter.succeeded(keys[0])
+        locale = request.session.get("locale")  # a language picked on the login page carries over
         request.session.clear()  # a fresh session on login: no fixation
         request.session.update({"uid": user.id, "csrf": secrets.token_urlsafe(32)})
+        if locale:
+            request.session["locale"] = locale
         audit(user.username, "login", "session", {"client": client})
+        return RedirectResponse(_safe_next(next), status_code=303)
+
+    @app.post("/locale")
+    def set_locale(request: Request, locale: Annotated[str, Form(pattern="^(zh_CN|en)$")],
+                   csrf: Annotated[str, Form(max_length=128)], next: Annotated[str, Form(max_length=256)] = "/alerts"):
+        """The reader's language: for this session, and kept on their account when logged in."""
+        check_csrf(request, csrf)
+        request.session["locale"] = normalise(locale)
+        uid = request.session.get("uid")
+        if isinstance(uid, int):
+            with pool.connection() as conn:
+                conn.execute("UPDATE users SET locale = %s WHERE id = %s", (normalise(locale), uid))
         return RedirectResponse(_safe_next(next), status_code=303)
 
     @app.post("/logout")
@@ -193,26 +238,28 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             if value:
                 where.append(f"{column} = %s")
                 args.append(value)
+        tz = ZoneInfo(desk_timezone(user))  # days start at the site's midnight, not the server's
         if since:
             where.append("a.started_at >= %s")
-            args.append(datetime.combine(since, time.min).astimezone())
+            args.append(datetime.combine(since, time.min, tz))
         if until:
             where.append("a.started_at < %s")
-            args.append(datetime.combine(until + timedelta(days=1), time.min).astimezone())
+            args.append(datetime.combine(until + timedelta(days=1), time.min, tz))
         sql = ("SELECT a.id, a.started_at, a.ended_at, a.site_id, COALESCE(c.name, a.source_id), a.camera_id,"
-               " a.rule, a.zone_id, a.severity, a.status, a.verdict, a.title"
+               " a.rule, a.zone_id, a.severity, a.status, a.verdict, a.title, z.name, i.evidence"
                " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
+               " LEFT JOIN zones z ON z.camera_id = a.camera_id AND z.id = a.zone_id"
+               " LEFT JOIN incidents i ON i.id = a.incident_id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.started_at DESC LIMIT %s")
         with pool.connection() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
         keys = ("id", "started_at", "ended_at", "site_id", "camera_name", "camera_id", "rule", "zone_id",
-                "severity", "status", "verdict", "title")
+                "severity", "status", "verdict", "title", "zone_name", "evidence")
         alerts = [dict(zip(keys, r, strict=True)) for r in rows]
         filters = {"site": site or "", "camera": camera or "", "rule": rule or "", "status": status or "",
                    "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
-        return TEMPLATES.TemplateResponse(request, "list.html", {
-            "user": user, "alerts": alerts, "filters": filters, "statuses": STATUSES,
-            "csrf": request.session.get("csrf"), "verdicts": VERDICTS})
+        return render(request, "list.html", {"alerts": alerts, "filters": filters, "statuses": STATUS_ORDER},
+                      user, tz.key)
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
     def alert_page(request: Request, alert_id: int, user: Annotated[User, Depends(current_user)]):
@@ -221,11 +268,11 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             events = conn.execute("SELECT at, actor, action, detail FROM alert_events WHERE alert_id = %s"
                                   " ORDER BY at, id", (alert_id,)).fetchall()
         audit(user.username, "view", f"alert:{alert_id}", {})
-        return TEMPLATES.TemplateResponse(request, "alert.html", {
-            "user": user, "alert": alert, "events": events, "verdicts": VERDICTS,
-            "csrf": request.session.get("csrf"),
+        return render(request, "alert.html", {
+            "alert": alert, "events": events, "verdicts": tuple(VERDICTS),
             "can_verdict": user.role in CAN_GIVE_VERDICT, "can_ack": user.role in CAN_ACKNOWLEDGE,
-            "can_close": user.role in CAN_CLOSE, "has_live": hub.has(alert["camera_id"])})
+            "can_close": user.role in CAN_CLOSE, "has_live": hub.has(alert["camera_id"])}, user,
+            alert["site_timezone"])
 
     @app.get("/alerts/{alert_id}/clip.mp4")
     def clip(alert_id: int, user: Annotated[User, Depends(current_user)]):
@@ -242,7 +289,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
                 note: Annotated[str, Form(max_length=2000)] = ""):
         check_csrf(request, csrf)
         if user.role not in CAN_GIVE_VERDICT:
-            raise HTTPException(403, f"a {user.role} cannot give verdicts")
+            raise HTTPException(403, N_("Your role cannot give verdicts."))
         alert = alert_for(user, alert_id)
         detail = {"verdict": verdict, "note": note, "previous": alert["verdict"]}
         with pool.connection() as conn, conn.transaction():
@@ -256,7 +303,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
                     csrf: Annotated[str, Form(max_length=128)]):
         check_csrf(request, csrf)
         if user.role not in CAN_ACKNOWLEDGE:
-            raise HTTPException(403, f"a {user.role} cannot acknowledge alerts")
+            raise HTTPException(403, N_("Your role cannot acknowledge alerts."))
         alert_for(user, alert_id)
         _acknowledge(alert_id, user.username, "review desk")
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
@@ -274,10 +321,10 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
               csrf: Annotated[str, Form(max_length=128)]):
         check_csrf(request, csrf)
         if user.role not in CAN_CLOSE:
-            raise HTTPException(403, f"a {user.role} cannot close alerts")
+            raise HTTPException(403, N_("Your role cannot close alerts."))
         alert = alert_for(user, alert_id)
         if alert["status"] != "reviewed":
-            raise HTTPException(409, "only a reviewed alert can be closed")
+            raise HTTPException(409, N_("only a reviewed alert can be closed"))
         with pool.connection() as conn, conn.transaction():
             conn.execute("UPDATE alerts SET status = 'closed', updated_at = now() WHERE id = %s", (alert_id,))
             # Evidence stays locked unless the verdict says there was nothing to keep it for.
@@ -296,7 +343,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         check_csrf(request, csrf)
         allowed = CAN_ACKNOWLEDGE if step == "rectified" else CAN_CLOSE
         if user.role not in allowed:
-            raise HTTPException(403, f"a {user.role} cannot mark a rectification {step}")
+            raise HTTPException(403, N_("Your role cannot take this rectification step."))
         alert_for(user, alert_id)
         try:
             with pool.connection() as conn, conn.transaction():
@@ -309,28 +356,26 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     def _claim(token: str):
         claim = links.verify(token) if links is not None and len(token) < 512 else None
         if claim is None or claim.action != "acknowledge":
-            raise HTTPException(403, "this link is invalid or has expired")
+            raise HTTPException(403, N_("this link is invalid or has expired"))
         return claim
 
     @app.get("/ack/{token}", response_class=HTMLResponse)
     def ack_page(request: Request, token: str):
         claim = _claim(token)
-        return TEMPLATES.TemplateResponse(request, "ack.html", {"user": None, "alert_id": claim.alert_id,
-                                                                "token": token, "done": None})
+        return render(request, "ack.html", {"alert_id": claim.alert_id, "token": token, "done": None})
 
     @app.post("/ack/{token}", response_class=HTMLResponse)
     def ack_by_link(request: Request, token: str):
         claim = _claim(token)
         done = _acknowledge(claim.alert_id, f"link:{claim.channel}", "signed link")
-        return TEMPLATES.TemplateResponse(request, "ack.html", {"user": None, "alert_id": claim.alert_id,
-                                                                "token": token, "done": done})
+        return render(request, "ack.html", {"alert_id": claim.alert_id, "token": token, "done": done})
 
     # -- live view ---------------------------------------------------------------------------------
     def camera_for(user: User, camera_id: str) -> tuple[str, str]:
         with pool.connection() as conn:
             row = conn.execute("SELECT site_id, name FROM cameras WHERE id = %s", (camera_id,)).fetchone()
         if row is None or not user.may_see(row[0]) or not hub.has(camera_id):
-            raise HTTPException(404, "camera not found")
+            raise HTTPException(404, N_("camera not found"))
         return row[0], row[1]
 
     @app.get("/cameras/{camera_id}/live", response_class=HTMLResponse)
@@ -338,9 +383,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
                   user: Annotated[User, Depends(current_user)]):
         _, name = camera_for(user, camera_id)
         audit(user.username, "live_view", f"camera:{camera_id}", {})
-        return TEMPLATES.TemplateResponse(request, "live.html", {"user": user, "camera_id": camera_id,
-                                                                 "camera_name": name,
-                                                                 "csrf": request.session.get("csrf")})
+        return render(request, "live.html", {"camera_id": camera_id, "camera_name": name}, user)
 
     @app.post("/cameras/{camera_id}/live/offer")
     async def live_offer(request: Request, camera_id: Annotated[str, FastAPIPath(pattern=_ID)],
@@ -364,13 +407,13 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         if row is None or not user.may_see(row[0]):
             if row is not None:
                 audit(user.username, "denied", f"report:{report_id}", {"site_id": row[0]})
-            raise HTTPException(404, "report not found")
+            raise HTTPException(404, N_("report not found"))
         path = row[1] if format == "html" else row[2]
         if not path or reports_root is None:
-            raise HTTPException(404, "report file not archived here")
+            raise HTTPException(404, N_("report file not archived here"))
         resolved = Path(path).resolve()
         if not resolved.is_relative_to(reports_root.resolve()) or not resolved.is_file():
-            raise HTTPException(404, "report file not archived here")
+            raise HTTPException(404, N_("report file not archived here"))
         audit(user.username, "view", f"report:{report_id}", {"format": format})
         return FileResponse(resolved, media_type="text/html" if format == "html" else "application/pdf")
 

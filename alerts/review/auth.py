@@ -29,6 +29,7 @@ class User:
     username: str
     role: str
     sites: tuple[str, ...]
+    locale: str | None = None  # None: the default (i18n.DEFAULT_LOCALE)
 
     @property
     def all_sites(self) -> bool:
@@ -57,7 +58,7 @@ def add_user(conn: psycopg.Connection, username: str, password: str, role: str, 
 
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> User | None:
-    row = conn.execute("SELECT id, username, role, sites, password_hash FROM users WHERE username = %s",
+    row = conn.execute("SELECT id, username, role, sites, password_hash, locale FROM users WHERE username = %s",
                        (username,)).fetchone()
     try:
         _hasher.verify(row[4] if row else _DUMMY_HASH, password)
@@ -65,12 +66,12 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
         return None
     if row is None:
         return None
-    return User(int(row[0]), row[1], row[2], tuple(row[3]))
+    return User(int(row[0]), row[1], row[2], tuple(row[3]), row[5])
 
 
 def load_user(conn: psycopg.Connection, user_id: int) -> User | None:
-    row = conn.execute("SELECT id, username, role, sites FROM users WHERE id = %s", (user_id,)).fetchone()
-    return User(int(row[0]), row[1], row[2], tuple(row[3])) if row else None
+    row = conn.execute("SELECT id, username, role, sites, locale FROM users WHERE id = %s", (user_id,)).fetchone()
+    return User(int(row[0]), row[1], row[2], tuple(row[3]), row[4]) if row else None
 
 
 class LoginLimiter:

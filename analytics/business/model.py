@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from i18n import N_
+
 RULES = {
-    "business_volume_anomaly": "Business volume far from its usual level",
-    "business_inspection_short": "Inspection much shorter than the lane's usual",
-    "business_outside_hours": "Business recorded outside opening hours",
-    "business_staff_outlier": "One clerk or inspector far above peers",
-    "business_inspection_without_vehicle": "Inspection recorded with no vehicle in the lane video",
-    "business_pass_rate_drift": "Testing line pass rate drifted",
+    "business_volume_anomaly": N_("Business volume far from its usual level"),
+    "business_inspection_short": N_("Inspection much shorter than the lane's usual"),
+    "business_outside_hours": N_("Business recorded outside opening hours"),
+    "business_staff_outlier": N_("One clerk or inspector far above peers"),
+    "business_inspection_without_vehicle": N_("Inspection recorded with no vehicle in the lane video"),
+    "business_pass_rate_drift": N_("Testing line pass rate drifted"),
 }
 
 

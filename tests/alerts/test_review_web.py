@@ -51,7 +51,8 @@ def site(db_dsn, tmp_path):
         for key, cam, site_id, snap_path in (("s1", "w1", "s1", str(snap)), ("s2", "x1", "s2", str(outside))):
             inc = conn.execute("INSERT INTO incidents (camera_id, rule, zone_id, started_at, confidence, evidence)"
                                " VALUES (%s, 'zone_unattended', 'staff', now() - interval '2 min', 0.97, %s)"
-                               " RETURNING id", (cam, Jsonb({"measures": {"empty_s": 130.0}}))).fetchone()[0]
+                               " RETURNING id",
+                               (cam, Jsonb({"measures": {"empty_s": 130.0, "threshold_s": 120.0}}))).fetchone()[0]
             ids[key] = conn.execute(
                 "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, rule, zone_id, severity, title,"
                 " started_at, snapshot_path, clip_id) VALUES (%s, %s, %s, %s, 'zone_unattended', 'staff', 'major',"
@@ -111,7 +112,7 @@ def test_pages_need_login(server):
 def test_wrong_password_then_rate_limit(server):
     for _ in range(3):
         _, r = login(server["base"], "auditor1", "wrong password!")
-        assert r.status_code == 401 and "Wrong user name or password" in r.text
+        assert r.status_code == 401 and "用户名或密码错误" in r.text  # zh_CN: the staff's language
     _, r = login(server["base"], "auditor1")  # even the right password waits now
     assert r.status_code == 429
     with psycopg.connect(server["dsn"]) as conn:
@@ -221,7 +222,9 @@ def test_auditor_reviews_an_alert_in_the_browser(server):
         page.wait_for_url("**/alerts")
         page.click(f"a[href='/alerts/{alert}']")
         page.wait_for_url(f"**/alerts/{alert}")
-        assert page.inner_text("#title") == "Zone staff unattended for 120 s"
+        # Chinese, from the rule's catalogue entry and the incident's measures (not the stored English title).
+        assert page.inner_text("#title") == "staff：岗位无人 120 秒"
+        assert page.inner_text("#measures") == "离岗 130 秒，阈值 120 秒"
         page.wait_for_function("document.querySelector('#clip').readyState >= 2", timeout=20_000)
         duration = page.evaluate("document.querySelector('#clip').duration")
         assert duration == pytest.approx(4.0, abs=0.3)
@@ -230,15 +233,20 @@ def test_auditor_reviews_an_alert_in_the_browser(server):
         page.fill("#note", "Clerk left the window with customers waiting")
         page.click("#submit-verdict")
         page.wait_for_url(f"**/alerts/{alert}")
-        assert page.inner_text("#verdict") == "Violation confirmed"
-        assert page.inner_text("#status") == "reviewed"
+        assert page.inner_text("#verdict") == "确认违规"
+        assert page.inner_text("#status") == "已审核"
         trail = page.inner_text("#trail")
-        assert "auditor1" in trail and "verdict" in trail and "Clerk left the window" in trail
+        assert "auditor1" in trail and "审核结论" in trail and "Clerk left the window" in trail
         page.screenshot(path=str(server["evidence"].parent / "review.png"))
+        page.click("#to-en")  # English on request, kept for the session
+        page.wait_for_url(f"**/alerts/{alert}")
+        assert page.inner_text("#verdict") == "Violation confirmed" and page.inner_text("#status") == "Reviewed"
+        assert page.inner_text("#title") == "staff: nobody at the post for 120 s"
+        assert "Verdict" in page.inner_text("#trail")
         browser.close()
     with psycopg.connect(server["dsn"]) as conn:
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE actor = 'auditor1' ORDER BY id")]
-    assert actions == ["login", "view", "verdict", "view"]  # the page shown after the verdict is a view too
+    assert actions == ["login", "view", "verdict", "view", "view"]  # the pages after the verdict and the switch
 
 
 def status_of(dsn, alert_id):
@@ -254,7 +262,7 @@ def test_signed_link_acknowledges_only_on_post(server):
     assert page.status_code == 200 and status_of(server["dsn"], alert) == "open"
     assert anon.post(f"/ack/{token}").status_code == 200
     assert status_of(server["dsn"], alert) == "acknowledged"
-    assert "already acknowledged" in anon.post(f"/ack/{token}").text
+    assert "此告警已被确认或审核" in anon.post(f"/ack/{token}").text
     with psycopg.connect(server["dsn"]) as conn:
         events = conn.execute("SELECT actor, action FROM alert_events WHERE alert_id = %s AND action = 'acknowledged'",
                               (alert,)).fetchall()

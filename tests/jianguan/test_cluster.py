@@ -117,7 +117,7 @@ def test_a_dead_machine_s_cameras_are_analysed_again_and_nothing_is_doubled(db_d
     assert sorted(pushed) == sorted(CAMERAS)
     # The moved cameras each have an alert saying so, with how long they went unanalysed.
     assert set(restarts) == moved
-    assert all(re.fullmatch(r"Camera analysed again on another machine after \d+ s without analysis", t)
+    assert all(re.fullmatch(r"摄像头在 \d+ 秒未分析后由其他机器恢复分析", t)
                for t in restarts.values())
     assert doubled == 0
 

@@ -31,7 +31,7 @@ def test_video_loss_alert_opens_and_closes(db_dsn, tmp_path):
     with psycopg.connect(db_dsn) as conn:
         rows = conn.execute("SELECT a.rule, a.severity, a.title, a.ended_at IS NOT NULL, i.ended_at - i.started_at"
                             " FROM alerts a JOIN incidents i ON i.id = a.incident_id ORDER BY a.id").fetchall()
-    assert [r[:4] for r in rows] == [("video_loss", "critical", "Video lost", True)]
+    assert [r[:4] for r in rows] == [("video_loss", "critical", "视频丢失", True)]
     silent = rows[0][4].total_seconds()
     assert 5 <= silent <= 30  # paused 7 s; plus the reader's timeout and reconnect
 
@@ -71,7 +71,7 @@ def test_each_outage_is_pushed_and_so_is_each_recovery(db_dsn, tmp_path, receive
                      ("alert.reopened", "video_loss"), ("alert.resolved", "video_loss")], kinds
     assert len({e[2] for e in events()}) == 1  # one alert, reopened: its timeline holds both outages
     titles = [d.body["title"] for d in receiver.deliveries]
-    assert titles[1] == titles[3] == "Video restored"
+    assert titles[1] == titles[3] == "视频已恢复"
     assert max(back_s) <= 5.0, back_s
 
 
@@ -103,7 +103,7 @@ def test_recording_that_stops_while_the_picture_goes_on_is_alerted_and_comes_bac
             assert node.report.cameras["cam-1"].frames_analysed > analysed  # the picture went on all along
     rules = [d.body["rule"] for d in receiver.deliveries]
     assert rules == ["recording_stopped", "recording_stopped"], rules  # no video_loss: the picture never stopped
-    assert [d.body["title"] for d in receiver.deliveries][1] == "Recording again"
+    assert [d.body["title"] for d in receiver.deliveries][1] == "录像已恢复"
     assert list((tmp_path / "recordings" / "cam-1").glob("*.mp4"))  # new segments in the folder made again
 
 
@@ -118,4 +118,4 @@ def test_a_spool_the_disk_refuses_raises_a_health_alert(db_dsn, tmp_path, receiv
             wait_until(lambda: {d.body["rule"] for d in receiver.deliveries} == {"zone_unattended", "storage_failing"},
                        90, "both alerts pushed", every=0.2)
     titles = [d.body["title"] for d in receiver.deliveries]
-    assert any(t.startswith("Disk full or failing: spools refused") for t in titles), titles
+    assert any(t.startswith("磁盘已满或故障：缓存拒绝写入") for t in titles), titles
