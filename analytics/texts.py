@@ -68,6 +68,9 @@ ZONE_KINDS = {"staff": N_("Staff post"), "waiting": N_("Waiting area"), "lane": 
               "seat": N_("Exam seat"), "room": N_("Exam room"), "patrol": N_("Examiner's walkway"),
               "custom": N_("Zone")}
 SEVERITIES = {"info": N_("Notice"), "minor": N_("Minor"), "major": N_("Major"), "critical": N_("Critical")}
+# Where a camera looks (cameras.area; jianguan.config.Area, which tests/i18n checks against this).
+AREAS = {"window": N_("Service windows"), "inspection_lane": N_("Inspection lanes"), "exam_room": N_("Exam rooms"),
+         "outlet": N_("Partner outlets"), "hall": N_("Service hall"), "self_service": N_("Self-service area")}
 
 # How a measure reads: its name and its unit (UNITS). Keys are what the rules write into an incident's measures.
 MEASURES: dict[str, tuple[str, str]] = {
@@ -112,6 +115,10 @@ def rule_label(rule: str, locale: str | None = None) -> str:
 
 def zone_kind_label(kind: str, locale: str | None = None) -> str:
     return gettext(ZONE_KINDS.get(kind, kind), locale)
+
+
+def area_label(area: str, locale: str | None = None) -> str:
+    return gettext(AREAS.get(area, area), locale)
 
 
 def severity_label(severity: str, locale: str | None = None) -> str:

@@ -37,6 +37,7 @@ from alerts.review.auth import (
 )
 from alerts.review.live import LiveHub
 from alerts.review.texts import DEFAULT_TIMEZONE, STATUSES, VERDICTS, page_context
+from analytics.texts import AREAS
 from i18n import LOCALES, N_, gettext, normalise
 
 STATUS_ORDER = tuple(STATUSES)
@@ -71,8 +72,11 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
+        # An archived report carries its charts inline as data: images (one self-contained file, as pushed to
+        # commanders): allowed for that route only.
+        images = "'self' data:" if request.url.path.startswith("/reports/") else "'self'"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline';"
+            f"default-src 'self'; img-src {images}; media-src 'self'; style-src 'self' 'unsafe-inline';"
             " frame-ancestors 'none'; form-action 'self'")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
@@ -221,45 +225,85 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
     def root():
         return RedirectResponse("/alerts", status_code=303)
 
+    def queue_where(user: User, filters: dict[str, str], tz: ZoneInfo) -> tuple[str, list[Any]]:
+        """The alert list's filters as SQL over `alerts a` joined to `cameras c` (the user's sites only)."""
+        where, args = ["TRUE"], []
+        if not user.all_sites:
+            where.append("a.site_id = ANY(%s)")
+            args.append(list(user.sites))
+        for column, key in (("a.site_id", "site"), ("a.camera_id", "camera"), ("a.rule", "rule"),
+                            ("a.status", "status"), ("c.area", "area")):
+            if filters.get(key):
+                where.append(f"{column} = %s")
+                args.append(filters[key])
+        if filters.get("since"):
+            where.append("a.started_at >= %s")
+            args.append(datetime.combine(date.fromisoformat(filters["since"]), time.min, tz))
+        if filters.get("until"):
+            where.append("a.started_at < %s")
+            args.append(datetime.combine(date.fromisoformat(filters["until"]) + timedelta(days=1), time.min, tz))
+        return " AND ".join(where), args
+
+    # The queue's order: what still needs a verdict first (oldest first: it has waited longest), then the rest,
+    # newest first. The list, the count and next/previous on an alert's page all use it.
+    QUEUE_ORDER = ("ORDER BY (a.status IN ('open', 'acknowledged')) DESC,"
+                   " CASE WHEN a.status IN ('open', 'acknowledged') THEN a.started_at END ASC,"
+                   " a.started_at DESC, a.id")
+
     @app.get("/alerts", response_class=HTMLResponse)
     def alert_list(request: Request, user: Annotated[User, Depends(current_user)],
                    site: Annotated[str | None, Query(pattern=_ID)] = None,
                    camera: Annotated[str | None, Query(pattern=_ID)] = None,
                    rule: Annotated[str | None, Query(pattern=_ID)] = None,
+                   area: Annotated[str | None, Query(pattern=_ID)] = None,
                    status: Annotated[str | None, Query(pattern="^(open|acknowledged|reviewed|closed)$")] = None,
                    since: date | None = None, until: date | None = None,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100):
-        where, args = [], []
-        if not user.all_sites:
-            where.append("a.site_id = ANY(%s)")
-            args.append(list(user.sites))
-        for column, value in (("a.site_id", site), ("a.camera_id", camera), ("a.rule", rule),
-                              ("a.status", status)):
-            if value:
-                where.append(f"{column} = %s")
-                args.append(value)
+        filters = {"site": site or "", "camera": camera or "", "rule": rule or "", "area": area or "",
+                   "status": status or "", "since": since.isoformat() if since else "",
+                   "until": until.isoformat() if until else ""}
+        request.session["queue"] = filters  # next/previous on an alert's page walk this list
         tz = ZoneInfo(desk_timezone(user))  # days start at the site's midnight, not the server's
-        if since:
-            where.append("a.started_at >= %s")
-            args.append(datetime.combine(since, time.min, tz))
-        if until:
-            where.append("a.started_at < %s")
-            args.append(datetime.combine(until + timedelta(days=1), time.min, tz))
+        where, args = queue_where(user, filters, tz)
         sql = ("SELECT a.id, a.started_at, a.ended_at, a.site_id, COALESCE(c.name, a.source_id), a.camera_id,"
-               " a.rule, a.zone_id, a.severity, a.status, a.verdict, a.title, z.name, i.evidence"
-               " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
+               " a.rule, a.zone_id, a.severity, a.status, a.verdict, a.title, z.name, i.evidence, s.name"
+               " FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id JOIN sites s ON s.id = a.site_id"
                " LEFT JOIN zones z ON z.camera_id = a.camera_id AND z.id = a.zone_id"
                " LEFT JOIN incidents i ON i.id = a.incident_id"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.started_at DESC LIMIT %s")
+               f" WHERE {where} {QUEUE_ORDER} LIMIT %s")
         with pool.connection() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
+            (left,) = conn.execute("SELECT count(*) FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
+                                   f" WHERE {where} AND a.status IN ('open', 'acknowledged')", args).fetchone()
+            rules = [r for (r,) in conn.execute("SELECT DISTINCT a.rule FROM alerts a LEFT JOIN cameras c"
+                                                 f" ON c.id = a.camera_id WHERE {queue_where(user, {}, tz)[0]}"
+                                                 " ORDER BY 1", queue_where(user, {}, tz)[1])]
         keys = ("id", "started_at", "ended_at", "site_id", "camera_name", "camera_id", "rule", "zone_id",
-                "severity", "status", "verdict", "title", "zone_name", "evidence")
+                "severity", "status", "verdict", "title", "zone_name", "evidence", "site_name")
         alerts = [dict(zip(keys, r, strict=True)) for r in rows]
-        filters = {"site": site or "", "camera": camera or "", "rule": rule or "", "status": status or "",
-                   "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
-        return render(request, "list.html", {"alerts": alerts, "filters": filters, "statuses": STATUS_ORDER},
-                      user, tz.key)
+        return render(request, "list.html", {"alerts": alerts, "filters": filters, "statuses": STATUS_ORDER,
+                                             "left": left, "rules": rules, "areas": tuple(AREAS)}, user, tz.key)
+
+    def neighbours(request: Request, user: User, alert_id: int) -> tuple[int | None, int | None]:
+        """The alerts before and after `alert_id` in the queue the user last listed (its filters)."""
+        filters = request.session.get("queue") or {}
+        where, args = queue_where(user, filters, ZoneInfo(desk_timezone(user)))
+        with pool.connection() as conn:
+            ids = [i for (i,) in conn.execute(f"SELECT a.id FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
+                                              f" WHERE {where} {QUEUE_ORDER} LIMIT 1000", args)]
+        if alert_id not in ids:
+            return None, (ids[0] if ids else None)
+        at = ids.index(alert_id)
+        return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
+
+    def next_unreviewed(request: Request, user: User) -> int | None:
+        """The first alert of the user's queue that still needs a verdict."""
+        filters = {**(request.session.get("queue") or {}), "status": ""}
+        where, args = queue_where(user, filters, ZoneInfo(desk_timezone(user)))
+        with pool.connection() as conn:
+            row = conn.execute(f"SELECT a.id FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id WHERE {where}"
+                               f" AND a.status IN ('open', 'acknowledged') {QUEUE_ORDER} LIMIT 1", args).fetchone()
+        return row[0] if row else None
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
     def alert_page(request: Request, alert_id: int, user: Annotated[User, Depends(current_user)]):
@@ -268,8 +312,15 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             events = conn.execute("SELECT at, actor, action, detail FROM alert_events WHERE alert_id = %s"
                                   " ORDER BY at, id", (alert_id,)).fetchall()
         audit(user.username, "view", f"alert:{alert_id}", {})
+        previous, following = neighbours(request, user, alert_id)
+        clip_offset = None
+        if alert["clip_started_at"] is not None:  # where in the clip the alert was raised
+            raised = datetime.fromtimestamp((alert["evidence"] or {}).get("raised_at") or
+                                            alert["started_at"].timestamp(), alert["started_at"].tzinfo)
+            clip_offset = max(0.0, (raised - alert["clip_started_at"]).total_seconds())
         return render(request, "alert.html", {
-            "alert": alert, "events": events, "verdicts": tuple(VERDICTS),
+            "alert": alert, "events": events, "verdicts": tuple(VERDICTS), "previous": previous,
+            "next": following, "clip_offset": clip_offset,
             "can_verdict": user.role in CAN_GIVE_VERDICT, "can_ack": user.role in CAN_ACKNOWLEDGE,
             "can_close": user.role in CAN_CLOSE, "has_live": hub.has(alert["camera_id"])}, user,
             alert["site_timezone"])
@@ -296,7 +347,8 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             conn.execute("UPDATE alerts SET verdict = %s, status = 'reviewed', updated_at = now() WHERE id = %s",
                          (verdict, alert_id))
             _trail(conn, alert_id, user.username, "verdict", "verdict", detail)
-        return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+        # On to the next alert that needs a verdict (the queue), or back to this one when none is left.
+        return RedirectResponse(f"/alerts/{next_unreviewed(request, user) or alert_id}", status_code=303)
 
     @app.post("/alerts/{alert_id}/acknowledge")
     def acknowledge(request: Request, alert_id: int, user: Annotated[User, Depends(current_user)],
@@ -359,16 +411,40 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             raise HTTPException(403, N_("this link is invalid or has expired"))
         return claim
 
+    def _brief(alert_id: int) -> dict[str, Any]:
+        """What a commander needs to decide from a phone: the alert's names, place, time and measures."""
+        with pool.connection() as conn:
+            cur = conn.execute(
+                "SELECT a.id, a.rule, a.zone_id, a.severity, a.status, a.title, a.started_at, a.snapshot_path,"
+                " COALESCE(c.name, a.source_id) AS camera_name, c.area, s.name AS site_name,"
+                " s.timezone AS site_timezone, z.name AS zone_name, i.evidence"
+                " FROM alerts a JOIN sites s ON s.id = a.site_id LEFT JOIN cameras c ON c.id = a.camera_id"
+                " LEFT JOIN zones z ON z.camera_id = a.camera_id AND z.id = a.zone_id"
+                " LEFT JOIN incidents i ON i.id = a.incident_id WHERE a.id = %s", (alert_id,))
+            row = cur.fetchone()
+            if row is None:
+                raise HTTPException(404, N_("alert not found"))
+            return dict(zip([d.name for d in cur.description], row, strict=True))
+
     @app.get("/ack/{token}", response_class=HTMLResponse)
     def ack_page(request: Request, token: str):
         claim = _claim(token)
-        return render(request, "ack.html", {"alert_id": claim.alert_id, "token": token, "done": None})
+        alert = _brief(claim.alert_id)
+        return render(request, "ack.html", {"alert": alert, "alert_id": claim.alert_id, "token": token,
+                                            "done": None}, timezone=alert["site_timezone"])
+
+    @app.get("/ack/{token}/snapshot.jpg")
+    def ack_snapshot(token: str):
+        """The alert's snapshot for the holder of its signed link (a commander's phone, no login)."""
+        return evidence_file(_brief(_claim(token).alert_id)["snapshot_path"], "image/jpeg")
 
     @app.post("/ack/{token}", response_class=HTMLResponse)
     def ack_by_link(request: Request, token: str):
         claim = _claim(token)
         done = _acknowledge(claim.alert_id, f"link:{claim.channel}", "signed link")
-        return render(request, "ack.html", {"alert_id": claim.alert_id, "token": token, "done": done})
+        alert = _brief(claim.alert_id)
+        return render(request, "ack.html", {"alert": alert, "alert_id": claim.alert_id, "token": token,
+                                            "done": done}, timezone=alert["site_timezone"])
 
     # -- live view ---------------------------------------------------------------------------------
     def camera_for(user: User, camera_id: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from analytics.texts import alert_title, measures_text, rule_label, severity_label, zone_kind_label
+from analytics.texts import alert_title, area_label, measures_text, rule_label, severity_label, zone_kind_label
 from i18n import DEFAULT_LOCALE, N_, gettext, local_datetime, normalise
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -28,7 +28,7 @@ EVENTS = {"opened": N_("Raised"), "reopened": N_("Raised again"), "incident_merg
           "escalated": N_("Escalated"), "rectified": N_("Rectified"), "verified": N_("Verified"),
           "rejected": N_("Sent back"), "demo": N_("Demo")}
 # Keys of a timeline step's detail, as the desk names them.
-DETAIL_KEYS = {"verdict": N_("Verdict"), "note": N_("Note"), "previous": N_("Previous"), "via": N_("Via"),
+DETAIL_KEYS = {"verdict": N_("Verdict"), "note": N_("Note"), "previous": N_("Previous verdict"), "via": N_("Via"),
                "ended_at": N_("Ended"), "reason": N_("Reason"), "level": N_("Level"), "to": N_("To"),
                "sha256": "sha256", "clip_id": N_("Clip"), "started_at": N_("Started")}
 HIDDEN_DETAIL = {"measures", "incident_uid", "uid", "incident_id"}
@@ -84,6 +84,7 @@ def page_context(locale: str | None, timezone: str | None) -> dict[str, Callable
         "rule_label": lambda rule: rule_label(rule, loc),
         "severity_label": lambda severity: severity_label(severity, loc),
         "zone_kind_label": lambda kind: zone_kind_label(kind, loc),
+        "area_label": lambda area: area_label(area, loc),
         "status_label": lambda status: gettext(STATUSES.get(status, status), loc),
         "verdict_label": lambda verdict: gettext(VERDICTS[verdict], loc) if verdict in VERDICTS else "",
         "rect_label": lambda status: gettext(RECTIFICATION.get(status, status), loc),

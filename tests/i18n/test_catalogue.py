@@ -14,8 +14,9 @@ from babel.messages.extract import extract_from_dir
 from alerts.review.texts import DETAIL_KEYS, EVENTS, RECTIFICATION, STATUSES, VERDICTS
 from analytics.config import ZoneConfig
 from analytics.rule_config import Severity
-from analytics.texts import MEASURES, SEVERITIES, UNITS, ZONE_KINDS, alert_title, measures_text, rule_texts
+from analytics.texts import AREAS, MEASURES, SEVERITIES, UNITS, ZONE_KINDS, alert_title, measures_text, rule_texts
 from i18n import gettext, missing, translations
+from jianguan.config import Area
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,9 @@ def test_every_rule_has_a_chinese_name_and_title():
 def test_zone_kinds_severities_statuses_verdicts_and_steps_are_named():
     kinds = typing.get_args(ZoneConfig.model_fields["kind"].annotation)
     assert set(kinds) == set(ZONE_KINDS)
+    assert set(typing.get_args(Area)) == set(AREAS)
     assert set(typing.get_args(Severity)) == set(SEVERITIES)
-    named = [*ZONE_KINDS.values(), *SEVERITIES.values(), *STATUSES.values(), *VERDICTS.values(),
+    named = [*ZONE_KINDS.values(), *AREAS.values(), *SEVERITIES.values(), *STATUSES.values(), *VERDICTS.values(),
              *RECTIFICATION.values(), *EVENTS.values(), *(v for v in DETAIL_KEYS.values() if v != "sha256")]
     assert missing("zh_CN", named) == []
 

@@ -133,6 +133,10 @@ def test_the_pushed_link_opens_the_report_for_its_site_only(seeded, tmp_path):
         chief = login("chief")
         page = chief.get(f"/reports/{report_id}")
         assert page.status_code == 200 and page.text == pub.html_path.read_text()
+        # Its charts are inline data: images: the report route allows them, the rest of the desk does not.
+        assert "data:image/png;base64," in page.text
+        assert "img-src 'self' data:;" in page.headers["content-security-policy"]
+        assert "img-src 'self';" in chief.get("/alerts").headers["content-security-policy"]
         assert chief.get(f"/reports/{report_id}?format=pdf").status_code == 404  # rendered without a PDF
         assert login("stranger").get(f"/reports/{report_id}").status_code == 404
     finally:
