@@ -102,6 +102,8 @@ MEASURES: dict[str, tuple[str, str]] = {
     "sharpness_ratio": (N_("Sharpness against normal"), "%"), "ratio": (N_("Ratio to normal"), "%"),
     "shift": (N_("Scene shift"), "x"), "dx": (N_("Shift right"), "x"), "dy": (N_("Shift down"), "x"),
     "response": (N_("Match strength"), "x"),
+    # A published report's push (reports/publish.py): the period's totals.
+    "transactions": (N_("Transactions"), "n"), "alerts": (N_("Alerts"), "n"),
 }
 UNITS = {"s": N_("{value:.1f} s"), "n": "{value:.0f}", "%": "{value:.1%}", "x": "{value:.4g}",
          "yes": "{value:.0f}"}

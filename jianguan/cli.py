@@ -390,20 +390,23 @@ def _print_summary(report) -> None:
 
 
 def _print_alerts(dsn: str, alert_ids: list[int]) -> None:
+    """Each alert as the site's people read it: its title (in the site's language), local times."""
     import psycopg
+
+    from i18n import gettext, local_datetime
 
     if not alert_ids:
         return
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT a.id, a.title, a.started_at, a.ended_at, a.snapshot_path, c.path, c.sha256"
-            " FROM alerts a LEFT JOIN clips c ON c.id = a.clip_id WHERE a.id = ANY(%s) ORDER BY a.id",
-            (alert_ids,)).fetchall()
-    for alert_id, title, started, ended, snap, clip, sha in rows:
-        span = f"{started:%H:%M:%S}-{ended:%H:%M:%S}" if ended else f"{started:%H:%M:%S}-(open)"
-        click.echo(f"  alert {alert_id}: {title} [{span}]")
-        click.echo(f"    snapshot: {snap}")
-        click.echo(f"    clip:     {clip or '(none)'}{f'  sha256 {sha[:16]}…' if sha else ''}")
+            "SELECT a.id, a.title, a.started_at, a.ended_at, a.snapshot_path, c.path, c.sha256, s.timezone"
+            " FROM alerts a JOIN sites s ON s.id = a.site_id LEFT JOIN clips c ON c.id = a.clip_id"
+            " WHERE a.id = ANY(%s) ORDER BY a.id", (alert_ids,)).fetchall()
+    for alert_id, title, started, ended, snap, clip, sha, tz in rows:
+        end = local_datetime(ended, tz)[11:] if ended else gettext("ongoing")
+        click.echo(f"  {gettext('Alert')} {alert_id}: {title} [{local_datetime(started, tz, offset=True)} - {end}]")
+        click.echo(f"    {gettext('Snapshot')}: {snap}")
+        click.echo(f"    {gettext('Clip')}: {clip or '-'}{f'  sha256 {sha[:16]}…' if sha else ''}")
 
 
 def main() -> None:

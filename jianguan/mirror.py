@@ -12,9 +12,10 @@ def mirror_site(pool: ConnectionPool, config: SiteConfig) -> None:
     site = config.site
     with pool.connection() as conn, conn.transaction():
         conn.execute(
-            "INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone",
-            (site.id, site.name, site.timezone),
+            "INSERT INTO sites (id, name, timezone, language) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone,"
+            " language = EXCLUDED.language",
+            (site.id, site.name, site.timezone, site.language),
         )
         for cam in config.cameras:
             conn.execute(

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.enqueue import enqueue
+from i18n import gettext
 from reports import data, render
 from reports.config import ReportsConfig
 from reports.periods import period
@@ -51,15 +52,16 @@ def publish(conn: psycopg.Connection, site_id: str, kind: str, day: date, cfg: R
 
     Files go to `<archive>/<site>/<kind>/<label>/report.{html,pdf}`; a re-run for the same period writes a
     new archive row (the old files are replaced, their hashes stay in the older row)."""
-    row = conn.execute("SELECT timezone FROM sites WHERE id = %s", (site_id,)).fetchone()
+    row = conn.execute("SELECT timezone, language FROM sites WHERE id = %s", (site_id,)).fetchone()
     if row is None:
         raise LookupError(f"no site {site_id!r} in the database")
+    locale = row[1]  # the site's people read it: its charts, tables and the push of its link
     p = period(kind, day, ZoneInfo(row[0]))
     figures = data.load(conn, site_id, p)
     folder = (out_dir or cfg.archive_dir) / site_id / kind / p.label
     folder.mkdir(parents=True, exist_ok=True)
     html_path = folder / "report.html"
-    html_path.write_text(render.html(figures, cfg), encoding="utf-8")
+    html_path.write_text(render.html(figures, cfg, locale), encoding="utf-8")
     pdf_path = folder / "report.pdf" if with_pdf else None
     if pdf_path is not None:
         render.pdf(html_path, pdf_path, cfg)
@@ -73,7 +75,8 @@ def publish(conn: psycopg.Connection, site_id: str, kind: str, day: date, cfg: R
              str(pdf_path.resolve()) if pdf_path else None, pdf_sha, Jsonb(figures.figures()))).fetchone()[0]
         link = f"{cfg.review_base_url.rstrip('/')}/reports/{report_id}"
         payload = {"event": "report.published", "report_id": report_id, "site_id": site_id, "rule": f"report_{kind}",
-                   "severity": "info", "title": f"{render.TITLES[kind]} {p.label} ({figures.site_name})",
+                   "severity": "info", "locale": locale, "rule_name": gettext(render.TITLES[kind], locale),
+                   "title": f"{gettext(render.TITLES[kind], locale)} {p.label} ({figures.site_name})",
                    "started_at": p.start.isoformat(), "review_url": link, "pdf_sha256": pdf_sha,
                    "measures": {"transactions": float(figures.totals["transactions"]),
                                 "alerts": float(figures.totals["alerts"])}}

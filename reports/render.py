@@ -10,13 +10,15 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from analytics.texts import area_label, rule_label
+from i18n import DEFAULT_LOCALE, N_, gettext, normalise
 from reports import charts
 from reports.config import ReportsConfig
 from reports.data import ReportData
 
 _ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html"]))
-TITLES = {"daily": "Daily supervision report", "weekly": "Weekly supervision report",
-          "monthly": "Monthly supervision report"}
+TITLES = {"daily": N_("Daily supervision report"), "weekly": N_("Weekly supervision report"),
+          "monthly": N_("Monthly supervision report")}
 
 
 class ReportError(RuntimeError):
@@ -31,12 +33,19 @@ _ENV.filters["num"] = _fmt
 _ENV.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
 
 
-def html(d: ReportData, cfg: ReportsConfig) -> str:
-    pngs = {"volume": charts.volume(d), "times": charts.times(d, cfg.targets), "uptime": charts.uptime(d, cfg.targets)}
+def html(d: ReportData, cfg: ReportsConfig, locale: str = DEFAULT_LOCALE) -> str:
+    """The report in `locale` (the site's language: commanders read it in Chinese), charts included."""
+    def tr(message: str) -> str:
+        return gettext(message, locale)
+
+    pngs = {"volume": charts.volume(d, tr), "times": charts.times(d, cfg.targets, tr),
+            "uptime": charts.uptime(d, cfg.targets, tr, lambda area: area_label(area, locale))}
     if d.alerts_by_rule:
-        pngs["alerts"] = charts.alerts(d)
+        pngs["alerts"] = charts.alerts(d, tr, lambda rule: rule_label(rule, locale))
     images = {k: "data:image/png;base64," + base64.b64encode(v).decode() for k, v in pngs.items()}
-    return _ENV.get_template("report.html").render(d=d, t=cfg.targets, images=images, title=TITLES[d.kind])
+    return _ENV.get_template("report.html").render(d=d, t=cfg.targets, images=images, title=TITLES[d.kind], _=tr,
+                                                   lang=normalise(locale).replace("_", "-"),
+                                                   rule_label=lambda rule: rule_label(rule, locale))
 
 
 def pdf(html_path: Path, pdf_path: Path, cfg: ReportsConfig) -> None:

@@ -49,7 +49,8 @@ def fields(payload: dict[str, Any], timezone: str) -> list[tuple[str, str]]:
     return [
         (_("Site", loc), _text(payload.get("site_name") or payload.get("site_id"))),
         (_("Camera", loc), _text(payload.get("camera_name") or payload.get("camera_id"))),
-        (_("Rule", loc), _text(rule_label(payload["rule"], loc) if payload.get("rule") else None)),
+        (_("Rule", loc), _text(payload.get("rule_name") or (rule_label(payload["rule"], loc) if payload.get("rule")
+                                                            else None))),
         (_("Zone", loc), _text(payload.get("zone_name") or payload.get("zone_id"))),
         (_("Severity", loc), _text(severity_label(str(payload["severity"]), loc) if payload.get("severity")
                                    else None)),

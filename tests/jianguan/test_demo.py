@@ -213,7 +213,7 @@ def test_overview_dashboard_shows_the_demo_alert_and_occupancy(demo):
     assert len(rows) == 1
     row = dict(zip(columns, rows[0], strict=True))
     (alert_id,) = demo["report"].alert_ids
-    assert row["camera"] == "Hall window 03 (demo footage)"  # the panel shows camera names
+    assert row["camera"] == "大厅3号窗口 (演示视频)"  # the panel shows camera names
     assert (row["rule"], row["zone"], row["link"]) == ("zone_unattended", "staff_area", f"/alerts/{alert_id}")
     people_panel = next(t for t in results if "eople" in t)
     assert len(results[people_panel][1]) > 5  # occupancy curve over the footage

@@ -64,6 +64,9 @@ def test_weekly_report_figures_match_sql_and_the_pdf_renders(seeded, tmp_path):
     assert pushed == [("commanders", f"http://127.0.0.1:8080/reports/{pub.report_id}")]
     html = pub.html_path.read_text()
     assert f'<b id="total-transactions">{tx}</b>' in html and "data:image/png;base64," in html
+    # In the site's language (zh_CN by default): titles, tables and rule names, never a rule's code.
+    assert '<html lang="zh-CN">' in html and "<h1>监管周报</h1>" in html and "各规则告警" in html
+    assert not [rule for rule in by_rule if f"<td>{rule}</td>" in html]
     assert pub.pdf_path.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftoppm"):  # the page as an image, to look at (tests/reports/README: how it was checked)
         subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "2", str(pub.pdf_path),
