@@ -9,6 +9,7 @@ from dashboards.cluster import cluster_model
 from dashboards.long_range import people_per_zone_sql, per_camera_series, stream_problems_sql
 from dashboards.model import Dashboard, Panel, QueryVariable, Target, TextVariable
 from dashboards.system import system_model
+from i18n import DEFAULT_LOCALE, gettext
 
 AREAS = ("window", "inspection_lane", "exam_room", "outlet", "hall", "self_service")
 
@@ -408,16 +409,29 @@ def dashboard_models() -> dict[str, Dashboard]:
     return out
 
 
-def supervision_overview() -> dict[str, Any]:
+def supervision_overview(locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     """The spine dashboard's JSON: what is wrong now, what happened in the range, camera health."""
-    return supervision_overview_model().to_json()
+    return translated(supervision_overview_model().to_json(), locale)
+
+
+def translated(dash: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A dashboard's JSON with what a person reads first in `locale`: its title, its panels' titles and its
+    variables' labels (the catalogue: i18n/; tests/i18n checks every one has Chinese). Descriptions and
+    queries stay as written."""
+    dash = {**dash, "title": gettext(dash["title"], locale),
+            "panels": [{**p, "title": gettext(p["title"], locale)} for p in dash["panels"]]}
+    dash["templating"] = {**dash["templating"], "list": [
+        {**v, "label": gettext(v["label"], locale)} for v in dash["templating"]["list"]]}
+    return dash
 
 
 # The dashboards over Prometheus (the roles' metrics endpoints) rather than the database.
 PROM_MODELS = (system_model, cluster_model)
 
 
-def all_dashboards() -> dict[str, dict[str, Any]]:
-    """Every dashboard's JSON, by uid: those over the database, then those over Prometheus (PROM_MODELS)."""
+def all_dashboards(locale: str = DEFAULT_LOCALE) -> dict[str, dict[str, Any]]:
+    """Every dashboard's JSON, by uid: those over the database, then those over Prometheus (PROM_MODELS),
+    titled in `locale` (Chinese by default: the supervision staff's)."""
     out = {uid: dash.to_json() for uid, dash in dashboard_models().items()}
-    return out | {dash.uid: dash.to_json() for dash in (build() for build in PROM_MODELS)}
+    out |= {dash.uid: dash.to_json() for dash in (build() for build in PROM_MODELS)}
+    return {uid: translated(dash, locale) for uid, dash in out.items()}

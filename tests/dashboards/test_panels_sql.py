@@ -98,7 +98,7 @@ def _cases():
 def test_every_target_is_covered_by_the_runner():
     """The JSON and the builder objects describe the same SQL targets (so the runner below sees them all); the
     System dashboard's PromQL runs against a real Prometheus in test_system.py."""
-    from_json = [(uid, p["title"], t["refId"], t["rawSql"]) for uid, d in all_dashboards().items()
+    from_json = [(uid, p["title"], t["refId"], t["rawSql"]) for uid, d in all_dashboards("en").items()
                  for p in d["panels"] for t in p["targets"] if "rawSql" in t]
     from_models = [(uid, p.title, t.ref_id, t.sql.strip()) for uid, m in dashboard_models().items()
                    for p in m.panels for t in p.targets]

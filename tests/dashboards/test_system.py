@@ -30,8 +30,8 @@ pytestmark = [
 ]
 
 def test_the_system_dashboard_json_uses_prometheus_throughout():
-    dash = all_dashboards()["jianguan-system"]
-    assert dash["title"] == "System"
+    dash = all_dashboards("en")["jianguan-system"]
+    assert dash["title"] == "System" and all_dashboards()["jianguan-system"]["title"] == "系统"
     for var in dash["templating"]["list"]:
         assert var["datasource"]["uid"] == "jianguan-prom" and var["allValue"] == ".*"
     for panel in dash["panels"]:
