@@ -6,19 +6,14 @@ to the test's folder (printed) for a person to look at."""
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import cv2
-import httpx
 import numpy as np
 import psycopg
 import pytest
 import supervision as sv
-import uvicorn
 from psycopg.types.json import Jsonb
 
 from alerts.links import LinkSigner
@@ -26,9 +21,8 @@ from alerts.review import add_user, create_app
 from alerts.snapshot import draw_evidence, write_jpeg
 from analytics.texts import alert_title, rule_texts
 from i18n import local_datetime
-from tests.testkit.net import free_port
+from tests.testkit.desk import VIDEO, browser_clip, serving
 
-VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 PASSWORD = "correct horse battery"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
 TZ = "Asia/Shanghai"
@@ -44,10 +38,7 @@ ALLOWED_ASCII = {"auditor1", "English", "sha256", "Asia", "Shanghai", "s", "K", 
 def desk(db_dsn, tmp_path):
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    clip = evidence / "alert.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "20", "-t", "4", "-i", VIDEO, "-c:v", "libx264",
-                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an", str(clip)],
-                   check=True)
+    clip = browser_clip(evidence / "alert.mp4")
     ok, frame = cv2.VideoCapture(VIDEO).read()
     assert ok
     zone = np.array([[0, 300], [380, 300], [380, 576], [0, 576]], np.float32)
@@ -87,20 +78,9 @@ def desk(db_dsn, tmp_path):
         add_user(conn, "auditor1", PASSWORD, "auditor", ["s1"])
     links = LinkSigner("l" * 40)
     app = create_app(db_dsn, "x" * 40, evidence, links=links)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=srv.run, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield {"dsn": db_dsn, "base": base, "ids": ids, "links": links, "started": started, "shots": tmp_path / "shots"}
-    srv.should_exit = True
-    app.state.pool.close()
+    with serving(app) as base:
+        yield {"dsn": db_dsn, "base": base, "ids": ids, "links": links, "started": started,
+               "shots": tmp_path / "shots"}
 
 
 def read_as_staff(text: str, where: str) -> None:

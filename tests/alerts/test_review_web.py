@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import threading
 import time
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from psycopg.types.json import Jsonb
 
 from alerts.links import LinkSigner
 from alerts.review import LoginLimiter, add_user, create_app
 from alerts.snapshot import write_jpeg
-from tests.testkit.net import free_port
+from tests.testkit.desk import VIDEO, browser_clip, serving
 
-VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 PASSWORD = "correct horse battery"
 
 
@@ -26,11 +22,7 @@ PASSWORD = "correct horse battery"
 def site(db_dsn, tmp_path):
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    clip = evidence / "alert.mp4"
-    # A real browser-playable clip: 4 s of the demo footage as H.264 with faststart.
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "20", "-t", "4", "-i", VIDEO, "-c:v", "libx264",
-                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an", str(clip)],
-                   check=True)
+    clip = browser_clip(evidence / "alert.mp4")  # a real browser-playable clip: 4 s of the demo footage
     import cv2
 
     snap = evidence / "alert.jpg"
@@ -73,22 +65,8 @@ def server(site):
     links = LinkSigner("l" * 40)
     app = create_app(site["dsn"], "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60),
                      links=links, live_sources={"w1": VIDEO})
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield {**site, "base": base, "links": links}
-    srv.should_exit = True
-    thread.join(timeout=5)
-    app.state.pool.close()
+    with serving(app) as base:
+        yield {**site, "base": base, "links": links}
 
 
 def login(base: str, user: str, password: str = PASSWORD) -> tuple[httpx.Client, httpx.Response]:

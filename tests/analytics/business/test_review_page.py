@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import psycopg
-import uvicorn
 from psycopg_pool import ConnectionPool
 
 from alerts import AlertsConfig
@@ -16,14 +11,9 @@ from alerts.business import BusinessAlerts
 from alerts.review import LoginLimiter, add_user, create_app
 from analytics.business import BusinessConfig, run_checks
 from tests.analytics.business.conftest import END, week
+from tests.testkit.desk import serving
 
 PASSWORD = "correct horse battery"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _login(base: str, user: str) -> httpx.Client:
@@ -47,19 +37,7 @@ def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy
     with psycopg.connect(office_copy) as conn:
         alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
     app = create_app(office_copy, "x" * 40, tmp_path, limiter=LoginLimiter())
-    port = _port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+    with serving(app) as base:
         chief = _login(base, "chief")
         listing = chief.get("/alerts?rule=business_outside_hours").text
         assert f"/alerts/{alert_id}" in listing and "win-12" in listing
@@ -67,7 +45,7 @@ def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy
         assert 'id="source">win-12<' in page and "Service hall" in page
         assert "opening hours that day: 08:30-17:30" in page
         assert page.count("<tr>") >= 1 + 5 and "inj-hours-" in page           # the five evidence rows
-        assert 'id="rect-status">open<' in page
+        assert 'id="rect-status">待整改<' in page  # zh_CN: the staff's language
         path = f"/alerts/{alert_id}/rectification"
         r = chief.post(path, data={"step": "verified", "csrf": _csrf(chief, f"/alerts/{alert_id}")})
         assert r.status_code == 403                                            # a commander cannot verify
@@ -78,13 +56,9 @@ def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy
         r = centre.post(path, data={"step": "verified", "csrf": _csrf(centre, f"/alerts/{alert_id}")})
         assert r.status_code == 303
         page = centre.get(f"/alerts/{alert_id}").text
-        assert 'id="rect-status">verified<' in page and "evening logins disabled" in page
+        assert 'id="rect-status">已核验<' in page and "evening logins disabled" in page
         r = centre.post(path, data={"step": "verified", "csrf": _csrf(centre, f"/alerts/{alert_id}")})
         assert r.status_code == 409 and "is verified" in r.text
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=5)
-        app.state.pool.close()
     with psycopg.connect(office_copy) as conn:
         trail = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE object = %s ORDER BY id",
                                             (f"alert:{alert_id}",))]
