@@ -197,7 +197,7 @@ def test_overview_dashboard_shows_the_demo_alert_and_occupancy(demo):
 
     from dashboards import expand_macros, iter_targets, supervision_overview, variable_options
 
-    dash = supervision_overview()
+    dash = supervision_overview("en")  # panels by their English titles
     base = datetime.fromtimestamp(demo["report"].base_ts, tz=UTC)
     t0, t1 = base - timedelta(minutes=5), base + timedelta(minutes=5)
     results = {}
