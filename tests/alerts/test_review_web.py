@@ -168,7 +168,8 @@ def test_live_view_receives_frames_over_webrtc(server):
         browser, page = browser_login(p, server["base"], "auditor1")
         page.goto(server["base"] + "/cameras/w1/live")
         page.wait_for_function("window.liveFramesDecoded().then(n => n > 10)", timeout=30_000, polling=500)
-        expect(page.locator("#live-status")).to_have_text("playing", timeout=20_000)
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "playing", timeout=20_000)
+        assert page.inner_text("#live-status") == "播放中"
         t0 = page.evaluate("document.querySelector('#live').currentTime")
         page.wait_for_timeout(1000)
         assert page.evaluate("document.querySelector('#live').currentTime") > t0  # it keeps playing

@@ -2,12 +2,17 @@
 (async () => {
   const video = document.getElementById("live");
   const status = document.getElementById("live-status");
+  // The words come from the page (its language); data-state keeps the machine-readable state for scripts.
+  const show = (state, extra) => {
+    status.dataset.state = state;
+    status.textContent = (status.dataset[state] || state) + (extra ? " " + extra : "");
+  };
   const pc = new RTCPeerConnection({ iceServers: [] });
   window.livePeer = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.ontrack = (event) => { video.srcObject = event.streams[0] || new MediaStream([event.track]); };
-  pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") status.textContent = "failed"; };
-  video.onplaying = () => { status.textContent = "playing"; };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") show("failed"); };
+  video.onplaying = () => { show("playing"); };
   await pc.setLocalDescription(await pc.createOffer());
   // Wait for ICE gathering so the offer carries its candidates (no trickle endpoint).
   await new Promise((resolve) => {
@@ -19,7 +24,7 @@
     headers: { "Content-Type": "application/json", "X-CSRF-Token": video.dataset.csrf },
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
   });
-  if (!response.ok) { status.textContent = "refused: " + response.status; return; }
+  if (!response.ok) { show("refused", response.status); return; }
   await pc.setRemoteDescription(await response.json());
 })();
 // For tests and the curious: frames decoded so far.
