@@ -105,8 +105,10 @@ MEASURES: dict[str, tuple[str, str]] = {
     # A published report's push (reports/publish.py): the period's totals.
     "transactions": (N_("Transactions"), "n"), "alerts": (N_("Alerts"), "n"),
 }
-UNITS = {"s": N_("{value:.1f} s"), "n": "{value:.0f}", "%": "{value:.1%}", "x": "{value:.4g}",
-         "yes": "{value:.0f}"}
+# How a unit reads around its number ({value}: the number as NUMBERS formats it; "8 秒", "130.4 秒").
+UNITS = {"s": N_("{value} s"), "n": "{value}", "%": "{value}", "x": "{value}", "yes": "{value}"}
+NUMBERS = {"s": lambda v: f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}", "n": lambda v: f"{v:.0f}",
+           "%": lambda v: f"{v:.1%}", "x": lambda v: f"{v:.4g}", "yes": lambda v: f"{v:.0f}"}
 SEPARATOR = N_(", ")  # between measures ("，" in Chinese)
 
 
@@ -146,10 +148,7 @@ def measure_text(key: str, value: Any, locale: str | None = None) -> str:
         return f"{gettext(label, locale)} {value}"
     if unit == "yes":
         return gettext(label, locale) if value else ""
-    shown = gettext(UNITS[unit], locale).format(value=value)
-    if unit == "s" and float(value).is_integer():
-        shown = gettext(UNITS[unit], locale).replace(":.1f", ":.0f").format(value=value)
-    return f"{gettext(label, locale)} {shown}"
+    return f"{gettext(label, locale)} {gettext(UNITS[unit], locale).format(value=NUMBERS[unit](value))}"
 
 
 def measures_text(measures: Mapping[str, Any], locale: str | None = None) -> str:

@@ -106,11 +106,11 @@ def shared_figures(g0: list[dict], g1: list[dict], v0: list[dict], v1: list[dict
     def usage(groups: list[dict]) -> tuple[int, float, float]:
         calls = sum(u["remote_calls"] for g in groups for u in g["shared"].values())
         trip = sum(u["remote_calls"] * u["round_trip_ms"] for g in groups for u in g["shared"].values())
-        return calls, trip, sum(u["mb_sent"] for g in groups for u in g["shared"].values())
+        return calls, trip, sum(u["bytes_sent"] for g in groups for u in g["shared"].values()) / 1e6
 
     def server(vs: list[dict]) -> dict:
         return {k: sum(v[k] for v in vs if v["running"]) for k in ("batches", "inputs", "requests", "wait_ms",
-                                                                    "run_ms", "bytes_in")}
+                                                                    "run_ms")}
 
     (c0, t0, m0), (c1, t1, m1) = usage(g0), usage(g1)
     s0, s1 = server(v0), server(v1)

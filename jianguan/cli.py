@@ -352,7 +352,7 @@ def cluster_status(address: str | None) -> None:
                        f"{'online' if c['online'] else 'offline'}")
         for name, u in s.get("shared", {}).items():
             click.echo(f"  detector {name}: {u['remote_calls']} calls on {u['server']} ({u['round_trip_ms']} ms "
-                       f"round trip, {u['mb_sent']} MB sent), {u['local_calls']} local")
+                       f"round trip, {u['bytes_sent'] / 1e6:.1f} MB sent), {u['local_calls']} local")
     for line in _server_lines(server_statuses()):
         click.echo(line)
 

@@ -226,21 +226,29 @@ def start_site(config: SiteConfig, dsn: str) -> tuple[Any, list[Any], list[Any]]
     return services, servers, groups
 
 
-def group_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """Every camera group's status in the cluster this process is connected to; a group being restarted
-    (its machine died) is listed with `running: False` and the reason."""
+def ask_named(prefix: str, method: str, timeout_s: float) -> list[tuple[str, dict[str, Any] | Exception]]:
+    """`method` asked of every named actor of the cluster whose name starts with `prefix` (groups, detection
+    servers), by name: its answer, or the exception of one restarting or unreachable."""
     ray = _ray()
-    out = []
+    out: list[tuple[str, dict[str, Any] | Exception]] = []
     for entry in sorted(ray.util.list_named_actors(all_namespaces=True), key=lambda e: e["name"]):
-        if entry["namespace"] != NAMESPACE or not entry["name"].startswith("group:"):
+        if entry["namespace"] != NAMESPACE or not entry["name"].startswith(prefix):
             continue
         try:
             handle = ray.get_actor(entry["name"], namespace=NAMESPACE)
-            out.append(ray.get(handle.status.remote(), timeout=timeout_s))
-        except Exception as exc:  # noqa: BLE001 - restarting, unreachable: say so, go on with the others
-            out.append({"group": entry["name"], "site": entry["name"].split(":")[1], "running": False,
-                        "error": type(exc).__name__, "cameras": {}})
+            out.append((entry["name"], ray.get(getattr(handle, method).remote(), timeout=timeout_s)))
+        except Exception as exc:  # noqa: BLE001 - restarting, unreachable: said by the caller, the others go on
+            out.append((entry["name"], exc))
     return out
+
+
+def group_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """Every camera group's status in the cluster this process is connected to; a group being restarted
+    (its machine died) is listed with `running: False` and the reason."""
+    return [answer if not isinstance(answer, Exception) else
+            {"group": name, "site": name.split(":")[1], "running": False, "error": type(answer).__name__,
+             "cameras": {}}
+            for name, answer in ask_named("group:", "status", timeout_s)]
 
 
 class ClusterMonitor:

@@ -189,7 +189,7 @@ def cluster_families(monitor: ClusterMonitor) -> Iterator[Any]:
             calls.add_metric([*labels, usage["server"], "server"], usage["remote_calls"])
             calls.add_metric([*labels, usage["server"], "local"], usage["local_calls"])
             trip.add_metric(labels, usage["round_trip_ms"] / 1000)
-            sent.add_metric(labels, usage["mb_sent"] * 1e6)
+            sent.add_metric(labels, usage["bytes_sent"])
     yield from (up, restarts, cameras, calls, trip, sent, cpu, memory, *per_camera.values())
     yield from _server_families(monitor.servers)
 

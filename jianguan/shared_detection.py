@@ -35,10 +35,9 @@ import supervision as sv
 
 from analytics.config import DetectorConfig
 from analytics.detectors.yolo import YoloModel
+from jianguan.cluster import NAMESPACE, ask_named
 
 log = logging.getLogger(__name__)
-
-NAMESPACE = "jianguan"  # the cluster's (jianguan/cluster.py)
 
 
 @dataclass
@@ -46,7 +45,6 @@ class BatchStats:
     requests: int = 0  # calls answered (one per group detection step)
     inputs: int = 0  # model inputs run
     batches: int = 0  # model runs
-    bytes_in: int = 0  # model input bytes run (decoded pixels)
     wait_ms: float = 0.0  # summed time requests waited for their batch to start
     run_ms: float = 0.0  # summed model time
     failed: int = 0  # batches whose model run raised (their callers detect locally)
@@ -125,7 +123,6 @@ class Batcher:
         s.batches += 1
         s.inputs += len(flat)
         s.requests += len(batch)
-        s.bytes_in += sum(x.nbytes for x in flat)
         s.wait_ms += sum(started - arrived for _, _, arrived in batch) * 1000
         s.run_ms += (loop.time() - started) * 1000
         s.callers = len(self._callers)
@@ -270,7 +267,7 @@ class SharedModel:
         """What this caller sent: calls served remotely and locally, their mean round trip, bytes sent."""
         return {"server": self.name, "remote_calls": self.remote_calls, "local_calls": self.local_calls,
                 "round_trip_ms": round(self.round_trip_ms / max(1, self.remote_calls), 1),
-                "mb_sent": round(self.bytes_sent / 1e6, 1)}
+                "bytes_sent": self.bytes_sent}
 
 
 def start_servers(detector: DetectorConfig, gpus: float, cpus: float, resources: dict[str, float],
@@ -288,15 +285,6 @@ def start_servers(detector: DetectorConfig, gpus: float, cpus: float, resources:
 
 def server_statuses(timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """Every detection server of the cluster this process is connected to, with its batching figures."""
-    import ray
-
-    out = []
-    for entry in sorted(ray.util.list_named_actors(all_namespaces=True), key=lambda e: e["name"]):
-        if entry["namespace"] != NAMESPACE or not entry["name"].startswith("detector:"):
-            continue
-        try:
-            info = ray.get(ray.get_actor(entry["name"], namespace=NAMESPACE).info.remote(), timeout=timeout_s)
-            out.append({"server": entry["name"], "running": True, **info})
-        except Exception as exc:  # noqa: BLE001 - restarting, unreachable: say so, go on with the others
-            out.append({"server": entry["name"], "running": False, "error": type(exc).__name__})
-    return out
+    return [{"server": name, "running": False, "error": type(answer).__name__} if isinstance(answer, Exception)
+            else {"server": name, "running": True, **answer}
+            for name, answer in ask_named("detector:", "info", timeout_s)]

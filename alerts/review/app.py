@@ -135,7 +135,9 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         if not expected or not secrets.compare_digest(str(expected), token):
             raise HTTPException(403, N_("invalid or missing CSRF token; reload the page"))
 
-    def alert_for(user: User, alert_id: int) -> dict[str, Any]:
+    def alert_row(alert_id: int) -> dict[str, Any]:
+        """Everything the desk shows of one alert, for no one in particular (`alert_for` checks the user's
+        sites; the acknowledge page's signed link is its own check)."""
         with pool.connection() as conn:
             cur = conn.execute(
                 "SELECT a.*, COALESCE(c.name, a.source_id) AS camera_name, s.name AS site_name,"
@@ -153,7 +155,10 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             names = [d.name for d in cur.description]
         if row is None:
             raise HTTPException(404, N_("alert not found"))
-        alert = dict(zip(names, row, strict=True))
+        return dict(zip(names, row, strict=True))
+
+    def alert_for(user: User, alert_id: int) -> dict[str, Any]:
+        alert = alert_row(alert_id)
         if not user.may_see(alert["site_id"]):
             audit(user.username, "denied", f"alert:{alert_id}", {"site_id": alert["site_id"]})
             raise HTTPException(404, N_("alert not found"))
@@ -246,6 +251,7 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
 
     # The queue's order: what still needs a verdict first (oldest first: it has waited longest), then the rest,
     # newest first. The list, the count and next/previous on an alert's page all use it.
+    QUEUE_FROM = "FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
     QUEUE_ORDER = ("ORDER BY (a.status IN ('open', 'acknowledged')) DESC,"
                    " CASE WHEN a.status IN ('open', 'acknowledged') THEN a.started_at END ASC,"
                    " a.started_at DESC, a.id")
@@ -273,11 +279,11 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
                f" WHERE {where} {QUEUE_ORDER} LIMIT %s")
         with pool.connection() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
-            (left,) = conn.execute("SELECT count(*) FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
-                                   f" WHERE {where} AND a.status IN ('open', 'acknowledged')", args).fetchone()
-            rules = [r for (r,) in conn.execute("SELECT DISTINCT a.rule FROM alerts a LEFT JOIN cameras c"
-                                                 f" ON c.id = a.camera_id WHERE {queue_where(user, {}, tz)[0]}"
-                                                 " ORDER BY 1", queue_where(user, {}, tz)[1])]
+            (left,) = conn.execute(f"SELECT count(*) {QUEUE_FROM} WHERE {where}"
+                                   " AND a.status IN ('open', 'acknowledged')", args).fetchone()
+            mine, mine_args = queue_where(user, {}, tz)  # the rules of every alert the user may see
+            rules = [r for (r,) in conn.execute(f"SELECT DISTINCT a.rule {QUEUE_FROM} WHERE {mine} ORDER BY 1",
+                                                 mine_args)]
         keys = ("id", "started_at", "ended_at", "site_id", "camera_name", "camera_id", "rule", "zone_id",
                 "severity", "status", "verdict", "title", "zone_name", "evidence", "site_name")
         alerts = [dict(zip(keys, r, strict=True)) for r in rows]
@@ -289,8 +295,8 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         filters = request.session.get("queue") or {}
         where, args = queue_where(user, filters, ZoneInfo(desk_timezone(user)))
         with pool.connection() as conn:
-            ids = [i for (i,) in conn.execute(f"SELECT a.id FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id"
-                                              f" WHERE {where} {QUEUE_ORDER} LIMIT 1000", args)]
+            ids = [i for (i,) in conn.execute(f"SELECT a.id {QUEUE_FROM} WHERE {where} {QUEUE_ORDER} LIMIT 1000",
+                                              args)]
         if alert_id not in ids:
             return None, (ids[0] if ids else None)
         at = ids.index(alert_id)
@@ -301,8 +307,8 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
         filters = {**(request.session.get("queue") or {}), "status": ""}
         where, args = queue_where(user, filters, ZoneInfo(desk_timezone(user)))
         with pool.connection() as conn:
-            row = conn.execute(f"SELECT a.id FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id WHERE {where}"
-                               f" AND a.status IN ('open', 'acknowledged') {QUEUE_ORDER} LIMIT 1", args).fetchone()
+            row = conn.execute(f"SELECT a.id {QUEUE_FROM} WHERE {where} AND a.status IN ('open', 'acknowledged')"
+                               f" {QUEUE_ORDER} LIMIT 1", args).fetchone()
         return row[0] if row else None
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -411,38 +417,23 @@ def create_app(dsn: str, session_secret: str, evidence_root: Path, *, https_only
             raise HTTPException(403, N_("this link is invalid or has expired"))
         return claim
 
-    def _brief(alert_id: int) -> dict[str, Any]:
-        """What a commander needs to decide from a phone: the alert's names, place, time and measures."""
-        with pool.connection() as conn:
-            cur = conn.execute(
-                "SELECT a.id, a.rule, a.zone_id, a.severity, a.status, a.title, a.started_at, a.snapshot_path,"
-                " COALESCE(c.name, a.source_id) AS camera_name, c.area, s.name AS site_name,"
-                " s.timezone AS site_timezone, z.name AS zone_name, i.evidence"
-                " FROM alerts a JOIN sites s ON s.id = a.site_id LEFT JOIN cameras c ON c.id = a.camera_id"
-                " LEFT JOIN zones z ON z.camera_id = a.camera_id AND z.id = a.zone_id"
-                " LEFT JOIN incidents i ON i.id = a.incident_id WHERE a.id = %s", (alert_id,))
-            row = cur.fetchone()
-            if row is None:
-                raise HTTPException(404, N_("alert not found"))
-            return dict(zip([d.name for d in cur.description], row, strict=True))
-
     @app.get("/ack/{token}", response_class=HTMLResponse)
     def ack_page(request: Request, token: str):
         claim = _claim(token)
-        alert = _brief(claim.alert_id)
+        alert = alert_row(claim.alert_id)
         return render(request, "ack.html", {"alert": alert, "alert_id": claim.alert_id, "token": token,
                                             "done": None}, timezone=alert["site_timezone"])
 
     @app.get("/ack/{token}/snapshot.jpg")
     def ack_snapshot(token: str):
         """The alert's snapshot for the holder of its signed link (a commander's phone, no login)."""
-        return evidence_file(_brief(_claim(token).alert_id)["snapshot_path"], "image/jpeg")
+        return evidence_file(alert_row(_claim(token).alert_id)["snapshot_path"], "image/jpeg")
 
     @app.post("/ack/{token}", response_class=HTMLResponse)
     def ack_by_link(request: Request, token: str):
         claim = _claim(token)
         done = _acknowledge(claim.alert_id, f"link:{claim.channel}", "signed link")
-        alert = _brief(claim.alert_id)
+        alert = alert_row(claim.alert_id)
         return render(request, "ack.html", {"alert": alert, "alert_id": claim.alert_id, "token": token,
                                             "done": done}, timezone=alert["site_timezone"])
 

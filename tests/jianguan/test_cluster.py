@@ -22,7 +22,7 @@ from analytics.detectors import YoloDetector
 from dashboards import cluster_model
 from ingest.simulator import DEFAULT_SOURCE, missing_reason, start_simulator
 from jianguan.cli import cli
-from jianguan.cluster import group_statuses, plan_groups, run_cluster
+from jianguan.cluster import NAMESPACE, group_statuses, plan_groups, run_cluster
 from jianguan.config import parse_config
 from jianguan.metrics import cluster_scrape_config
 from jianguan.shared_detection import SharedModel, server_names, server_statuses
@@ -204,7 +204,7 @@ def test_shared_detection_serves_every_group_with_the_local_results(db_dsn, tmp_
         assert not wrong, wrong
 
         # The server gone (its machine died and nowhere else has the resource): the groups detect locally.
-        ray.kill(ray.get_actor(name, namespace="jianguan"), no_restart=True)
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
         wait_until(lambda: all(g["shared"]["yolo"]["local_calls"] >= 3 for g in group_statuses(timeout_s=2)), 120,
                    "both groups detecting on their own machines", every=0.5)
         assert all(g["running"] for g in group_statuses())
