@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +37,22 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for extraction, translate later"
     return message
+
+
+def cli_locale(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the `jianguan` command's messages: $JIANGUAN_LANG, else the POSIX locale variables in
+    gettext's order (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) where they name a language; C/POSIX and unset name
+    none, so a bare server prints Chinese like everything else staff read.
+
+    >>> cli_locale({"LANG": "en_US.UTF-8"}), cli_locale({"LANG": "C.UTF-8"}), cli_locale({"JIANGUAN_LANG": "en"})
+    ('en', 'zh_CN', 'en')
+    """
+    env = os.environ if environ is None else environ
+    for var in ("JIANGUAN_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var, "").split(":")[0].split(".")[0]
+        if value and value not in ("C", "POSIX"):
+            return normalise(value)
+    return DEFAULT_LOCALE
 
 
 def normalise(locale: str | None) -> str:
@@ -65,6 +83,29 @@ def translations(locale: str) -> NullTranslations:
 
 def gettext(message: str, locale: str | None = None) -> str:
     return translations(normalise(locale)).gettext(message)
+
+
+class Translatable:
+    """Mixed into an exception: its message can be read in any language. Raise it with a msgid (marked where
+    raised, so extraction finds it) and the values of its placeholders, `raise StorageError(N_("cannot reach
+    {host}"), host=h)`; `str()` is the English, `text(locale)` the reader's. Raised with a finished string
+    (no values), it is that string in every language."""
+
+    def __init__(self, msgid: str, /, **values: object) -> None:
+        self.msgid, self.values = msgid, values
+        super().__init__(msgid.format(**values) if values else msgid)
+
+    def text(self, locale: str | None = None) -> str:
+        """In `locale`; a value that is itself Translatable (the cause of a failure) reads in it too."""
+        if not self.values:
+            return gettext(self.msgid, locale)
+        values = {k: v.text(locale) if isinstance(v, Translatable) else v for k, v in self.values.items()}
+        return gettext(self.msgid, locale).format(**values)
+
+
+class TranslatableError(Translatable, ValueError):
+    """A ValueError to raise in config validators: pydantic keeps it in the error's ctx, where jianguan.config
+    finds it to word the problem in the operator's language."""
 
 
 def missing(locale: str, messages: list[str]) -> list[str]:
@@ -100,5 +141,5 @@ def zone_name(timezone: str, locale: str | None = None) -> str:
                                        return_city=False)
 
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "N_", "gettext", "local_datetime", "missing", "normalise", "translations",
-           "zone_name"]
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "N_", "Translatable", "TranslatableError", "cli_locale", "gettext",
+           "local_datetime", "missing", "normalise", "translations", "zone_name"]
