@@ -8,13 +8,15 @@ from typing import Any
 
 from dashboards.catalog import all_dashboards
 from dashboards.provisioning import FOLDER_TITLE, FOLDER_UID, PASSWORD_ENV, DatasourceSettings, datasource_models
+from i18n import N_, Translatable
 
 URL_ENV = "JIANGUAN_GRAFANA_URL"
 TOKEN_ENV = "JIANGUAN_GRAFANA_TOKEN"
 
 
-class GrafanaPushError(Exception):
-    """Grafana unreachable, refusing the token, or rejecting a dashboard; one line, never the token."""
+class GrafanaPushError(Translatable, Exception):
+    """Grafana unreachable, refusing the token, or rejecting a dashboard; one line, never the token;
+    `text(locale)` in the reader's language."""
 
 
 def _redact_url(url: str) -> str:
@@ -35,9 +37,9 @@ class GrafanaPusher:
         self.url = (url or os.environ.get(URL_ENV, "")).rstrip("/")
         self.token = token or os.environ.get(TOKEN_ENV, "")
         if not self.url:
-            raise GrafanaPushError(f"no Grafana URL: set {URL_ENV} (e.g. http://127.0.0.1:3000)")
+            raise GrafanaPushError(N_("no Grafana URL: set {env} (e.g. http://127.0.0.1:3000)"), env=URL_ENV)
         if not self.token:
-            raise GrafanaPushError(f"no Grafana token: set {TOKEN_ENV} to a service-account token")
+            raise GrafanaPushError(N_("no Grafana token: set {env} to a service-account token"), env=TOKEN_ENV)
         self.datasource = datasource or DatasourceSettings()
         self.timeout_s = timeout_s
 
@@ -45,8 +47,8 @@ class GrafanaPusher:
         try:
             from grafana_client import GrafanaApi  # lazy: only pushing needs it
         except ImportError:
-            raise GrafanaPushError("pushing to Grafana needs the grafana-client package "
-                                   "(pip install grafana-client)") from None
+            raise GrafanaPushError(N_("pushing to Grafana needs the grafana-client package "
+                                      "(pip install grafana-client)")) from None
         return GrafanaApi.from_url(self.url, credential=self.token, timeout=self.timeout_s)
 
     def push_all(self) -> list[str]:
@@ -63,10 +65,11 @@ class GrafanaPusher:
                                                 "overwrite": True, "message": "pushed by jianguan"})
                 pushed.append(uid)
         except GrafanaException as exc:
-            raise GrafanaPushError(f"Grafana at {_redact_url(self.url)} refused: {self._scrub(exc.message)}") from None
+            raise GrafanaPushError(N_("Grafana at {url} refused: {error}"), url=_redact_url(self.url),
+                                   error=self._scrub(exc.message)) from None
         except OSError as exc:  # niquests' connection errors are OSErrors
-            raise GrafanaPushError(f"cannot reach Grafana at {_redact_url(self.url)}: "
-                                   f"{self._scrub(type(exc).__name__)}") from None
+            raise GrafanaPushError(N_("cannot reach Grafana at {url}: {error}"), url=_redact_url(self.url),
+                                   error=self._scrub(type(exc).__name__)) from None
         return pushed
 
     def _scrub(self, text: str) -> str:

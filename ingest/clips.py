@@ -12,13 +12,16 @@ from pathlib import Path
 
 import av
 
+from i18n import N_, Translatable
+
 from .recorder import Segment
 
 GAP_TOLERANCE_S = 0.5  # segments closer than this count as back to back
 
 
-class ClipError(Exception):
-    """No recording covers the interval, or ffmpeg failed to cut it. One line, no paths with secrets."""
+class ClipError(Translatable, Exception):
+    """No recording covers the interval, or ffmpeg failed to cut it. One line, no paths with secrets;
+    `text(locale)` words it in the reader's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +63,10 @@ def cut_clip(segments: Sequence[Segment], t0: float, t1: float, out_path: Path, 
              timeout_s: float = 300.0) -> ClipFile:
     """Cut [t0, t1] (epoch seconds, clamped to what was recorded) into out_path, atomically."""
     if t1 <= t0:
-        raise ClipError(f"empty interval {t0:.3f}..{t1:.3f}")
+        raise ClipError(N_("empty interval {t0:.3f}..{t1:.3f}"), t0=t0, t1=t1)
     segs = _contiguous(segments, t0, t1)
     if not segs:
-        raise ClipError(f"no recording covers {t0:.1f}..{t1:.1f}")
+        raise ClipError(N_("no recording covers {t0:.1f}..{t1:.1f}"), t0=t0, t1=t1)
     start = max(t0, segs[0].start_ts)
     end = min(t1, segs[-1].end_ts)
     out_path = Path(out_path)
@@ -88,10 +91,11 @@ def cut_clip(segments: Sequence[Segment], t0: float, t1: float, out_path: Path, 
         try:
             res = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
-            raise ClipError(f"ffmpeg took over {timeout_s:g} s cutting {out_path.name}") from None
+            raise ClipError(N_("ffmpeg took over {timeout:g} s cutting {clip}"), timeout=timeout_s,
+                            clip=out_path.name) from None
         if res.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
             why = res.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise ClipError(f"ffmpeg failed cutting {out_path.name}: {why[0][:200]}")
+            raise ClipError(N_("ffmpeg failed cutting {clip}: {error}"), clip=out_path.name, error=why[0][:200])
         duration = _duration(tmp)
         os.replace(tmp, out_path)
     finally:
@@ -106,4 +110,4 @@ def _duration(path: Path) -> float:
         with av.open(str(path)) as c:
             return c.duration / av.time_base if c.duration else 0.0
     except av.error.FFmpegError as exc:
-        raise ClipError(f"clip {path.name} is unreadable: {exc.strerror}") from None
+        raise ClipError(N_("clip {clip} is unreadable: {error}"), clip=path.name, error=exc.strerror) from None

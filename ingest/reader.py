@@ -15,6 +15,8 @@ import av.error
 import cv2
 import numpy as np
 
+from i18n import N_
+
 from .source import SourceError, open_container, stream_fps
 from .urls import is_live_url, redact_text, redact_url
 
@@ -228,7 +230,8 @@ class CameraReader:
                 try:
                     pass_len = yield from self._decode(container, lambda rel, o=offset: self.base_ts + o + rel)
                 except av.error.FFmpegError as exc:  # PyAV's own message repeats the raw URL
-                    raise SourceError(f"read failed on {redact_url(self.url)}: {exc.strerror}") from None
+                    raise SourceError(N_("read failed on {url}: {error}"), url=redact_url(self.url),
+                                      error=exc.strerror) from None
                 if not self.loop or self._stop.is_set():
                     return
                 offset += pass_len

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 import av
 import av.error
 
+from i18n import N_, Translatable
+
 from .urls import is_live_url, redact_url, scheme_of
 
 
-class SourceError(Exception):
-    """A source that cannot be opened or read. The message is one line, credentials redacted."""
+class SourceError(Translatable, Exception):
+    """A source that cannot be opened or read. The message is one line, credentials redacted; `text(locale)`
+    words it in the reader's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,28 +35,31 @@ def open_options(url: str) -> dict[str, str]:
     return {}
 
 
-def describe_error(url: str, exc: BaseException, timeout_s: float | None = None, timed_out: bool = False) -> str:
-    """One human line. Built from errno/strerror only: PyAV's str(exc) repeats the raw URL."""
-    where = redact_url(url)
+def open_error(url: str, exc: BaseException, timeout_s: float | None = None, timed_out: bool = False) -> SourceError:
+    """The error of a failed open, one human line. Built from errno/strerror only: PyAV's str(exc) repeats
+    the raw URL."""
+    where = redact_url(url).replace("\n", " ")
     if timed_out and not isinstance(exc, FileNotFoundError | ConnectionRefusedError):
         # An interrupted RTSP handshake surfaces as "Invalid data"; the clock tells the real story.
-        why = f"timed out after {timeout_s:g} s"
-    elif isinstance(exc, FileNotFoundError):  # av.error.FileNotFoundError subclasses it
-        why = "no such file"
-    elif isinstance(exc, ConnectionRefusedError):
-        why = "connection refused"
-    elif isinstance(exc, av.error.ProtocolNotFoundError):
-        why = f"unknown protocol '{scheme_of(url)}'"
-    elif isinstance(exc, av.error.ExitError | TimeoutError):
+        return SourceError(N_("cannot open {url}: timed out after {timeout:g} s"), url=where, timeout=timeout_s)
+    if isinstance(exc, FileNotFoundError):  # av.error.FileNotFoundError subclasses it
+        return SourceError(N_("cannot open {url}: no such file"), url=where)
+    if isinstance(exc, ConnectionRefusedError):
+        return SourceError(N_("cannot open {url}: connection refused"), url=where)
+    if isinstance(exc, av.error.ProtocolNotFoundError):
+        return SourceError(N_("cannot open {url}: unknown protocol '{scheme}'"), url=where, scheme=scheme_of(url))
+    if isinstance(exc, av.error.ExitError | TimeoutError):
         # PyAV's timeout interrupts the I/O; FFmpeg reports that as "Immediate exit requested".
-        why = f"timed out after {timeout_s:g} s" if timeout_s else "timed out"
-    elif isinstance(exc, av.error.FFmpegError):
+        if timeout_s:
+            return SourceError(N_("cannot open {url}: timed out after {timeout:g} s"), url=where, timeout=timeout_s)
+        return SourceError(N_("cannot open {url}: timed out"), url=where)
+    if isinstance(exc, av.error.FFmpegError):
         why = (exc.strerror or type(exc).__name__).strip()
     elif isinstance(exc, OSError) and exc.strerror:
         why = exc.strerror
     else:
         why = type(exc).__name__
-    return f"cannot open {where}: {why}".replace("\n", " ")
+    return SourceError(N_("cannot open {url}: {error}"), url=where, error=why.replace("\n", " "))
 
 
 def open_container(url: str, open_timeout_s: float, read_timeout_s: float) -> av.container.InputContainer:
@@ -63,10 +69,10 @@ def open_container(url: str, open_timeout_s: float, read_timeout_s: float) -> av
         container = av.open(url, mode="r", options=open_options(url), timeout=(open_timeout_s, read_timeout_s))
     except Exception as exc:  # every PyAV/OS error becomes one clean line for the user
         timed_out = time.monotonic() - started >= open_timeout_s * 0.95
-        raise SourceError(describe_error(url, exc, open_timeout_s, timed_out)) from None
+        raise open_error(url, exc, open_timeout_s, timed_out) from None
     if not container.streams.video:
         container.close()
-        raise SourceError(f"cannot open {redact_url(url)}: no video stream")
+        raise SourceError(N_("cannot open {url}: no video stream"), url=redact_url(url))
     return container
 
 

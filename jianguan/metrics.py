@@ -41,6 +41,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from i18n import N_, TranslatableError
 from jianguan.config import ROLE_PORT_OFFSET, MetricsConfig, SiteConfig
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ def scrape_config(cfg: SiteConfig, host: str | None = None, interval_s: int = 15
     supervisor's own label for the roles it keeps). `host`: where Prometheus reaches the roles
     (default: metrics.bind, or 127.0.0.1 when that is 0.0.0.0)."""
     if cfg.metrics.port is None:
-        raise ValueError("metrics are off: set metrics.port in the site config first")
+        raise TranslatableError(N_("metrics are off: set metrics.port in the site config first"))
     roles = ["node", "serve", *[r for r in cfg.serve.roles if r in ROLE_PORT_OFFSET and r != "node"]]
     where = host or (cfg.metrics.bind if cfg.metrics.bind not in ("0.0.0.0", "::") else "127.0.0.1")
     targets = [{"targets": [f"{where}:{role_port(cfg.metrics, role)}"],
@@ -268,6 +269,6 @@ def cluster_scrape_config(cfg: SiteConfig, host: str, interval_s: int = 15) -> d
     """The Prometheus job for `jianguan cluster run`'s driver on `host`, with the first site config's metrics
     port: its series name their own site (one driver runs many), so the target adds only `service`."""
     if cfg.metrics.port is None:
-        raise ValueError("metrics are off: set metrics.port in the site config first")
+        raise TranslatableError(N_("metrics are off: set metrics.port in the site config first"))
     return {"job_name": "jianguan-cluster", "scrape_interval": f"{interval_s}s", "static_configs": [
         {"targets": [f"{host}:{role_port(cfg.metrics, 'cluster')}"], "labels": {"service": "cluster"}}]}

@@ -34,6 +34,7 @@ from analytics.health import Sustained
 from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
 from analytics.rules import ExternalEvent, IncidentEvent
+from i18n import N_
 from ingest import CameraReader, Frame, Recorder, RetentionSweeper, SourceError, SourceInfo, cut_clip, probe
 from jianguan.config import CameraConfig, SiteConfig
 from jianguan.lane_feed import LaneEventFeed, lane_routes
@@ -144,6 +145,7 @@ def preflight(config: SiteConfig, probe_timeout_s: float = 5.0,
     detectors = {d.name: build(d) for d in config.all_detectors}
     sources: dict[str, SourceInfo] = {}
     unreachable: dict[str, str] = {}
+    errors: list[SourceError] = []
     live = [c for c in config.cameras if not is_file_source(c.streams.detect)]
     for cam in config.cameras:
         if is_file_source(cam.streams.detect):
@@ -155,9 +157,12 @@ def preflight(config: SiteConfig, probe_timeout_s: float = 5.0,
                 sources[cam_id] = fut.result()
             except SourceError as exc:
                 unreachable[cam_id] = str(exc)
+                errors.append(exc)
     if live and len(unreachable) == len(live) and not any(is_file_source(c.streams.detect) for c in config.cameras):
-        first = next(iter(unreachable.values()))
-        raise SourceError(f"no camera could be reached ({len(live)} tried); first: {first}")
+        # The first camera's own error as the value: its English today, its reader's language should the
+        # mixin ever word nested errors too.
+        raise SourceError(N_("no camera could be reached ({count} tried); first: {first}"), count=len(live),
+                          first=errors[0])
     for cam_id, why in unreachable.items():
         log.warning("camera %s unreachable at start, will keep retrying: %s", cam_id, why)
     return Preflight(detectors, sources, unreachable)

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from i18n import N_
 from storage.errors import StorageError
 
 APPLICATION_NAME = "jianguan"
@@ -57,12 +58,13 @@ def connect(dsn: str, **kw: Any) -> psycopg.Connection:
     except psycopg.Error as exc:
         # A parse error can quote the fragment it choked on, which may be the password: mask quoted text.
         detail = re.sub(r'"[^"]{2,}"', '"…"', _one_line(str(exc), dsn))
-        raise StorageError(f"invalid PostgreSQL DSN ({detail})") from None
+        raise StorageError(N_("invalid PostgreSQL DSN ({detail})"), detail=detail) from None
     try:
         return psycopg.connect(dsn, **kw)
     except psycopg.Error as exc:
         # `from None`: the chained psycopg exception would print the DSN-bearing context in tracebacks.
-        raise StorageError(f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {_one_line(str(exc), dsn)}") from None
+        raise StorageError(N_("cannot connect to PostgreSQL at {dsn}: {error}"), dsn=redact_dsn(dsn),
+                           error=_one_line(str(exc), dsn)) from None
 
 
 def timescaledb_enabled(conn: psycopg.Connection) -> bool:

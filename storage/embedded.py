@@ -34,6 +34,7 @@ from types import TracebackType
 
 from psycopg.conninfo import make_conninfo
 
+from i18n import N_
 from storage.dsn import connect
 from storage.errors import StorageError
 
@@ -68,7 +69,7 @@ def _server_account() -> _RunAs | None:
         except KeyError:
             continue
         return _RunAs(name, entry.pw_uid, entry.pw_gid, tuple(os.getgrouplist(name, entry.pw_gid)))
-    raise StorageError("running as root, but neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL as")
+    raise StorageError(N_("running as root, but neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL as"))
 
 
 def _major_of(bindir: Path) -> str | None:
@@ -103,16 +104,17 @@ def find_bindir(major: str | None = None) -> Path:
     found = [c for c in candidates if _has_server(c)]
     if not found:
         roots = ", ".join(f"{r}/*/bin" for r in SEARCH_ROOTS)
-        raise StorageError(f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
-                           f"{roots}; install them (Debian: apt-get install postgresql) or set JIANGUAN_DSN "
-                           "to an existing server")
+        raise StorageError(N_("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
+                              "{roots}; install them (Debian: apt-get install postgresql) or set JIANGUAN_DSN "
+                              "to an existing server"), roots=roots)
     if major is None:
         return found[0]
     for bindir in found:
         if _major_of(bindir) == major:
             return bindir
-    raise StorageError(f"the data directory was created by PostgreSQL {major}, but only other versions' binaries "
-                       f"were found ({', '.join(map(str, found))}); install PostgreSQL {major}")
+    raise StorageError(N_("the data directory was created by PostgreSQL {major}, but only other versions' "
+                          "binaries were found ({found}); install PostgreSQL {major}"),
+                       major=major, found=", ".join(map(str, found)))
 
 
 def timescaledb_installed(bindir: Path) -> bool:
@@ -198,7 +200,8 @@ class EmbeddedPostgres:
         result = self._run([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w",
                             "-t", str(START_TIMEOUT_S), "stop"], timeout=START_TIMEOUT_S + 30)
         if result.returncode != 0 and self.running_port() is not None:
-            raise StorageError(f"could not stop PostgreSQL in {self.data_dir}: {_last_line(result)}")
+            raise StorageError(N_("could not stop PostgreSQL in {data_dir}: {error}"), data_dir=str(self.data_dir),
+                               error=_last_line(result))
         self.started_here = False
 
     def running_port(self) -> int | None:
@@ -245,16 +248,19 @@ class EmbeddedPostgres:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                                   cwd=self.data_dir, check=False, **kw)
         except subprocess.TimeoutExpired:
-            raise StorageError(f"{Path(cmd[0]).name} did not finish within {timeout:.0f} s "
-                               f"(data dir {self.data_dir}){self._log_tail()}") from None
+            raise self._with_log(N_("{command} did not finish within {timeout:.0f} s (data dir {data_dir})"),
+                                 N_("{command} did not finish within {timeout:.0f} s (data dir {data_dir}); "
+                                    "last lines of {log}: {lines}"),
+                                 command=Path(cmd[0]).name, timeout=timeout, data_dir=str(self.data_dir)) from None
         except OSError as exc:
-            raise StorageError(f"cannot run {cmd[0]}: {exc.strerror}") from None
+            raise StorageError(N_("cannot run {command}: {error}"), command=cmd[0], error=exc.strerror) from None
 
     def _prepare_dir(self) -> None:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create data directory {self.data_dir}: {exc.strerror}") from None
+            raise StorageError(N_("cannot create data directory {data_dir}: {error}"), data_dir=str(self.data_dir),
+                               error=exc.strerror) from None
         account = self._account
         if account is None:
             return
@@ -262,9 +268,10 @@ class EmbeddedPostgres:
         for parent in reversed(self.data_dir.parents):
             if not _searchable_by(parent, account):
                 raise StorageError(
-                    f"PostgreSQL refuses to run as root, so it runs as user '{account.name}', which cannot reach "
-                    f"{self.data_dir}: {parent} is not searchable by it; choose a data directory that user can "
-                    f"reach (e.g. under /var/lib or /tmp) or run jianguan as a non-root user")
+                    N_("PostgreSQL refuses to run as root, so it runs as user '{user}', which cannot reach "
+                       "{data_dir}: {parent} is not searchable by it; choose a data directory that user can "
+                       "reach (e.g. under /var/lib or /tmp) or run jianguan as a non-root user"),
+                    user=account.name, data_dir=str(self.data_dir), parent=str(parent))
         st = self.data_dir.stat()
         if st.st_uid != account.uid:
             os.chown(self.data_dir, account.uid, account.gid)
@@ -272,8 +279,8 @@ class EmbeddedPostgres:
 
     def _initdb(self, bindir: Path) -> None:
         if self.pgdata.exists() and any(self.pgdata.iterdir()):
-            raise StorageError(f"{self.pgdata} exists but is not a PostgreSQL cluster (no PG_VERSION); "
-                               "move it away or choose another data directory")
+            raise StorageError(N_("{pgdata} exists but is not a PostgreSQL cluster (no PG_VERSION); "
+                                  "move it away or choose another data directory"), pgdata=str(self.pgdata))
         password = secrets.token_urlsafe(24)
         pwfile = self.data_dir / ".initdb-pw"
         _write_private(pwfile, password, self._account)
@@ -284,7 +291,8 @@ class EmbeddedPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise StorageError(f"initdb failed in {self.pgdata}: {_last_line(result)}")
+            raise StorageError(N_("initdb failed in {pgdata}: {error}"), pgdata=str(self.pgdata),
+                               error=_last_line(result))
         # Loopback TCP only; no unix socket (see the module docstring).
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write("\n# jianguan embedded server\nlisten_addresses = '127.0.0.1'\n"
@@ -294,7 +302,8 @@ class EmbeddedPostgres:
 
     def _start_server(self, bindir: Path) -> int:
         if self.port is not None and not _port_is_free(self.port):
-            raise StorageError(f"port {self.port} on {HOST} is already in use; choose another storage.port")
+            raise StorageError(N_("port {port} on {host} is already in use; choose another storage.port"),
+                               port=self.port, host=HOST)
         attempts = 1 if self.port is not None else 3
         for attempt in range(attempts):
             port = self.port if self.port is not None else _free_port()
@@ -315,10 +324,12 @@ class EmbeddedPostgres:
             if "Address already in use" in new_log and attempt + 1 < attempts:
                 continue  # lost the race for an ephemeral port; pick another
             if "Address already in use" in new_log:
-                raise StorageError(f"port {port} on {HOST} is already in use; choose another storage.port"
-                                   f"{self._log_tail(new_log)}")
-            raise StorageError(f"PostgreSQL failed to start from {self.pgdata} ({_last_line(result)})"
-                               f"{self._log_tail(new_log)}")
+                raise self._with_log(N_("port {port} on {host} is already in use; choose another storage.port"),
+                                     N_("port {port} on {host} is already in use; choose another storage.port; "
+                                        "last lines of {log}: {lines}"), new_log, port=port, host=HOST)
+            raise self._with_log(N_("PostgreSQL failed to start from {pgdata} ({error})"),
+                                 N_("PostgreSQL failed to start from {pgdata} ({error}); last lines of {log}: {lines}"),
+                                 new_log, pgdata=str(self.pgdata), error=_last_line(result))
         raise AssertionError("unreachable")
 
     def _ensure_database(self, port: int) -> None:
@@ -330,8 +341,8 @@ class EmbeddedPostgres:
         try:
             return self.password_path.read_text().strip()
         except OSError:
-            raise StorageError(f"the superuser password file {self.password_path} is missing or unreadable; "
-                               "it is written when the cluster is created") from None
+            raise StorageError(N_("the superuser password file {path} is missing or unreadable; "
+                                  "it is written when the cluster is created"), path=str(self.password_path)) from None
 
     def _major(self) -> str | None:
         version = self.pgdata / "PG_VERSION"
@@ -345,11 +356,14 @@ class EmbeddedPostgres:
         except OSError:
             return ""
 
-    def _log_tail(self, text: str | None = None) -> str:
+    def _with_log(self, msgid: str, msgid_with_log: str, text: str | None = None, **values: object) -> StorageError:
+        """The error of `msgid`, or, where the server log (`text`, default all of it) has lines, of
+        `msgid_with_log` with the last of them as {lines} and the log's path as {log}."""
         lines = [line.strip() for line in (text if text is not None else self._read_log()).splitlines() if line.strip()]
         if not lines:
-            return ""
-        return f"; last lines of {self.log_path}: " + " | ".join(lines[-_LOG_TAIL_LINES:])
+            return StorageError(msgid, **values)
+        tail = " | ".join(lines[-_LOG_TAIL_LINES:])
+        return StorageError(msgid_with_log, **values, log=str(self.log_path), lines=tail)
 
 
 def _write_private(path: Path, text: str, owner: _RunAs | None) -> None:

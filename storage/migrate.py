@@ -24,6 +24,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
+from i18n import N_
 from storage import rollups
 from storage.dsn import connect
 from storage.errors import StorageError
@@ -53,7 +54,8 @@ def load_migrations() -> list[Migration]:
             continue
         number = match.group(1)
         if number in seen:
-            raise StorageError(f"two migrations share number {number}: {seen[number]} and {entry.name}")
+            raise StorageError(N_("two migrations share number {number}: {first} and {second}"), number=number,
+                               first=seen[number], second=entry.name)
         seen[number] = entry.name
         text = entry.read_text(encoding="utf-8")
         first = text.splitlines()[0] if text else ""
@@ -105,7 +107,8 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> None:
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,))
     except psycopg.Error as exc:
         detail = " ".join(str(exc).split())
-        raise StorageError(f"migration {migration.version} failed and was rolled back: {detail}") from None
+        raise StorageError(N_("migration {version} failed and was rolled back: {error}"), version=migration.version,
+                           error=detail) from None
     log.info("applied migration %s", migration.version)
 
 

@@ -33,6 +33,7 @@ from datetime import datetime
 
 import psycopg
 
+from i18n import N_
 from storage.dsn import connect
 from storage.errors import StorageError
 
@@ -120,10 +121,6 @@ class RollupRefresh:
     buckets: int | None      # rollup rows written (plain PostgreSQL; None on TimescaleDB, which does not say)
     watermark: datetime | None
 
-    def describe(self) -> str:
-        if self.buckets is None:
-            return f"{self.rollup} refreshed"
-        return f"{self.rollup} {self.buckets} hourly rows in {self.ranges} range(s)"
 
 
 def _select(rollup: Rollup, bucket: str) -> str:
@@ -305,14 +302,14 @@ def refresh_rollups(target: str | psycopg.Connection, start: datetime | None = N
 def _refresh(conn: psycopg.Connection, start: datetime | None, end: datetime | None) -> list[RollupRefresh]:
     try:
         if conn.execute("SELECT to_regclass('rollup_state')").fetchone()[0] is None:
-            raise StorageError("no rollups in this database: run `jianguan db migrate`")
+            raise StorageError(N_("no rollups in this database: run `jianguan db migrate`"))
         conn.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK_KEY,))
         try:
             return backend_of(conn).refresh(conn, start, end)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK_KEY,))
     except psycopg.Error as exc:
-        raise StorageError(f"refreshing rollups failed: {' '.join(str(exc).split())}") from None
+        raise StorageError(N_("refreshing rollups failed: {error}"), error=" ".join(str(exc).split())) from None
 
 
 class RollupRefresher:

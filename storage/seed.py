@@ -32,6 +32,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from i18n import N_
 from storage.dsn import connect
 from storage.errors import StorageError
 
@@ -194,8 +195,8 @@ def _prepare(conn: psycopg.Connection, site: SeedSite, truncate: bool) -> None:
         conn.execute("TRUNCATE " + ", ".join(SERIES_TABLES))
     elif conn.execute("SELECT EXISTS (SELECT 1 FROM transactions) OR EXISTS (SELECT 1 FROM camera_stats)"
                       ).fetchone()[0]:
-        raise StorageError("the database already holds transactions or camera stats; seed an empty database "
-                           "or pass --truncate to empty the time-series and business tables first")
+        raise StorageError(N_("the database already holds transactions or camera stats; seed an empty database "
+                              "or pass --truncate to empty the time-series and business tables first"))
     conn.execute("INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
                  " SET name = EXCLUDED.name, timezone = EXCLUDED.timezone", (site.id, site.name, site.timezone))
     with conn.cursor() as cur:

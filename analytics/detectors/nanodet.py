@@ -18,6 +18,7 @@ import supervision as sv
 
 from analytics.config import DetectorConfig, RegionOfInterest
 from analytics.detectors.base import COCO_CLASSES, ModelError, cpu_threads, crop, empty_detections, model_dir
+from i18n import N_
 
 MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
@@ -30,7 +31,7 @@ def resolve_nanodet(name: str) -> Path:
     """`nanodet-m` is the file built by scripts/build_nanodet.sh; anything else is a path to an .onnx file."""
     path = model_dir() / "nanodet-m.onnx" if name in (BUILTIN, BUILTIN + ".onnx") else Path(name).expanduser()
     if not path.is_file():
-        raise ModelError(f"NanoDet model not found at {path}; run scripts/build_nanodet.sh")
+        raise ModelError(N_("NanoDet model not found at {path}; run scripts/build_nanodet.sh"), path=str(path))
     return path
 
 
@@ -53,11 +54,13 @@ class NanoDetDetector:
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"cannot load model {self.path.name}: {exc}".splitlines()[0]) from exc
+            raise ModelError(N_("cannot load model {model}: {error}"), model=self.path.name,
+                             error=(str(exc).splitlines() or [""])[0]) from exc
         self._input = self._session.get_inputs()[0].name
         outputs = self._session.get_outputs()
         if len(outputs) != 6:
-            raise ModelError(f"cannot load model {self.path.name}: expected NanoDet's 6 outputs, got {len(outputs)}")
+            raise ModelError(N_("cannot load model {model}: expected NanoDet's 6 outputs, got {count}"),
+                             model=self.path.name, count=len(outputs))
         self._outputs = [o.name for o in outputs]
         self._keep = np.array(sorted(set(config.classes)), dtype=int) if config.classes else None
         self._centres = {s: _centres(config.imgsz, s) for s in STRIDES}

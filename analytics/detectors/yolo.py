@@ -19,6 +19,7 @@ from analytics.config import DetectorConfig, RegionOfInterest
 from analytics.detectors.base import ModelError, cpu_threads, crop, empty_detections, model_dir
 from analytics.detectors.packing import STRIDE, Call, by_shape, compose, plan_calls, split
 from analytics.detectors.regions import INPUT_OVERHEAD_PX
+from i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def resolve_model(name: str) -> Path:
                 candidate = Path(folder) / name
                 if candidate.is_file():
                     return candidate
-        raise ModelError(f"built-in model {name!r} needs the package {package!r}; run scripts/setup.sh")
-    raise ModelError(f"model file not found: {path}")
+        raise ModelError(N_("built-in model {name!r} needs the package {package!r}; run scripts/setup.sh"), name=name,
+                         package=package)
+    raise ModelError(N_("model file not found: {path}"), path=str(path))
 
 
 BEST_FILE = "best.json"  # in the model cache: the runtime `jianguan models export --best` measured fastest
@@ -128,7 +130,8 @@ class YoloModel:
 
             self._model = YOLO(str(self.path), task=export_task(self.path))
         except Exception as exc:  # ultralytics raises many types for a bad file
-            raise ModelError(f"cannot load model {self.path.name}: {exc}".splitlines()[0]) from exc
+            raise ModelError(N_("cannot load model {model}: {error}"), model=self.path.name,
+                             error=(str(exc).splitlines() or [""])[0]) from exc
         # Ultralytics holds torch to fewer threads than the machine has: importing it sets OMP_NUM_THREADS=1
         # when unset, and its predictor's first set-up calls torch.set_num_threads(cores - 1) (a training
         # default), so on 2 cores inference ran on one (the scenario evaluation: 100 % CPU, 108 ms a frame
