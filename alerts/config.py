@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.routing import EscalationConfig, Route
+from i18n import N_, TranslatableError
 
 
 class _Strict(BaseModel):
@@ -19,7 +20,7 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
+        raise TranslatableError(N_("unknown time zone {zone!r}"), zone=value) from None
     return value
 
 
@@ -97,12 +98,13 @@ class MqttNotifierConfig(_Strict):
         try:
             names = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
         except ValueError as exc:
-            raise ValueError(f"bad topic template: {exc}") from None
+            raise TranslatableError(N_("bad topic template: {error}"), error=exc) from None
         unknown = sorted(names - TOPIC_FIELDS)
         if unknown:
-            raise ValueError(f"unknown topic fields {unknown}; known: {sorted(TOPIC_FIELDS)}")
+            raise TranslatableError(N_("unknown topic fields {unknown}; known: {known}"), unknown=unknown,
+                                    known=sorted(TOPIC_FIELDS))
         if not value or "+" in value or "#" in value:
-            raise ValueError("a publish topic must be non-empty and hold no wildcard (+, #)")
+            raise TranslatableError(N_("a publish topic must be non-empty and hold no wildcard (+, #)"))
         return value
 
     @model_validator(mode="after")
@@ -110,9 +112,9 @@ class MqttNotifierConfig(_Strict):
         if self.port is None:
             self.port = 8883 if self.tls else 1883
         if not self.tls and (self.ca_file or self.cert_file or self.key_file):
-            raise ValueError("ca_file, cert_file and key_file need tls: true")
+            raise TranslatableError(N_("ca_file, cert_file and key_file need tls: true"))
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise TranslatableError(N_("cert_file and key_file go together"))
         return self
 
 
@@ -140,10 +142,10 @@ class EmailNotifierConfig(_Strict):
     @model_validator(mode="after")
     def _credentials(self) -> EmailNotifierConfig:
         if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
+            raise TranslatableError(N_("username and password go together"))
         if self.password is not None and not self.starttls and not self.allow_plaintext_auth:
-            raise ValueError("a password would cross the network in clear: enable starttls "
-                             "(or allow_plaintext_auth for a trusted local relay)")
+            raise TranslatableError(N_("a password would cross the network in clear: enable starttls "
+                                       "(or allow_plaintext_auth for a trusted local relay)"))
         return self
 
 

@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.enqueue import enqueue
+from i18n import N_, TranslatableError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class EscalationConfig(_Strict):
     @classmethod
     def _ordered(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
         if any(b.after_min <= a.after_min for a, b in zip(steps, steps[1:], strict=False)):
-            raise ValueError("escalation steps must come in increasing after_min")
+            raise TranslatableError(N_("escalation steps must come in increasing after_min"))
         return steps
 
 
@@ -69,7 +70,7 @@ def _parse_window(text: str) -> tuple[time, time]:
     try:
         start, end = (time.fromisoformat(p.strip()) for p in text.split("-"))
     except ValueError:
-        raise ValueError(f"hours must look like '08:30-17:30', got {text!r}") from None
+        raise TranslatableError(N_("hours must look like '08:30-17:30', got {spec!r}"), spec=text) from None
     return start, end
 
 

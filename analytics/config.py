@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from i18n import N_, TranslatableError
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,7 +63,7 @@ class DetectorConfig(_Strict):
     @classmethod
     def _multiple_of_32(cls, v: int) -> int:
         if v % 32:
-            raise ValueError(f"must be a multiple of 32 (YOLO strides), got {v}")
+            raise TranslatableError(N_("must be a multiple of 32 (YOLO strides), got {value}"), value=v)
         return v
 
     @field_validator("classes")
@@ -69,7 +71,7 @@ class DetectorConfig(_Strict):
     def _coco_ids(cls, v: list[int]) -> list[int]:
         bad = [c for c in v if not 0 <= c < 80]
         if bad:
-            raise ValueError(f"COCO class ids are 0..79, got {bad}")
+            raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
         return v
 
     @model_validator(mode="after")
@@ -83,7 +85,8 @@ class DetectorConfig(_Strict):
         if self.crops is None:  # people are small on ceiling cameras; vehicles are not
             self.crops = "zones" if self.kind == "yolo" else "roi"
         if self.min_scale is not None and self.min_scale > self.max_scale:
-            raise ValueError(f"min_scale ({self.min_scale}) is above max_scale ({self.max_scale})")
+            raise TranslatableError(N_("min_scale ({min}) is above max_scale ({max})"), min=self.min_scale,
+                                    max=self.max_scale)
         return self
 
 
@@ -126,7 +129,7 @@ class ZoneConfig(_Strict):
     def _relative_occluders(cls, polys: list[list[Point]]) -> list[list[Point]]:
         for pts in polys:
             if len(pts) < 3:
-                raise ValueError("an occluder needs at least 3 points")
+                raise TranslatableError(N_("an occluder needs at least 3 points"))
             _relative_points(pts)
         return polys
 
@@ -134,7 +137,8 @@ class ZoneConfig(_Strict):
 def _relative_points(pts: list[Point]) -> list[Point]:
     for x, y in pts:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(f"point ({x}, {y}) is outside 0..1; zone points are relative to the frame")
+            raise TranslatableError(N_("point ({x}, {y}) is outside 0..1; zone points are relative to the frame"),
+                                    x=x, y=y)
     return pts
 
 
@@ -170,5 +174,5 @@ class RegionOfInterest(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> RegionOfInterest:
         if self.x1 <= self.x0 or self.y1 <= self.y0:
-            raise ValueError("needs x0 < x1 and y0 < y1")
+            raise TranslatableError(N_("needs x0 < x1 and y0 < y1"))
         return self

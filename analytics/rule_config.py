@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from i18n import N_
+from i18n import N_, TranslatableError
 
 Severity = Literal["info", "minor", "major", "critical"]
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -54,9 +54,9 @@ class RuleBase(BaseModel):
         for span in spans:
             m = _HOURS.match(span)
             if not m:
-                raise ValueError(f"{span!r} is not HH:MM-HH:MM (24 h clock)")
+                raise TranslatableError(N_("{span!r} is not HH:MM-HH:MM (24 h clock)"), span=span)
             if m.group(1, 2) == m.group(3, 4):
-                raise ValueError(f"{span!r} is empty: start equals end")
+                raise TranslatableError(N_("{span!r} is empty: start equals end"), span=span)
         return spans
 
     @field_validator("timezone")
@@ -66,7 +66,7 @@ class RuleBase(BaseModel):
             try:
                 ZoneInfo(tz)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {tz!r}") from None
+                raise TranslatableError(N_("unknown time zone {zone!r}"), zone=tz) from None
         return tz
 
     def zone_ids(self) -> list[str]:

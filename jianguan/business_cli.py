@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from jianguan.messages import _
+
 _DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/pg"), show_default=True,
                          help="Embedded database directory, used when JIANGUAN_DSN and --config give no DSN.")
 _CONFIG = click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
@@ -36,7 +38,7 @@ def _moment(value: str | None, default: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"not an ISO date or time: {value!r}") from None
+        raise click.BadParameter(_("not an ISO date or time: {value!r}", value=value)) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
@@ -61,6 +63,9 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
 
     from alerts.business import BusinessAlerts
     from analytics.business import run_checks
+    from analytics.business.texts import explain
+    from analytics.texts import rule_label, severity_label
+    from i18n import cli_locale
     from storage import migrate, redact_dsn, resolve_dsn
 
     biz, alerts_cfg, _reports, storage_cfg, _metrics = _settings(config_file, data_dir)
@@ -68,23 +73,27 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
     end = _moment(until, now)
     start = _moment(since, end - timedelta(days=biz.recheck_days))
     if start >= end:
-        raise click.BadParameter("--since must be before --until")
+        raise click.BadParameter(_("--since must be before --until"))
+    locale = cli_locale()
     dsn, embedded = resolve_dsn(storage_cfg)
     try:
         migrate(dsn)
         with psycopg.connect(dsn) as conn:
             report = run_checks(conn, biz, start, end, site)
-        click.echo(f"{redact_dsn(dsn)}: {start:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC: "
-                   f"{len(report.findings)} findings in {sum(report.seconds_by_rule.values()):.2f} s")
+        click.echo(_("{dsn}: {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC: {n} findings in {seconds:.2f} s",
+                     dsn=redact_dsn(dsn), start=start, end=report.until, n=len(report.findings),
+                     seconds=sum(report.seconds_by_rule.values())))
         for rule, n in sorted(report.count_by_rule().items()):
-            click.echo(f"  {rule}: {n}")
+            click.echo(f"  {rule_label(rule, locale)}: {n}")
         for f in report.findings:
-            click.echo(f"  - [{f.severity}] {f.rule} {f.source_id}: {f.explanation}")
+            click.echo(f"  - [{severity_label(f.severity, locale)}] {rule_label(f.rule, locale)} {f.source_id}: "
+                       f"{explain(f, locale)}")
         if not dry_run and report.findings:
             with ConnectionPool(dsn, min_size=1, max_size=2) as pool:
                 stats = BusinessAlerts(pool, alerts_cfg, biz.max_evidence_rows).record(report.findings)
-            click.echo(f"alerts opened {stats.alerts_opened}, merged into live alerts {stats.merged}, already "
-                       f"recorded {stats.already_recorded}; pushes queued {stats.pushes}")
+            click.echo(_("alerts opened {opened}, merged into live alerts {merged}, already recorded {recorded}; "
+                         "pushes queued {pushes}", opened=stats.alerts_opened, merged=stats.merged,
+                         recorded=stats.already_recorded, pushes=stats.pushes))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -119,7 +128,7 @@ def run(config_file: Path | None, data_dir: Path) -> None:
             scheduler = BusinessScheduler(lambda: psycopg.connect(dsn), biz, sink)
             # Several workers may deliver the same outbox (a node's too): rows are claimed FOR UPDATE SKIP LOCKED.
             outbox = OutboxWorker(pool, {n.id: build_notifier(n) for n in alerts_cfg.notifiers}, alerts_cfg.retry)
-            click.echo(f"checking every {biz.check_every_min:g} min (Ctrl-C stops)")
+            click.echo(_("checking every {minutes:g} min (Ctrl-C stops)", minutes=biz.check_every_min))
             outbox.start()
             scheduler.start()
             metrics = serve_role_metrics(metrics_cfg, "business", lambda: outbox_families(outbox))
@@ -156,7 +165,7 @@ def inject_cmd(days: tuple[datetime, ...], site: str, truth: Path, data_dir: Pat
         write_truth(truth, planted)
         for i in planted:
             click.echo(f"{i.rule} at {i.source_id} from {i.started_at:%Y-%m-%d %H:%M}: {i.note}")
-        click.echo(f"ground truth: {truth}")
+        click.echo(_("ground truth: {path}", path=truth))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -187,20 +196,21 @@ def report(kind: str, day: datetime | None, out_dir: Path | None, site: str | No
         with psycopg.connect(dsn) as conn:
             sites = [(site,)] if site else conn.execute("SELECT id FROM sites ORDER BY id").fetchall()
             if not sites:
-                raise click.ClickException("no sites in the database (run `jianguan seed` or a node first)")
+                raise click.ClickException(_("no sites in the database (run `jianguan seed` or a node first)"))
             for (sid,) in sites:
                 tz = conn.execute("SELECT timezone FROM sites WHERE id = %s", (sid,)).fetchone()
                 if tz is None:
-                    raise click.ClickException(f"no site {sid!r} in the database")
+                    raise click.ClickException(_("no site {site!r} in the database", site=sid))
                 target: date = day.date() if day else default_day(kind, datetime.now(ZoneInfo(tz[0])).date())
                 try:
                     pub = publish(conn, sid, kind, target, reports_cfg, out_dir=out_dir, with_pdf=not no_pdf)
                 except (ReportError, LookupError) as exc:
                     raise click.ClickException(str(exc)) from None
-                click.echo(f"report {pub.report_id} ({kind} {pub.data.label}, {sid}): {pub.html_path}"
-                           f"{f', {pub.pdf_path}' if pub.pdf_path else ''}; sha256 "
-                           f"{(pub.pdf_sha256 or pub.html_sha256)[:16]}…; link queued for "
-                           f"{', '.join(pub.pushed_to) or 'nobody (no commanders or centre contacts)'}")
+                files = f"{pub.html_path}{f', {pub.pdf_path}' if pub.pdf_path else ''}"
+                click.echo(_("report {id} ({kind} {label}, {site}): {files}; sha256 {sha}…; link queued for {to}",
+                             id=pub.report_id, kind=kind, label=pub.data.label, site=sid, files=files,
+                             sha=(pub.pdf_sha256 or pub.html_sha256)[:16],
+                             to=", ".join(pub.pushed_to) or _("nobody (no commanders or centre contacts)")))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

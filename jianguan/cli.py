@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
+
+from jianguan.messages import _
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
 
 
 def _fail(message: str, code: int = EXIT_RUNTIME) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(_("error: {message}", message=message), err=True)
     sys.exit(code)
+
+
+def _error_text(exc: BaseException) -> str:
+    """What went wrong in the reader's language (i18n.Translatable errors), else as the error says it."""
+    from i18n import Translatable, cli_locale
+
+    return exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -47,14 +59,17 @@ def config() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def config_check(file: Path) -> None:
     """Validate FILE; print a summary, or every problem with the field it concerns."""
+    from analytics.texts import area_label
+    from i18n import cli_locale
     from jianguan.config import load_config
 
     cfg = load_config(file)  # a ConfigError is reported by main(), one line per problem
     areas = Counter(c.area for c in cfg.cameras)
     zones = sum(len(c.zones) for c in cfg.cameras)
     rules = sum(len(c.rules) for c in cfg.cameras)
-    by_area = ", ".join(f"{n} {a}" for a, n in sorted(areas.items()))
-    click.echo(f"ok: site {cfg.site.id}: {len(cfg.cameras)} cameras ({by_area}), {zones} zones, {rules} rules")
+    by_area = _(", ").join(f"{n} {area_label(a, cli_locale())}" for a, n in sorted(areas.items()))
+    click.echo(_("ok: site {site}: {cameras} cameras ({by_area}), {zones} zones, {rules} rules", site=cfg.site.id,
+                 cameras=len(cfg.cameras), by_area=by_area, zones=zones, rules=rules))
 
 
 # -- database ---------------------------------------------------------------------------------------
@@ -72,7 +87,8 @@ def db_migrate(data_dir: Path) -> None:
 
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
     applied = migrate(dsn)
-    click.echo(f"{redact_dsn(dsn)}: applied {', '.join(applied) if applied else 'nothing (up to date)'}")
+    done = _(", ").join(applied) if applied else _("nothing (up to date)")
+    click.echo(_("{dsn}: applied {migrations}", dsn=redact_dsn(dsn), migrations=done))
     if embedded is not None and embedded.started_here:
         embedded.stop()
 
@@ -94,7 +110,7 @@ def db_stop(data_dir: Path) -> None:
     from storage import EmbeddedPostgres
 
     EmbeddedPostgres(data_dir).stop()
-    click.echo("stopped")
+    click.echo(_("stopped"))
 
 
 # -- dashboards -------------------------------------------------------------------------------------
@@ -120,7 +136,7 @@ def dashboards_push() -> None:
     from dashboards import GrafanaPusher
 
     for uid in GrafanaPusher().push_all():
-        click.echo(f"pushed {uid}")
+        click.echo(_("pushed {uid}", uid=uid))
 
 
 @dashboards.command("scrape-config")
@@ -141,7 +157,7 @@ def dashboards_scrape_config(file: Path, host: str | None, cluster_host: str | N
         cfg = load_config(file)
         job = cluster_scrape_config(cfg, cluster_host) if cluster_host else scrape_config(cfg, host)
     except ValueError as exc:
-        _fail(str(exc))
+        _fail(_error_text(exc))
     click.echo(yaml.safe_dump({"scrape_configs": [job]}, sort_keys=False), nl=False)
 
 
@@ -185,36 +201,41 @@ def run(file: Path) -> None:
               help="Push alerts here instead of the demo's own local receiver.")
 def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: str | None) -> None:
     """Run the whole path on real footage: detect, track, rule, alert, clip, push, store, dashboard."""
+    from analytics.texts import rule_label
     from dashboards import export
+    from i18n import cli_locale
     from jianguan.demo import DEMO_VIDEO, WebhookReceiver, demo_config, run_demo
     from jianguan.node import preflight
     from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
 
     source = source or DEMO_VIDEO
     if not source.exists():
-        _fail(f"footage not found: {source} (install Debian's opencv-doc, or pass --source)")
+        _fail(_("footage not found: {source} (install Debian's opencv-doc, or pass --source)", source=source))
     # The demo's own receiver refuses the first push, so every run shows the outbox retrying.
     receiver = None if webhook_url else WebhookReceiver(fail_first=1)
     cfg = demo_config(data_dir.resolve(), webhook_url or receiver.url, source.resolve(), model)
-    click.echo(f"jianguan demo: {source} -> camera {cfg.cameras[0].id}, rule zone_unattended "
-               f"({cfg.cameras[0].rules[0].seconds:.0f} s), data in {data_dir}")
+    click.echo(_("jianguan demo: {source} -> camera {camera}, rule {rule} ({seconds:.0f} s), data in {data_dir}",
+                 source=source, camera=cfg.cameras[0].name or cfg.cameras[0].id,
+                 seconds=cfg.cameras[0].rules[0].seconds, rule=rule_label("zone_unattended", cli_locale()),
+                 data_dir=data_dir))
     checked = preflight(cfg)
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir / "pg"))
     try:
         applied = migrate(dsn)
-        click.echo(f"database: {redact_dsn(dsn)} ({'embedded' if embedded else 'JIANGUAN_DSN'}; "
-                   f"migrations applied: {', '.join(applied) or 'none needed'})")
+        click.echo(_("database: {dsn} ({kind}; migrations applied: {migrations})", dsn=redact_dsn(dsn),
+                     kind=_("embedded") if embedded else "JIANGUAN_DSN",
+                     migrations=_(", ").join(applied) or _("none needed")))
         report = run_demo(cfg, dsn, checked=checked, progress=_print_progress)
         _print_summary(report)
         _print_alerts(dsn, report.alert_ids)
         paths = export(data_dir / "dashboards")
-        click.echo(f"dashboards: {len(paths)} files in {data_dir / 'dashboards'}")
+        click.echo(_("dashboards: {n} files in {folder}", n=len(paths), folder=data_dir / "dashboards"))
         if receiver is not None:
-            click.echo(f"webhook receiver on 127.0.0.1: {len(receiver.deliveries)} deliveries in {receiver.attempts}"
-                       " attempts (it refuses the first on purpose)")
+            click.echo(_("webhook receiver on 127.0.0.1: {n} deliveries in {attempts} attempts (it refuses the "
+                         "first on purpose)", n=len(receiver.deliveries), attempts=receiver.attempts))
         if embedded is not None and embedded.started_here:
-            click.echo(f"embedded PostgreSQL data: {data_dir / 'pg'} "
-                       f"(reopen with: jianguan db start --data-dir {data_dir / 'pg'})")
+            click.echo(_("embedded PostgreSQL data: {folder} (reopen with: jianguan db start --data-dir {folder})",
+                         folder=data_dir / "pg"))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -253,8 +274,6 @@ def serve(file: Path) -> None:
     """Run the roles FILE's `serve.roles` asks for (node, events, business, review) as processes under one
     supervisor that restarts any that dies; SIGTERM or Ctrl-C stops them all the orderly way. Each role's
     state: <data_dir>/serve-state.json."""
-    import os
-
     from jianguan.config import load_config
     from jianguan.metrics import serve_role_metrics, supervisor_families
     from jianguan.signals import stop_on_signals
@@ -270,7 +289,8 @@ def serve(file: Path) -> None:
                                 env={**os.environ, "JIANGUAN_DSN": dsn})
         restore = stop_on_signals(supervisor.stop_event)
         metrics = serve_role_metrics(cfg.metrics, "serve", lambda: supervisor_families(supervisor))
-        click.echo(f"serving {', '.join(roles)}; state in {supervisor.state_path}", err=True)
+        click.echo(_("serving {roles}; state in {path}", roles=", ".join(roles), path=supervisor.state_path),
+                   err=True)
         try:
             supervisor.run()
         finally:
@@ -315,16 +335,16 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
         def show(monitor: ClusterMonitor) -> None:
             for s in monitor.groups:
                 frames = sum(c["frames"] for c in s["cameras"].values())
-                state = "running" if s["running"] else f"down ({s.get('error')})"
-                click.echo(f"{s['group']}: {state} on {s.get('host', '?')}, {len(s['cameras'])} cameras, "
-                           f"{frames} frames, restarted {monitor.restarts.get(s['group'], 0)}x", err=True)
+                click.echo(_("{group}: {state} on {host}, {cameras} cameras, {frames} frames, restarted {n}x",
+                             group=s["group"], state=_state(s), host=s.get("host", "?"), cameras=len(s["cameras"]),
+                             frames=frames, n=monitor.restarts.get(s["group"], 0)), err=True)
             for line in _server_lines(monitor.servers):
                 click.echo(line, err=True)
 
         try:
             run_cluster(configs, dsn, address, stop, every_s=every_s, on_status=show)
         except RuntimeError as exc:
-            _fail(str(exc))
+            _fail(_error_text(exc))
     finally:
         restore()
         if embedded is not None and embedded.started_here:
@@ -342,32 +362,39 @@ def cluster_status(address: str | None) -> None:
     try:
         import ray
     except ImportError:
-        _fail("the cluster needs Ray: pip install -e '.[cluster]'")
+        _fail(_("the cluster needs Ray: pip install -e '.[cluster]'"))
     ray.init(address=address or "auto", namespace=NAMESPACE, logging_level=logging.WARNING, ignore_reinit_error=True)
     for s in group_statuses():
-        state = "running" if s["running"] else f"down ({s.get('error')})"
-        click.echo(f"{s['group']}  {state}  {s.get('host', '?')}")
+        click.echo(f"{s['group']}  {_state(s)}  {s.get('host', '?')}")
         for cam, c in sorted(s["cameras"].items()):
-            click.echo(f"  {cam}: {c['frames']} frames, {c['fps']} fps, lag {c['lag_s']} s, "
-                       f"{'online' if c['online'] else 'offline'}")
+            click.echo(_("  {camera}: {frames} frames, {fps} fps, lag {lag} s, {online}", camera=cam,
+                         frames=c["frames"], fps=c["fps"], lag=c["lag_s"],
+                         online=_("online") if c["online"] else _("offline")))
         for name, u in s.get("shared", {}).items():
-            click.echo(f"  detector {name}: {u['remote_calls']} calls on {u['server']} ({u['round_trip_ms']} ms "
-                       f"round trip, {u['bytes_sent'] / 1e6:.1f} MB sent), {u['local_calls']} local")
+            click.echo(_("  detector {name}: {calls} calls on {server} ({ms} ms round trip, {mb:.1f} MB sent), "
+                         "{local} local", name=name, calls=u["remote_calls"], server=u["server"],
+                         ms=u["round_trip_ms"], mb=u["bytes_sent"] / 1e6, local=u["local_calls"]))
     for line in _server_lines(server_statuses()):
         click.echo(line)
+
+
+def _state(s: dict) -> str:
+    """A camera group's or detection server's state: running, or down with its error."""
+    return _("running") if s["running"] else _("down ({error})", error=s.get("error"))
 
 
 def _server_lines(servers: list[dict]) -> list[str]:
     lines = []
     for v in servers:
         if not v["running"]:
-            lines.append(f"{v['server']}  down ({v.get('error')})")
+            lines.append(f"{v['server']}  {_state(v)}")
             continue
         batches = max(1, v["batches"])
-        lines.append(f"{v['server']}  running  {v['model']} on {v['device']}: {v['batches']} batches, "
-                     f"{v['inputs'] / batches:.1f} inputs and {v['requests'] / batches:.1f} calls a batch, "
-                     f"{v['wait_ms'] / max(1, v['requests']):.1f} ms wait, {v['run_ms'] / batches:.1f} ms run, "
-                     f"{v['callers']} callers")
+        lines.append(f"{v['server']}  {_state(v)}  " + _(
+            "{model} on {device}: {batches} batches, {inputs:.1f} inputs and {calls:.1f} calls a batch, "
+            "{wait:.1f} ms wait, {run:.1f} ms run, {callers} callers", model=v["model"], device=v["device"],
+            batches=v["batches"], inputs=v["inputs"] / batches, calls=v["requests"] / batches,
+            wait=v["wait_ms"] / max(1, v["requests"]), run=v["run_ms"] / batches, callers=v["callers"]))
     return lines
 
 
@@ -375,25 +402,28 @@ def _print_progress(report) -> None:
     parts = []
     for cam_id, c in report.cameras.items():
         total = f"/{c.expected_frames}" if c.expected_frames else ""
-        parts.append(f"{cam_id}: {c.frames_analysed}{total} frames, {c.detections} detections")
-    click.echo(f"  ... {'; '.join(parts)}", err=True)
+        parts.append(_("{camera}: {frames}{total} frames, {detections} detections", camera=cam_id,
+                       frames=c.frames_analysed, total=total, detections=c.detections))
+    click.echo("  ... " + _("; ").join(parts), err=True)
 
 
 def _print_summary(report) -> None:
     fps = report.frames / report.wall_s if report.wall_s else 0.0
-    click.echo(f"frames analysed: {report.frames} in {report.wall_s:.1f} s ({fps:.1f} fps)")
-    click.echo(f"detections: {report.detections}")
-    click.echo(f"incidents: {report.incidents}; alerts opened: {report.alerts}; clips: {report.clips}"
-               f"{f' ({report.clip_failures} failed)' if report.clip_failures else ''}")
-    click.echo(f"pushes delivered: {report.deliveries} (failed attempts retried: {report.failed_deliveries}; "
-               f"still queued: {report.undelivered})")
+    click.echo(_("frames analysed: {frames} in {seconds:.1f} s ({fps:.1f} fps)", frames=report.frames,
+                 seconds=report.wall_s, fps=fps))
+    click.echo(_("detections: {n}", n=report.detections))
+    failed = _(" ({n} failed)", n=report.clip_failures) if report.clip_failures else ""
+    click.echo(_("incidents: {incidents}; alerts opened: {alerts}; clips: {clips}{failed}",
+                 incidents=report.incidents, alerts=report.alerts, clips=report.clips, failed=failed))
+    click.echo(_("pushes delivered: {n} (failed attempts retried: {failed}; still queued: {queued})",
+                 n=report.deliveries, failed=report.failed_deliveries, queued=report.undelivered))
 
 
 def _print_alerts(dsn: str, alert_ids: list[int]) -> None:
     """Each alert as the site's people read it: its title (in the site's language), local times."""
     import psycopg
 
-    from i18n import gettext, local_datetime
+    from i18n import local_datetime
 
     if not alert_ids:
         return
@@ -403,31 +433,73 @@ def _print_alerts(dsn: str, alert_ids: list[int]) -> None:
             " FROM alerts a JOIN sites s ON s.id = a.site_id LEFT JOIN clips c ON c.id = a.clip_id"
             " WHERE a.id = ANY(%s) ORDER BY a.id", (alert_ids,)).fetchall()
     for alert_id, title, started, ended, snap, clip, sha, tz in rows:
-        end = local_datetime(ended, tz)[11:] if ended else gettext("ongoing")
-        click.echo(f"  {gettext('Alert')} {alert_id}: {title} [{local_datetime(started, tz, offset=True)} - {end}]")
-        click.echo(f"    {gettext('Snapshot')}: {snap}")
-        click.echo(f"    {gettext('Clip')}: {clip or '-'}{f'  sha256 {sha[:16]}…' if sha else ''}")
+        end = local_datetime(ended, tz)[11:] if ended else _("ongoing")
+        click.echo(_("  Alert {id}: {title} [{start} - {end}]", id=alert_id, title=title,
+                     start=local_datetime(started, tz, offset=True), end=end))
+        click.echo(_("    Snapshot: {path}", path=snap))
+        click.echo(_("    Clip: {path}", path=clip or "-") + (f"  sha256 {sha[:16]}…" if sha else ""))
 
 
 def main() -> None:
     tempfile.tempdir = None
+    _main()
+
+
+def _help_fields(cmd: click.Command) -> Iterator[tuple[object, str, str]]:
+    """(object, attribute, text as msgid) of every help text in the command tree under `cmd`: commands'
+    docstrings and options' help. The msgid is the text dedented, as `--help` prints it."""
+    for obj, attr in ((cmd, "help"), (cmd, "short_help"), *((p, "help") for p in cmd.params)):
+        text = getattr(obj, attr, None)
+        if text:
+            yield obj, attr, inspect.cleandoc(text)
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            yield from _help_fields(sub)
+
+
+def help_texts() -> set[str]:
+    """The msgids of `--help` (built at run time, so scripts/update_catalogue.py asks here)."""
+    return {text for _, _, text in _help_fields(cli)}
+
+
+def _translate_help(locale: str) -> None:
+    from i18n import gettext
+
+    for obj, attr, text in _help_fields(cli):
+        setattr(obj, attr, gettext(text, locale))
+
+
+def _show_click_error(exc: click.exceptions.ClickException) -> None:
+    """A usage or command error in the reader's language, as one `error:` line like every other (click's own
+    texts, e.g. "No such option", stay English: click ships no Chinese catalogue)."""
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        click.echo(exc.ctx.get_usage(), err=True)
+        click.echo(_("Try '{command} -h' for help.", command=exc.ctx.command_path), err=True)
+    click.echo(_("error: {message}", message=exc.format_message()), err=True)
+
+
+def _main() -> None:
+    from i18n import cli_locale
+
+    _translate_help(cli_locale())
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        _fail("interrupted", 130)
+        _fail(_("interrupted"), 130)
     except click.exceptions.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail(_("interrupted"), 130)
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line
         if isinstance(exc, _user_errors()):
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            text = _error_text(exc)
+            _fail(text.splitlines()[0] if text else type(exc).__name__)
         from jianguan.config import ConfigError
 
         if isinstance(exc, ConfigError):
             for problem in exc.problems:
-                click.echo(f"config error: {problem}", err=True)
+                click.echo(_("config error: {problem}", problem=problem), err=True)
             sys.exit(EXIT_CONFIG)
         raise
 

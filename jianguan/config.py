@@ -22,8 +22,10 @@ from analytics.business import BusinessConfig
 from analytics.config import TrackingConfig
 from analytics.motion import MotionConfig
 from analytics.rule_config import analysis_fps, at_rate
+from i18n import N_, TranslatableError, cli_locale
 from ingest.events.config import EventsConfig
 from ingest.retention import RecordingConfig
+from jianguan.messages import _
 from reports import ReportsConfig
 from storage import StorageConfig
 
@@ -115,11 +117,12 @@ class CameraConfig(_Strict):
         ids = [z.id for z in self.zones]
         dupes = sorted({z for z in ids if ids.count(z) > 1})
         if dupes:
-            raise ValueError(f"zone ids must be unique within a camera: {', '.join(dupes)}")
+            raise TranslatableError(N_("zone ids must be unique within a camera: {ids}"), ids=", ".join(dupes))
         for i, rule in enumerate(self.rules):
             for zone in rule.zone_ids():
                 if zone not in ids:
-                    raise ValueError(f"rules[{i}] ({rule.type}) refers to zone {zone!r}, which this camera lacks")
+                    raise TranslatableError(N_("rules[{i}] ({rule}) refers to zone {zone!r}, which this camera lacks"),
+                                            i=i, rule=rule.type, zone=zone)
         return self
 
 
@@ -199,7 +202,7 @@ class ServeConfig(_Strict):
     @classmethod
     def _once_each(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
-            raise ValueError("each role once")
+            raise TranslatableError(N_("each role once"))
         return v
 
 
@@ -234,16 +237,17 @@ class SiteConfig(_Strict):
         ids = [c.id for c in self.cameras]
         dupes = sorted({c for c in ids if ids.count(c) > 1})
         if dupes:
-            raise ValueError(f"camera ids must be unique: {', '.join(dupes)}")
+            raise TranslatableError(N_("camera ids must be unique: {ids}"), ids=", ".join(dupes))
         names = [d.name for d in self.all_detectors]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"detector names must be unique: {', '.join(map(str, dupes))} (set `name:`)")
+            raise TranslatableError(N_("detector names must be unique: {names} (set `name:`)"),
+                                    names=", ".join(map(str, dupes)))
         for cam in self.cameras:
             unknown = [n for n in cam.detect.detectors or [] if n not in names]
             if unknown:
-                raise ValueError(f"camera {cam.id} asks for detector(s) {', '.join(unknown)}; the site has "
-                                 f"{', '.join(map(str, names))}")
+                raise TranslatableError(N_("camera {camera} asks for detector(s) {unknown}; the site has {names}"),
+                                        camera=cam.id, unknown=", ".join(unknown), names=", ".join(map(str, names)))
         # Rules' opening hours are in the site's local time unless a rule names its own zone.
         for cam in self.cameras:
             for rule in cam.rules:
@@ -254,7 +258,8 @@ class SiteConfig(_Strict):
         named += [n for step in self.alerts.escalation.steps for n in step.notifiers]
         unknown = sorted(set(named) - known)
         if unknown:
-            raise ValueError(f"alerts: routes/escalation name unknown notifiers: {', '.join(unknown)}")
+            raise TranslatableError(N_("alerts: routes/escalation name unknown notifiers: {ids}"),
+                                    ids=", ".join(unknown))
         return self
 
     def camera_name(self, camera_id: str) -> str:
@@ -277,39 +282,82 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> SiteConf
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
+        raise ConfigError([_("{path}: file not found", path=path)]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+        raise ConfigError([_("{path}: cannot read: {error}", path=path, error=exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError([f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+        where = _("line {line}, column {column}: ", line=mark.line + 1, column=mark.column + 1) if mark else ""
+        raise ConfigError([_("{path}: {where}not valid YAML ({problem})", path=path, where=where,
+                             problem=getattr(exc, "problem", exc))]) from None
     return parse_config(raw, env=env, source=str(path))
 
 
 def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "config") -> SiteConfig:
     if not isinstance(raw, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping with site: and cameras:"])
+        raise ConfigError([_("{source}: the top level must be a mapping with site: and cameras:", source=source)])
     problems = _clear_text_secrets(raw)
     filled = _interpolate(raw, os.environ if env is None else env, (), problems)
     if problems:
-        raise ConfigError([f"{source}: {p}" for p in problems])
+        raise ConfigError([_("{where}: {problem}", where=source, problem=p) for p in problems])
     try:
         return SiteConfig.model_validate(filled)
     except ValidationError as exc:
-        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+        raise ConfigError([_("{where}: {problem}", where=source, problem=_describe(err))
+                           for err in exc.errors()]) from None
 
 
 def _describe(err: dict[str, Any]) -> str:
     # A tag only ever follows a list index (notifiers[0].mqtt): a field named like one (events.mqtt) stays.
     parts = err["loc"]
     loc = _path(tuple(p for i, p in enumerate(parts) if not (_is_union_tag(p) and i and isinstance(parts[i - 1], int))))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (check the spelling)"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    return f"{loc or '(top level)'}: {msg}"
+    return _("{where}: {problem}", where=loc or _("(top level)"), problem=_problem(err))
+
+
+# Pydantic's own messages, by error type, in words an operator reads (its ctx fills the placeholders); a
+# type not here keeps pydantic's English.
+_PYDANTIC = {
+    "extra_forbidden": N_("unknown field (check the spelling)"),
+    "missing": N_("required field is missing"),
+    "greater_than": N_("must be greater than {gt}"),
+    "greater_than_equal": N_("must be at least {ge}"),
+    "less_than": N_("must be less than {lt}"),
+    "less_than_equal": N_("must be at most {le}"),
+    "literal_error": N_("must be {expected}"),
+    "string_pattern_mismatch": N_("must match the pattern {pattern}"),
+    "string_too_short": N_("must have at least {min_length} characters"),
+    "string_too_long": N_("must have at most {max_length} characters"),
+    "too_short": N_("must have at least {min_length} items"),
+    "too_long": N_("must have at most {max_length} items"),
+    "int_parsing": N_("must be a whole number"),
+    "int_type": N_("must be a whole number"),
+    "int_from_float": N_("must be a whole number"),
+    "float_parsing": N_("must be a number"),
+    "float_type": N_("must be a number"),
+    "bool_parsing": N_("must be true or false"),
+    "bool_type": N_("must be true or false"),
+    "string_type": N_("must be text"),
+    "list_type": N_("must be a list"),
+    "dict_type": N_("must be a mapping (key: value)"),
+    "model_type": N_("must be a mapping (key: value)"),
+    "model_attributes_type": N_("must be a mapping (key: value)"),
+    "union_tag_invalid": N_("{tag!r} is not one of {expected_tags}"),
+    "union_tag_not_found": N_("needs `{discriminator}` to say which kind"),
+}
+
+
+def _problem(err: dict[str, Any]) -> str:
+    """What is wrong, in the operator's language: our validators raise TranslatableError; pydantic's own
+    errors are worded by type."""
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), TranslatableError):
+        return ctx["error"].text(cli_locale())
+    if err["type"] in _PYDANTIC:
+        try:
+            return _(_PYDANTIC[err["type"]], **ctx)
+        except (KeyError, IndexError):  # a ctx without the placeholder (another pydantic version)
+            pass
+    return err["msg"].removeprefix("Value error, ")
 
 
 _UNION_TAGS = {"zone_unattended", "webhook", "wecom", "dingtalk", "mqtt", "email"}
@@ -339,7 +387,7 @@ def _interpolate(node: Any, env: Any, where: tuple[Any, ...], problems: list[str
                 return env[name]
             if default is not None:
                 return default
-            problems.append(f"{_path(where)}: environment variable {name} is not set")
+            problems.append(_("{where}: environment variable {name} is not set", where=_path(where), name=name))
             return ""
         return _ENV_REF.sub(sub, node)
     return node
@@ -361,14 +409,16 @@ def _clear_text_secrets(node: Any, where: tuple[Any, ...] = ()) -> list[str]:
     key = where[-1] if where else ""
     is_ref = bool(_ENV_REF.fullmatch(node.strip()))
     if key in _SECRET_KEYS and not is_ref:
-        found.append(f"{_path(where)}: secrets must come from the environment, write ${{VAR}}")
+        found.append(_("{where}: secrets must come from the environment, write ${{VAR}}", where=_path(where)))
     elif key == "url" and any(p in _SECRET_URL_PARENTS for p in where if isinstance(p, str)) and not is_ref:
-        found.append(f"{_path(where)}: notifier URLs carry tokens; write ${{VAR}} and set it in the environment")
+        found.append(_("{where}: notifier URLs carry tokens; write ${{VAR}} and set it in the environment",
+                       where=_path(where)))
     elif "://" in node and "@" in node:
         try:
             password = urlsplit(node).password
         except ValueError:
             password = None
         if password and not _ENV_REF.fullmatch(password):
-            found.append(f"{_path(where)}: the password in this URL is in clear; write user:${{VAR}}@host")
+            found.append(_("{where}: the password in this URL is in clear; write user:${{VAR}}@host",
+                           where=_path(where)))
     return found

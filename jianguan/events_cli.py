@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from jianguan.messages import _
+
 DEFAULT_SCHEMA_DIR = Path("docs/schemas")
 
 
@@ -38,11 +40,14 @@ def serve(config_file: Path) -> None:
             raise click.ClickException(str(exc)) from None
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
         h, m = cfg.events.http, cfg.events.mqtt
-        click.echo(f"event intake for site {cfg.site.id}: database {redact_dsn(dsn)}, spool {spool_dir}")
+        click.echo(_("event intake for site {site}: database {dsn}, spool {spool}", site=cfg.site.id,
+                     dsn=redact_dsn(dsn), spool=spool_dir))
         if h.enabled:
-            click.echo(f"  HTTP  http://{h.host}:{h.port}/api/v1/lane-events, /api/v1/transactions (bearer token)")
+            click.echo(_("  HTTP  http://{host}:{port}/api/v1/lane-events, /api/v1/transactions (bearer token)",
+                         host=h.host, port=h.port))
         if m is not None:
-            click.echo(f"  MQTT  {m.host}:{m.port} topic {m.topic} (QoS 1, client id {m.client_id})")
+            click.echo(_("  MQTT  {host}:{port} topic {topic} (QoS 1, client id {client})", host=m.host, port=m.port,
+                         topic=m.topic, client=m.client_id))
         metrics = serve_role_metrics(cfg.metrics, "events", lambda: intake_families(service.intake))
         try:
             service.run()
@@ -50,8 +55,8 @@ def serve(config_file: Path) -> None:
             if metrics is not None:
                 metrics.shutdown()
         i = service.intake
-        click.echo(f"stopped: {dict(i.counts)}; replayed from spool: {dict(i.replayed)}; "
-                   f"batches still spooled: {i.pending()}")
+        click.echo(_("stopped: {counts}; replayed from spool: {replayed}; batches still spooled: {pending}",
+                     counts=dict(i.counts), replayed=dict(i.replayed), pending=i.pending()))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -82,9 +87,9 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
         ZoneInfo(tz)
         codecs.lookup(encoding)
     except (ZoneInfoNotFoundError, ValueError, LookupError) as exc:
-        raise click.UsageError(f"bad --tz or --encoding: {exc}") from None
+        raise click.UsageError(_("bad --tz or --encoding: {error}", error=exc)) from None
     if not file.is_file() or not os.access(file, os.R_OK):  # before any database is started or touched
-        click.echo(f"error: {file}: cannot read (not a readable file)", err=True)
+        click.echo(_("error: {message}", message=_("{file}: cannot read (not a readable file)", file=file)), err=True)
         sys.exit(2)
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
     try:
@@ -94,17 +99,18 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
 
             def progress(summary, done: int, size: int) -> None:
                 pct = f"{100 * done / size:.0f}%" if size else "100%"
-                click.echo(f"  ... {pct}: {summary.rows} rows ({summary.accepted} new, {summary.rejected} rejected)",
-                           err=True)
+                click.echo(_("  ... {pct}: {rows} rows ({new} new, {rejected} rejected)", pct=pct, rows=summary.rows,
+                             new=summary.accepted, rejected=summary.rejected), err=True)
 
             try:
                 s = import_csv(file, intake, site_id, tz=tz, encoding=encoding, batch_size=batch_size,
                                progress=progress)
             except CsvFileError as exc:
-                click.echo(f"error: {exc}", err=True)
+                click.echo(_("error: {message}", message=exc), err=True)
                 sys.exit(2)
             except StoreUnavailable as exc:
-                click.echo(f"error: {exc}; rows stored so far are kept, run the import again", err=True)
+                kept = _("; rows stored so far are kept, run the import again")
+                click.echo(_("error: {message}", message=exc) + kept, err=True)
                 sys.exit(1)
         if s.accepted or s.updated:
             # On TimescaleDB the hourly business aggregate's policy only refreshes the last 7 days: imported
@@ -115,14 +121,15 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
-    click.echo(f"{file}: {s.rows} rows: {s.accepted} accepted, {s.updated} updated, {s.duplicate} duplicates, "
-               f"{s.rejected} rejected")
+    click.echo(_("{file}: {rows} rows: {accepted} accepted, {updated} updated, {duplicate} duplicates, "
+                 "{rejected} rejected", file=file, rows=s.rows, accepted=s.accepted, updated=s.updated,
+                 duplicate=s.duplicate, rejected=s.rejected))
     for reason, n in s.reasons.most_common():
-        click.echo(f"  rejected {n}: {reason}")
+        click.echo(_("  rejected {n}: {reason}", n=n, reason=reason))
     if s.ignored_columns:
-        click.echo(f"  ignored columns: {', '.join(s.ignored_columns)}")
+        click.echo(_("  ignored columns: {columns}", columns=", ".join(s.ignored_columns)))
     if s.rejected:
-        click.echo("  rejected rows are kept in the dead_letters table with their line number")
+        click.echo(_("  rejected rows are kept in the dead_letters table with their line number"))
 
 
 @events.command("schemas")

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from i18n import N_
+from jianguan.messages import _
+
 
 @click.group()
 def models() -> None:
@@ -32,10 +35,10 @@ def export_cmd(model: str, fmt: str, imgsz: int, out_dir: Path | None, compare: 
     from analytics.detectors import ModelError, model_dir, resolve_model
 
     if imgsz % 32:
-        raise click.BadParameter(f"must be a multiple of 32, got {imgsz}", param_hint="--imgsz")
+        raise click.BadParameter(_("must be a multiple of 32, got {imgsz}", imgsz=imgsz), param_hint="--imgsz")
     source = resolve_model(model)
     if source.suffix != ".pt":
-        raise ModelError(f"export needs a .pt checkpoint, got {source.name}")
+        raise ModelError(N_("export needs a .pt checkpoint, got {name}"), name=source.name)
     out_dir = out_dir or model_dir()
     if not best:
         staged, path = _export(source, fmt, imgsz, out_dir)
@@ -56,7 +59,7 @@ def _export(source: Path, fmt: str, imgsz: int, out_dir: Path) -> tuple[Path, Pa
     staged = out_dir / f"{source.stem}-{imgsz}.pt"
     if not staged.exists() or staged.stat().st_size != source.stat().st_size:
         shutil.copy2(source, staged)
-    click.echo(f"exporting {source.name} to {fmt} at {imgsz} px (offline) ...")
+    click.echo(_("exporting {model} to {fmt} at {imgsz} px (offline) ...", model=source.name, fmt=fmt, imgsz=imgsz))
     from ultralytics import YOLO
 
     t0 = time.monotonic()
@@ -65,9 +68,10 @@ def _export(source: Path, fmt: str, imgsz: int, out_dir: Path) -> tuple[Path, Pa
         extra = {"simplify": True} if fmt == "onnx" else {}
         result = YOLO(str(staged)).export(format=fmt, imgsz=imgsz, dynamic=True, verbose=False, **extra)
     except Exception as exc:  # Ultralytics raises many types; one line for the user
-        raise ModelError(f"export to {fmt} failed: {exc}".splitlines()[0]) from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(N_("export to {fmt} failed: {error}"), fmt=fmt, error=first) from exc
     path = Path(result)
-    click.echo(f"exported in {time.monotonic() - t0:.0f} s: {path}")
+    click.echo(_("exported in {seconds:.0f} s: {path}", seconds=time.monotonic() - t0, path=path))
     return staged, path
 
 
@@ -80,7 +84,7 @@ def _time(path: Path, images: list, sizes: list[int], rounds: int = 5) -> float:
     for image, size in zip(images, sizes, strict=True):
         det.detect([image], sizes=[size])  # warm-up: a runtime may prepare each shape once
     t0 = time.perf_counter()
-    for _ in range(rounds):
+    for _round in range(rounds):
         for image, size in zip(images, sizes, strict=True):
             det.detect([image], sizes=[size])
     return (time.perf_counter() - t0) / (rounds * len(images)) * 1000
@@ -102,11 +106,12 @@ def _choose_best(source: Path, exports: dict[str, Path]) -> None:
     for fmt, path in exports.items():
         times[fmt] = _time(path, images, sizes)
     for runtime, ms in times.items():
-        click.echo(f"  {runtime:<9} {ms:6.1f} ms per input (crops of 256-640 px)")
+        click.echo(_("  {runtime:<9} {ms:6.1f} ms per input (crops of 256-640 px)", runtime=runtime, ms=ms))
     winner = min(times, key=times.__getitem__)
     chosen = source if winner == "torch" else exports[winner]
     record_best(source, chosen, {k: round(v, 2) for k, v in times.items()})
-    click.echo(f"fastest here: {winner}; detectors naming {source.name} use {chosen.name} (runtime: auto)")
+    click.echo(_("fastest here: {winner}; detectors naming {model} use {chosen} (runtime: auto)", winner=winner,
+                 model=source.name, chosen=chosen.name))
 
 
 def _compare(pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
@@ -122,10 +127,11 @@ def _compare(pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
         det = YoloDetector(DetectorConfig(model=str(path), imgsz=imgsz))
         det.detect([image])  # warm-up
         t0 = time.perf_counter()
-        for _ in range(frames):
+        for _frame in range(frames):
             found = det.detect([image])[0]
         ms = (time.perf_counter() - t0) / frames * 1000
-        click.echo(f"  {label:<9} {ms:6.1f} ms/frame at {imgsz} px ({len(found)} people on bus.jpg)")
+        click.echo(_("  {runtime:<9} {ms:6.1f} ms/frame at {imgsz} px ({n} people on bus.jpg)", runtime=label, ms=ms,
+                     imgsz=imgsz, n=len(found)))
 
 
 @models.command("list")
@@ -134,9 +140,10 @@ def list_cmd() -> None:
     from analytics.detectors import model_dir
 
     root = model_dir()
-    click.echo(f"model cache: {root}")
+    click.echo(_("model cache: {path}", path=root))
     nanodet = root / "nanodet-m.onnx"
-    click.echo(f"  nanodet-m.onnx: {'present' if nanodet.is_file() else 'missing (run scripts/build_nanodet.sh)'}")
+    state = _("present") if nanodet.is_file() else _("missing (run scripts/build_nanodet.sh)")
+    click.echo(f"  nanodet-m.onnx: {state}")
     if root.is_dir():
         for p in sorted(root.iterdir()):
             if p.suffix == ".onnx" and p.name != "nanodet-m.onnx" or p.name.endswith("_openvino_model"):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from jianguan.messages import _
+
 SESSION_ENV = "JIANGUAN_SESSION_SECRET"
 LINK_ENV = "JIANGUAN_LINK_SECRET"  # the same secret as the nodes' alerts.link_secret
 PASSWORD_ENV = "JIANGUAN_USER_PASSWORD"
@@ -36,19 +38,21 @@ def users_add(username: str, role: str, sites: tuple[str, ...], data_dir: Path) 
     import psycopg
 
     from alerts.review import add_user
+    from i18n import Translatable, cli_locale
 
     password = os.environ.get(PASSWORD_ENV) or click.prompt("password", hide_input=True,
                                                             confirmation_prompt=True)
     if role != "admin" and not sites:
-        raise click.UsageError("non-admin users need at least one --site")
+        raise click.UsageError(_("non-admin users need at least one --site"))
     dsn, embedded = _store(data_dir)
     try:
         with psycopg.connect(dsn) as conn:
             try:
                 user_id = add_user(conn, username, password, role, list(sites))
             except ValueError as exc:
-                raise click.UsageError(str(exc)) from None
-        click.echo(f"user {username} ({role}; sites: {', '.join(sites) or 'all'}) saved as id {user_id}")
+                raise click.UsageError(exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)) from None
+        click.echo(_("user {username} ({role}; sites: {sites}) saved as id {id}", username=username, role=role,
+                     sites=", ".join(sites) or _("all"), id=user_id))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
@@ -78,7 +82,7 @@ def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None,
     secret = os.environ.get(SESSION_ENV)
     if not secret:
         secret = secrets.token_urlsafe(48)
-        click.echo(f"note: {SESSION_ENV} is not set; sessions end when this process stops", err=True)
+        click.echo(_("note: {env} is not set; sessions end when this process stops", env=SESSION_ENV), err=True)
     dsn, embedded = _store(data_dir)
     try:
         link_secret = os.environ.get(LINK_ENV)
@@ -95,7 +99,8 @@ def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None,
             live = {"demo-window-03": str(DEMO_VIDEO)} if DEMO_VIDEO.exists() else {}
         app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links, live_sources=live,
                          reports_root=reports_dir)
-        click.echo(f"review desk on http://{host}:{port}/ (evidence from {data_dir / 'evidence'})")
+        click.echo(_("review desk on http://{host}:{port}/ (evidence from {folder})", host=host, port=port,
+                     folder=data_dir / "evidence"))
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         if embedded is not None and embedded.started_here:

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from jianguan.messages import _
+
+if TYPE_CHECKING:
+    from storage.rollups import RollupRefresh
+
+
+def describe(r: RollupRefresh) -> str:
+    """One rollup's refresh as the operator reads it."""
+    if r.buckets is None:
+        return _("{rollup} refreshed", rollup=r.rollup)
+    return _("{rollup}: {buckets} hourly rows in {ranges} range(s)", rollup=r.rollup, buckets=r.buckets,
+             ranges=r.ranges)
 
 
 @click.command("refresh-rollups")
@@ -27,8 +41,8 @@ def refresh_rollups_command(start: datetime | None, end: datetime | None, data_d
                                end.replace(tzinfo=UTC) if end else None)
         click.echo(f"{redact_dsn(dsn)}:")
         for r in done:
-            mark = f", watermark {r.watermark:%Y-%m-%d %H:%M} UTC" if r.watermark else ""
-            click.echo(f"  {r.describe()}{mark}")
+            mark = _(", watermark {at:%Y-%m-%d %H:%M} UTC", at=r.watermark) if r.watermark else ""
+            click.echo(f"  {describe(r)}{mark}")
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from jianguan.messages import _
+
 # The example office config references secrets by ${ENV}; seeding needs none of them.
 _DUMMY_ENV = {"JIANGUAN_CAMERA_PASSWORD": "unused", "JIANGUAN_WEBHOOK_URL": "http://127.0.0.1:9/unused",
               "JIANGUAN_WEBHOOK_SECRET": "unused"}
@@ -59,18 +61,19 @@ def seed(config_file: Path | None, days: int, end: datetime | None, seed_value: 
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
     try:
         migrate(dsn)
-        click.echo(f"seeding {redact_dsn(dsn)}: site {site.id}, {len(site.cameras)} cameras, {days} days "
-                   f"(seed {seed_value})")
+        click.echo(_("seeding {dsn}: site {site}, {cameras} cameras, {days} days (seed {seed})", dsn=redact_dsn(dsn),
+                     site=site.id, cameras=len(site.cameras), days=days, seed=seed_value))
         report = run_seed(dsn, site, days=days, end=end.replace(tzinfo=UTC) if end else None, seed=seed_value,
                           stats_every_s=stats_every, occupancy_every_s=occupancy_every, truncate=truncate,
                           progress=click.echo)
         rate = report.total_rows / report.seconds if report.seconds else 0.0
-        click.echo(f"done: {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC, "
-                   f"{report.total_rows} rows ({rate:,.0f} rows/s)")
+        click.echo(_("done: {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC, {rows} rows ({rate:,.0f} rows/s)",
+                     start=report.start, end=report.end, rows=report.total_rows, rate=rate))
+        from jianguan.rollups_cli import describe
         from storage.rollups import refresh_rollups  # the hourly rollups the long-range panels read
 
         rolled = refresh_rollups(dsn)
-        click.echo("rollups: " + ", ".join(r.describe() for r in rolled))
+        click.echo(_("rollups: ") + _(", ").join(describe(r) for r in rolled))
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()

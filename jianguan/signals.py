@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import click
 
+from jianguan.messages import _
+
 
 def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop, `jianguan serve`) set `stop`, so the command stops
@@ -18,7 +20,8 @@ def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        click.echo(f"{signal.Signals(signum).name}: stopping the orderly way; again to stop at once", err=True)
+        click.echo(_("{signal}: stopping the orderly way; again to stop at once", signal=signal.Signals(signum).name),
+                   err=True)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

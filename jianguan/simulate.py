@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
+from jianguan.messages import _
+
 
 def cameras_of_config(file: Path) -> tuple[list[str], str | None, str | None, int | None]:
     """Camera ids of a site config, and the user, password and port its rtsp:// streams expect
@@ -55,7 +57,7 @@ def simulate(count: int | None, config_file: Path | None, port: int | None, host
     from ingest.simulator import DEFAULT_SOURCE, SimulatorError, start_simulator
 
     if (count is None) == (config_file is None):
-        raise click.UsageError("give exactly one of --cameras N or --config FILE")
+        raise click.UsageError(_("give exactly one of --cameras N or --config FILE"))
     password = None
     cfg_port = None
     if config_file is not None:
@@ -68,21 +70,22 @@ def simulate(count: int | None, config_file: Path | None, port: int | None, host
     if user is not None and password is None:
         password = os.environ.get(password_env)
         if not password:
-            raise click.UsageError(f"--user needs a password in the environment variable {password_env}")
+            raise click.UsageError(_("--user needs a password in the environment variable {env}", env=password_env))
     port = port if port is not None else (cfg_port or 8554)
     try:
         handle = start_simulator(ids, port, host=host, fps=fps, user=user, password=password,
                                  source=source or DEFAULT_SOURCE)
     except SimulatorError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {message}", message=exc), err=True)
         sys.exit(1)
-    auth = f" (basic auth, user {user})" if user else ""
-    click.echo(f"serving {len(ids)} cameras on rtsp://{host}:{handle.port}/<id>/main|sub at {fps:g} fps{auth}")
+    auth = _(" (basic auth, user {user})", user=user) if user else ""
+    click.echo(_("serving {n} cameras on rtsp://{host}:{port}/<id>/main|sub at {fps:g} fps{auth}", n=len(ids),
+                 host=host, port=handle.port, fps=fps, auth=auth))
     for cam in ids[:5]:
         click.echo(f"  {handle.url(cam, 'main', credentials=False)}  {handle.url(cam, 'sub', credentials=False)}")
     if len(ids) > 5:
-        click.echo(f"  ... {len(ids) - 5} more, up to {ids[-1]}")
-    click.echo("Ctrl-C stops.")
+        click.echo(_("  ... {n} more, up to {last}", n=len(ids) - 5, last=ids[-1]))
+    click.echo(_("Ctrl-C stops."))
     signal.signal(signal.SIGTERM, lambda *_: handle.stop())
     # Ctrl-C (SIGINT) stops it even when started from a background job, which inherits SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -92,5 +95,6 @@ def simulate(count: int | None, config_file: Path | None, port: int | None, host
         handle.stop()
         return
     if code not in (0, -signal.SIGTERM):
-        click.echo(f"error: the RTSP server exited with status {code}", err=True)
+        click.echo(_("error: {message}", message=_("the RTSP server exited with status {code}", code=code)),
+                   err=True)
         sys.exit(1)

@@ -25,6 +25,10 @@ from psycopg.conninfo import make_conninfo
 from storage import EmbeddedPostgres, migrate
 from tests.testkit.pg import clone_template
 
+# The suite reads the command as its users do by default, in Chinese (i18n.cli_locale): a developer's
+# LANG=en_US must not change what the tests see. Subprocesses inherit it.
+os.environ["JIANGUAN_LANG"] = "zh_CN"
+
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:

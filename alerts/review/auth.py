@@ -11,6 +11,8 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from i18n import N_, TranslatableError
+
 ROLES = ("auditor", "supervisor", "commander", "admin")
 
 # What each role may do. Everyone with a role may view alerts of their own sites.
@@ -41,13 +43,13 @@ class User:
 
 def hash_password(password: str) -> str:
     if len(password) < 10:
-        raise ValueError("passwords need at least 10 characters")
+        raise TranslatableError(N_("passwords need at least 10 characters"))
     return _hasher.hash(password)
 
 
 def add_user(conn: psycopg.Connection, username: str, password: str, role: str, sites: list[str]) -> int:
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise TranslatableError(N_("role must be one of {roles}"), roles=", ".join(ROLES))
     row = conn.execute(
         "INSERT INTO users (username, password_hash, role, sites) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,"

@@ -6,6 +6,8 @@ from datetime import time
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from i18n import N_, TranslatableError
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -17,9 +19,9 @@ def _hours(spec: str) -> tuple[time, time]:
     try:
         start, end = (time.fromisoformat(p.strip()) for p in spec.split("-"))
     except ValueError:
-        raise ValueError(f"hours must look like '08:30-17:30', got {spec!r}") from None
+        raise TranslatableError(N_("hours must look like '08:30-17:30', got {spec!r}"), spec=spec) from None
     if end <= start:
-        raise ValueError(f"opening hours must end after they start: {spec!r}")
+        raise TranslatableError(N_("opening hours must end after they start: {spec!r}"), spec=spec)
     return start, end
 
 
@@ -40,7 +42,7 @@ class OpeningHours(_Strict):
     def _check(cls, days: dict[str, str]) -> dict[str, str]:
         for day, spec in days.items():
             if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r}; use {', '.join(WEEKDAYS)}")
+                raise TranslatableError(N_("unknown weekday {day!r}; use {days}"), day=day, days=", ".join(WEEKDAYS))
             _hours(spec)
         return days
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from i18n import N_, TranslatableError
+
 TOKEN_ENV = "JIANGUAN_INTAKE_TOKEN"
 
 
@@ -38,7 +40,7 @@ class MqttIntakeConfig(_Strict):
     def _topic(cls, value: str) -> str:
         levels = value.split("/")
         if any(("+" in lvl and lvl != "+") or ("#" in lvl and lvl != "#") for lvl in levels) or "#" in levels[:-1]:
-            raise ValueError("not a valid MQTT topic filter")
+            raise TranslatableError(N_("not a valid MQTT topic filter"))
         return value
 
 

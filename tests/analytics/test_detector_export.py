@@ -25,7 +25,7 @@ def exports(tmp_path_factory) -> dict[str, str]:
         result = CliRunner().invoke(cli, ["models", "export", "--format", fmt, "--imgsz", "320", "--no-compare",
                                           "--out-dir", str(out)])
         assert result.exit_code == 0, result.output
-        paths[fmt] = result.output.strip().splitlines()[-1].split(": ", 1)[1]
+        paths[fmt] = result.output.strip().splitlines()[-1].split("：", 1)[1]
     return paths
 
 
@@ -73,7 +73,7 @@ def test_export_best_makes_the_fastest_runtime_the_default(tmp_path, monkeypatch
     monkeypatch.setenv("JIANGUAN_MODEL_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["models", "export", "--best", "--imgsz", "320"])
     assert result.exit_code == 0, result.output
-    assert "fastest here" in result.output and "ms per input" in result.output
+    assert "本机最快" in result.output and "每次输入" in result.output
     table = json.loads((tmp_path / BEST_FILE).read_text())
     (entry,) = table.values()
     assert set(entry["ms_per_input"]) == {"torch", "onnx", "openvino"}

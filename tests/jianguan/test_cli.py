@@ -17,6 +17,13 @@ def test_help_lists_the_verbs():
         assert f"  {verb} " in r.stdout
 
 
+def test_help_reads_in_chinese_or_in_english_on_request():
+    zh = cli("config", "check", "--help")
+    assert zh.returncode == 0 and "校验 FILE" in zh.stdout and "Validate" not in zh.stdout, zh.stdout
+    en = cli("config", "check", "--help", env={"JIANGUAN_LANG": "en"})
+    assert "Validate FILE" in en.stdout
+
+
 def test_dashboards_export_writes_json_and_provisioning(tmp_path):
     r = cli("dashboards", "export", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -28,7 +35,7 @@ def test_dashboards_export_writes_json_and_provisioning(tmp_path):
 def test_dashboards_push_without_grafana_url_is_one_clear_line():
     r = cli("dashboards", "push")
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["error: no Grafana URL: set JIANGUAN_GRAFANA_URL (e.g. http://127.0.0.1:3000)"]
+    assert r.stderr.strip().splitlines() == ["错误：未设置 Grafana 地址：请设置 JIANGUAN_GRAFANA_URL（如 http://127.0.0.1:3000）"]
 
 
 def test_dashboards_scrape_config_names_every_role_of_the_site(tmp_path):
@@ -40,7 +47,7 @@ def test_dashboards_scrape_config_names_every_role_of_the_site(tmp_path):
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site, allow_unicode=True))
     r = cli("dashboards", "scrape-config", str(path))
-    assert r.returncode == 1 and r.stderr.strip() == "error: metrics are off: set metrics.port in the site config first"
+    assert r.returncode == 1 and r.stderr.strip() == "错误：监控指标未开启：请先在站点配置中设置 metrics.port"
     path.write_text(yaml.safe_dump({**site, "metrics": {"port": 9108}}, allow_unicode=True))
     r = cli("dashboards", "scrape-config", str(path))
     assert r.returncode == 0, r.stderr

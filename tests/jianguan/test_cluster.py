@@ -92,7 +92,7 @@ def test_a_dead_machine_s_cameras_are_analysed_again_and_nothing_is_doubled(db_d
             assert all(latest[cam] > killed_at for cam in moved)  # and their stats written again
             shown = CliRunner().invoke(cli, ["cluster", "status", "--address", cluster.address])
             assert shown.exit_code == 0, shown.output
-            assert shown.output.count("  running  ") == 3 and all(f"  {cam}: " in shown.output for cam in CAMERAS)
+            assert shown.output.count("  运行中  ") == 3 and all(f"  {cam}：" in shown.output for cam in CAMERAS)
         finally:
             stopping_at = time.time()
             stop.set()

@@ -40,41 +40,41 @@ def test_office_example_has_112_cameras_and_fills_secrets_from_env():
 def test_missing_env_var_is_named():
     (p,) = problems(yaml.safe_load(OFFICE.read_text()), env={"JIANGUAN_CAMERA_PASSWORD": "x",
                                                              "JIANGUAN_WEBHOOK_URL": "u"})
-    assert "alerts.notifiers[0].hmac_secret" in p and "JIANGUAN_WEBHOOK_SECRET is not set" in p
+    assert "alerts.notifiers[0].hmac_secret" in p and "环境变量 JIANGUAN_WEBHOOK_SECRET 未设置" in p
 
 
 def test_wrong_field_names_the_field_and_why():
     raw = minimal()
     raw["cameras"][0]["zones"][0]["polygon"] = [[0, 0], [1.5, 0], [1, 1]]
     (p,) = problems(raw)
-    assert p.startswith("config: cameras[0].zones[0].polygon:") and "outside 0..1" in p
+    assert p.startswith("config：cameras[0].zones[0].polygon：") and "点 (1.5, 0.0) 超出 0..1" in p
 
 
 def test_unknown_field_and_missing_field():
     raw = minimal(fps=5)
     del raw["cameras"][0]["area"]
     ps = problems(raw)
-    assert "config: cameras[0].fps: unknown field (check the spelling)" in ps
-    assert "config: cameras[0].area: required field is missing" in ps
+    assert "config：cameras[0].fps：未知字段（请检查拼写）" in ps
+    assert "config：cameras[0].area：缺少必填项" in ps
 
 
 def test_rule_must_point_at_an_existing_zone():
     raw = minimal(rules=[{"type": "zone_unattended", "zone": "desk", "seconds": 30}])
     (p,) = problems(raw)
-    assert "refers to zone 'desk'" in p
+    assert "引用的区域 'desk' 在本摄像机中不存在" in p
 
 
 def test_bad_rule_parameter():
     raw = minimal(rules=[{"type": "zone_unattended", "zone": "staff", "seconds": -1}])
     (p,) = problems(raw)
-    assert p.startswith("config: cameras[0].rules[0].seconds:") and "greater than 0" in p
+    assert p == "config：cameras[0].rules[0].seconds：必须大于 0.0"
 
 
 def test_duplicate_camera_ids():
     raw = minimal()
     raw["cameras"].append(dict(raw["cameras"][0]))
     (p,) = problems(raw)
-    assert "camera ids must be unique: w1" in p
+    assert p == "config：（顶层）：摄像机编号不能重复：w1"
 
 
 @pytest.mark.parametrize("where, value", [
@@ -84,7 +84,7 @@ def test_clear_text_password_in_url_is_refused(where, value):
     raw = minimal()
     raw["cameras"][0]["streams"]["detect"] = value
     (p,) = problems(raw)
-    assert "cameras[0].streams.detect" in p and "in clear" in p
+    assert "cameras[0].streams.detect" in p and "密码是明文" in p
     assert "hunter2" not in p
 
 
@@ -108,7 +108,7 @@ def _cli(*args, env=None):
 def test_cli_config_check_ok():
     r = _cli("config", "check", str(OFFICE), env=ENV)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("ok: site office-01: 112 cameras")
+    assert r.stdout.startswith("通过：站点 office-01：112 路摄像机（24 考场，8 服务大厅，24 查验道，"), r.stdout
 
 
 def test_cli_config_check_bad_field_gives_one_line(tmp_path):
@@ -126,9 +126,10 @@ def test_cli_config_check_broken_yaml_and_missing_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("site: {id: s1\ncameras: [")
     r = _cli("config", "check", str(path))
-    assert r.returncode == 2 and "not valid YAML" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "不是有效的 YAML" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith("配置错误：") and "第 2 行" in r.stderr
     r = _cli("config", "check", str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "file not found" in r.stderr
+    assert r.returncode == 2 and "文件不存在" in r.stderr
 
 
 def test_routes_must_name_existing_notifiers():
@@ -137,7 +138,20 @@ def test_routes_must_name_existing_notifiers():
                      "routes": [{"match": {"min_severity": "major"}, "notifiers": ["hook", "dingtalk-chief"]}],
                      "escalation": {"steps": [{"after_min": 5, "notifiers": ["director"]}]}}
     (p,) = problems(raw, env={"U": "http://127.0.0.1:9/x"})
-    assert "unknown notifiers: dingtalk-chief, director" in p
+    assert "不存在的通知渠道：dingtalk-chief, director" in p
+
+
+def test_problems_read_in_english_on_request(monkeypatch):
+    """JIANGUAN_LANG=en (or an English LANG): the same problems in English, pydantic's by type and ours."""
+    monkeypatch.setenv("JIANGUAN_LANG", "en")
+    raw = minimal(fps=5)
+    raw["cameras"][0]["rules"][0]["seconds"] = 0
+    raw["cameras"][0]["zones"][0]["polygon"] = [[0, 0], [1.5, 0], [1, 1]]
+    assert sorted(problems(raw)) == [
+        "config: cameras[0].fps: unknown field (check the spelling)",
+        "config: cameras[0].rules[0].seconds: must be greater than 0.0",
+        "config: cameras[0].zones[0].polygon: point (1.5, 0.0) is outside 0..1; zone points are relative to the "
+        "frame"]
 
 
 def test_live_queue_holds_the_buffer_at_the_detect_rate():

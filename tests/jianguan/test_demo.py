@@ -157,14 +157,14 @@ def _cli(*args):
 def test_cli_demo_with_missing_footage_is_one_clear_line(tmp_path):
     r = _cli("demo", "--data-dir", str(tmp_path), "--source", str(tmp_path / "nope.avi"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [f"error: footage not found: {tmp_path / 'nope.avi'} "
-                                             "(install Debian's opencv-doc, or pass --source)"]
+    assert r.stderr.strip().splitlines() == [f"错误：找不到视频：{tmp_path / 'nope.avi'}"
+                                             "（请安装 Debian 的 opencv-doc，或用 --source 指定）"]
 
 
 def test_cli_demo_with_missing_model_is_one_clear_line(tmp_path):
     r = _cli("demo", "--data-dir", str(tmp_path), "--model", str(tmp_path / "nope.pt"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1] == f"error: model file not found: {tmp_path / 'nope.pt'}"
+    assert r.stderr.strip().splitlines()[-1] == f"错误：找不到模型权重文件：{tmp_path / 'nope.pt'}"
 
 
 def test_cli_run_with_unreachable_stream_is_one_clear_line(tmp_path):
@@ -177,7 +177,8 @@ def test_cli_run_with_unreachable_stream_is_one_clear_line(tmp_path):
     r = _cli("run", str(cfg))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     (line,) = r.stderr.strip().splitlines()
-    assert line.startswith("error: no camera could be reached (1 tried)")
+    # the cause, itself an error of the camera, reads in Chinese too
+    assert line == "错误：所有摄像机均无法连接（共尝试 1 路）；第一路：无法打开 rtsp://127.0.0.1:9/none：连接被拒绝"
 
 
 def test_cli_run_with_missing_file_source_is_one_clear_line(tmp_path):
@@ -189,7 +190,7 @@ def test_cli_run_with_missing_file_source_is_one_clear_line(tmp_path):
     r = _cli("run", str(cfg))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     (line,) = r.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "missing.mp4" in line
+    assert line.startswith("错误：") and "missing.mp4" in line
 
 
 def test_overview_dashboard_shows_the_demo_alert_and_occupancy(demo):

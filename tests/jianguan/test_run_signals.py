@@ -50,7 +50,7 @@ def test_a_signal_stops_the_node_the_orderly_way(db_dsn, tmp_path, sig):
         finally:
             proc.kill()
     assert proc.returncode == 0, out
-    assert "stopping" in out and "frames analysed" in out
+    assert "正在有序停止" in out and "已分析帧数" in out
     [(ended, measures)] = _rows(dsn, "SELECT ended_at IS NOT NULL, evidence -> 'measures' FROM incidents")
     assert ended and measures["closed_by_end_of_observation"] == 1.0
     assert _rows(dsn, "SELECT ended_at IS NOT NULL FROM alerts") == [(True,)]

@@ -33,7 +33,7 @@ def test_cameras_user_password_and_port_of_the_office_config(monkeypatch):
 def test_usage_errors():
     runner = CliRunner()
     r = runner.invoke(simulate, [])
-    assert r.exit_code == 2 and "exactly one of --cameras N or --config FILE" in r.output
+    assert r.exit_code == 2 and "--cameras N 与 --config FILE 须且只能给出一个" in r.output
     r = runner.invoke(simulate, ["--cameras", "2", "--user", "viewer"], env={"JIANGUAN_SIM_PASSWORD": ""})
     assert r.exit_code == 2 and "JIANGUAN_SIM_PASSWORD" in r.output
 
@@ -49,9 +49,9 @@ def test_command_serves_until_interrupted():
         out = ""
         for line in proc.stdout:  # the pytest timeout bounds this if the command hangs
             out += line
-            if "Ctrl-C stops." in line:
+            if "按 Ctrl-C 停止。" in line:
                 break
-        assert "serving 3 cameras" in out, (out, proc.stderr.read() if proc.poll() is not None else "")
+        assert "正在提供 3 路摄像机" in out, (out, proc.stderr.read() if proc.poll() is not None else "")
         assert "pw-123" not in out  # URLs are printed without the password
         port = int(re.search(r"rtsp://127\.0\.0\.1:(\d+)/", out).group(1))
         assert f"rtsp://viewer@127.0.0.1:{port}/cam-001/sub" in out

@@ -248,7 +248,7 @@ def test_refresher_thread_and_cli_verb(plain, conn, db_dsn, monkeypatch):
     monkeypatch.setenv("JIANGUAN_DSN", db_dsn)
     result = CliRunner().invoke(cli, ["db", "refresh-rollups"])
     assert result.exit_code == 0, result.output
-    assert "camera_stats_hourly 3 hourly rows in 1 range(s)" in result.output
+    assert "camera_stats_hourly：1 个时段共 3 行小时数据" in result.output
     assert conninfo_to_dict(db_dsn)["password"] not in result.output
     assert conn.execute("SELECT count(*) FROM rollup_camera_stats_hourly").fetchone()[0] == 3 * 3
 
@@ -260,7 +260,7 @@ def test_seed_ends_with_refreshed_rollups(conn, db_dsn, monkeypatch):
     result = CliRunner().invoke(seed_command, ["--days", "1", "--end", "2024-05-15T10:00", "--stats-every", "3600",
                                                "--occupancy-every", "3600"])
     assert result.exit_code == 0, result.output
-    assert "rollups: " in result.output and "camera_stats_hourly" in result.output
+    assert "汇总：" in result.output and "camera_stats_hourly" in result.output
     direct = conn.execute(DIRECT_STATS).fetchall()
     assert direct and view(conn, "camera_stats_hourly", "1, 2") == direct
     if backend_of(conn).name == "plain":

@@ -154,6 +154,6 @@ def test_cli_command(db_dsn, monkeypatch):
     result = CliRunner().invoke(seed_command, ["--days", "1", "--end", "2024-05-15T10:00", "--stats-every", "3600",
                                                "--occupancy-every", "3600"])
     assert result.exit_code == 0, result.output
-    assert "112 cameras" in result.output and "done:" in result.output
+    assert "112 路摄像机" in result.output and "完成：" in result.output
     with psycopg.connect(db_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM camera_stats").fetchone()[0] == 112 * 18

@@ -40,8 +40,8 @@ def csv_file(tmp_path):
 def test_import_good_and_bad_rows_then_again(csv_file, db_dsn, ev):
     r = run(["import-csv", str(csv_file), "--site", "hq"], db_dsn)
     assert r.exit_code == 0, r.output
-    assert "10 rows: 3 accepted, 1 updated, 0 duplicates, 6 rejected" in r.output
-    assert "ignored columns: remark" in r.output
+    assert "10 行：接收 3，更新 1，重复 0，拒收 6" in r.output
+    assert "已忽略的列：remark" in r.output
     rows = ev.query(db_dsn, "SELECT message_id, site_id, window_id, staff_id, queued_at, called_at, finished_at,"
                             " wait_s, handle_s FROM transactions ORDER BY message_id")
     assert [r[0] for r in rows] == ["tx-1", "tx-2", "tx-3"]
@@ -58,7 +58,7 @@ def test_import_good_and_bad_rows_then_again(csv_file, db_dsn, ev):
     assert reasons[5] == "line 11: not valid utf-8-sig text" and "\\xbb\\xbb" in dead[5][2]  # 换 in GB18030
 
     again = run(["import-csv", str(csv_file), "--site", "hq"], db_dsn)
-    assert again.exit_code == 0 and "10 rows: 0 accepted, 0 updated, 4 duplicates, 6 rejected" in again.output
+    assert again.exit_code == 0 and "10 行：接收 0，更新 0，重复 4，拒收 6" in again.output
     assert ev.query(db_dsn, "SELECT count(*) FROM transactions")[0][0] == 3
 
 
@@ -68,8 +68,8 @@ def test_ids_are_derived_when_the_file_has_none(tmp_path, db_dsn, ev):
                      "W01,换证,A001,2024-05-01 09:00,2024-05-01 09:02\n"
                      "W01,换证,A002,2024-05-01 09:01,\n".encode("gb18030"))
     r = run(["import-csv", str(path), "--site", "hq", "--encoding", "gb18030"], db_dsn)
-    assert "2 rows: 2 accepted" in r.output, r.output
-    assert "2 rows: 0 accepted, 0 updated, 2 duplicates" in run(
+    assert "2 行：接收 2" in r.output, r.output
+    assert "2 行：接收 0，更新 0，重复 2" in run(
         ["import-csv", str(path), "--site", "hq", "--encoding", "gb18030"], db_dsn).output
     assert ev.query(db_dsn, "SELECT DISTINCT business_type FROM transactions") == [("换证",)]
     assert all(m.startswith("csv-") for (m,) in ev.query(db_dsn, "SELECT message_id FROM transactions"))
@@ -78,8 +78,8 @@ def test_ids_are_derived_when_the_file_has_none(tmp_path, db_dsn, ev):
 def test_unreadable_files_exit_non_zero(tmp_path, db_dsn, ev):
     (tmp_path / "bad-header.csv").write_text("when,what\n2024-05-01,x\n")
     (tmp_path / "empty.csv").write_text("")
-    for name, message in (("missing.csv", "cannot read"), ("bad-header.csv", "missing column(s) window_id"),
-                          ("empty.csv", "empty file"), (".", "cannot read")):
+    for name, message in (("missing.csv", "无法读取"), ("bad-header.csv", "missing column(s) window_id"),
+                          ("empty.csv", "empty file"), (".", "无法读取")):
         r = run(["import-csv", str(tmp_path / name), "--site", "hq"], db_dsn)
         assert r.exit_code == 2 and message in r.output, (name, r.output)
     assert ev.query(db_dsn, "SELECT count(*) FROM dead_letters")[0][0] == 0

@@ -69,7 +69,7 @@ def test_serve_takes_http_and_mqtt_then_stops_cleanly(tmp_path, broker, db_dsn, 
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
-    assert "HTTP  http://127.0.0.1" in out and "MQTT  127.0.0.1" in out and "stopped:" in out
+    assert "HTTP  http://127.0.0.1" in out and "MQTT  127.0.0.1" in out and "已停止：" in out
     assert TOKEN not in out and "password=" not in out.replace("password=***", "")
     assert ev.query(db_dsn, "SELECT count(*) FROM transactions")[0][0] == 1
     assert ev.query(db_dsn, "SELECT count(*) FROM lane_events")[0][0] == 1
@@ -80,9 +80,9 @@ def test_config_section_defaults_and_secrets(tmp_path):
             "cameras": [{"id": "c", "name": "c", "area": "window", "streams": {"detect": "rtsp://h/x"}}]}
     cfg = parse_config(base, env={})
     assert cfg.events.mqtt is None and cfg.events.http.enabled and cfg.events.http.token is None
-    with pytest.raises(ConfigError, match="events.http.token: secrets must come from the environment"):
+    with pytest.raises(ConfigError, match=r"events.http.token：密钥必须来自环境变量"):
         parse_config({**base, "events": {"http": {"token": "in-clear-0123456789"}}}, env={})
-    with pytest.raises(ConfigError, match="events.mqtt.topic: not a valid MQTT topic filter"):
+    with pytest.raises(ConfigError, match="events.mqtt.topic：不是有效的 MQTT 主题过滤器"):
         parse_config({**base, "events": {"mqtt": {"topic": "a/#/b"}}}, env={})
     with pytest.raises(IntakeConfigError, match="JIANGUAN_INTAKE_TOKEN"):
         bearer_token(EventsConfig(), env={})
