@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import inspect
 import logging
 import os
@@ -440,9 +442,37 @@ def _print_alerts(dsn: str, alert_ids: list[int]) -> None:
         click.echo(_("    Clip: {path}", path=clip or "-") + (f"  sha256 {sha[:16]}…" if sha else ""))
 
 
+# Libraries whose native teardown at exit may abort the process (see _end_before_native_teardown).
+NATIVE_LIBRARIES = frozenset({"torch", "cv2", "openvino", "onnxruntime"})
+_exit_code: list[int] = [0]
+
+
+def _end_before_native_teardown() -> None:
+    """The last exit handler (registered first): by now Python has joined the non-daemon threads and run every
+    other handler (logging flushed, Ray and pools shut down), so the process ends here with its exit code,
+    before the native libraries tear themselves down. Their C++ destructors can race their own worker threads
+    ("terminate called without an active exception", SIGABRT after a node had stopped the orderly way and
+    printed its summary): systemd would count that a crash and a supervisor would restart the role."""
+    if not NATIVE_LIBRARIES & sys.modules.keys():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to say
+            stream.flush()
+    os._exit(_exit_code[0])
+
+
 def main() -> None:
     tempfile.tempdir = None
-    _main()
+    atexit.register(_end_before_native_teardown)
+    try:
+        _main()
+    except SystemExit as exc:
+        code = exc.code
+        _exit_code[0] = code if isinstance(code, int) else (0 if code is None else 1)
+        raise
+    except BaseException:
+        _exit_code[0] = 1  # Python prints the traceback, then exits with 1
+        raise
 
 
 def _help_fields(cmd: click.Command) -> Iterator[tuple[object, str, str]]:
