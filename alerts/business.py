@@ -1,7 +1,8 @@
 """Business findings become alerts through the same tables as the video rules, and their units rectify them.
 
 A finding (analytics.business.Finding) is an `incidents` row with no camera (its `source_id` names the window,
-lane, outlet, testing line or staff member; its evidence JSON holds the explanation and the evidence rows).
+lane, outlet, testing line or staff member; its evidence JSON holds the explanation and the evidence rows, as
+msgids and values that the desk and the pushes read in their reader's language: analytics/business/texts.py).
 It opens an `alerts` row unless a live alert with the same key exists (`business:<kind>:<source>:<rule>`,
 the same partial unique index as the video alerts), and queues outbox pushes to the responsible unit's
 contacts and to the supervision centre (plus whatever the configured routes add). A repeated check records
@@ -24,6 +25,9 @@ from psycopg_pool import ConnectionPool
 from alerts.config import AlertsConfig
 from alerts.enqueue import enqueue
 from alerts.routing import SEVERITY_ORDER, AlertFacts, route
+from analytics.business.texts import explain
+from analytics.texts import alert_title
+from i18n import DEFAULT_LOCALE
 
 
 class FindingLike(Protocol):
@@ -36,15 +40,11 @@ class FindingLike(Protocol):
     started_at: datetime
     ended_at: datetime
     severity: str
-    explanation: str
     unit_member: tuple[str, str]
     measures: dict[str, float]
 
     @property
     def key(self) -> str: ...
-
-    @property
-    def title(self) -> str: ...
 
     def evidence(self, max_rows: int = 50) -> dict[str, Any]: ...
 
@@ -94,6 +94,7 @@ class BusinessAlerts:
                 stats.already_recorded += 1
                 return
             incident_id = int(row[0])
+            site = site_zone_and_language(conn, f.site_id)
             unit_id = responsible_unit(conn, f.site_id, *f.unit_member, staff_id=(
                 f.source_id if f.source_kind == "staff" else None))
             alert_id, created = conn.execute(
@@ -102,10 +103,10 @@ class BusinessAlerts:
                 " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
                 " SET updated_at = now(), ended_at = GREATEST(alerts.ended_at, EXCLUDED.ended_at)"
                 " RETURNING id, (xmax = 0)",
-                (dedup_key(f), incident_id, f.site_id, f.source_id, unit_id, f.rule, f.severity, f.title,
-                 f.started_at, f.ended_at)).fetchone()
+                (dedup_key(f), incident_id, f.site_id, f.source_id, unit_id, f.rule, f.severity,
+                 title(f, site[1]), f.started_at, f.ended_at)).fetchone()
             detail = {"incident_id": incident_id, "finding_key": f.key, "measures": f.measures,
-                      "explanation": f.explanation}
+                      "explanation": evidence["explanation"]}
             conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, 'system', %s, %s)",
                          (alert_id, "opened" if created else "incident_merged", Jsonb(detail)))
             if not created:
@@ -116,18 +117,18 @@ class BusinessAlerts:
                                    (alert_id, unit_id)).fetchone()[0]
             conn.execute("INSERT INTO rectification_events (rectification_id, actor, action, detail)"
                          " VALUES (%s, 'system', 'opened', %s)", (rect_id, Jsonb({"unit_id": unit_id})))
-            stats.pushes += self._push(conn, alert_id, unit_id, f)
+            stats.pushes += self._push(conn, alert_id, unit_id, f, evidence, site)
 
-    def _push(self, conn, alert_id: int, unit_id: str | None, f: FindingLike) -> int:
+    def _push(self, conn, alert_id: int, unit_id: str | None, f: FindingLike, evidence: dict[str, Any],
+              site: tuple[str, str]) -> int:
         unit_name = None
         if unit_id:
             unit_name = conn.execute("SELECT name FROM units WHERE id = %s", (unit_id,)).fetchone()[0]
         unit_channels, centre_channels = contact_channels(conn, unit_id)
         routed: list[str] = []
         if self.config.routes:
-            tz = conn.execute("SELECT timezone FROM sites WHERE id = %s", (f.site_id,)).fetchone()
             routed = route(self.config.routes, AlertFacts(f.site_id, f.source_kind, f.rule, f.severity, f.ended_at),
-                           tz[0] if tz else "UTC", default=[])
+                           site[0], default=[])
         targets = list(dict.fromkeys(unit_channels + centre_channels + routed))
         if not targets:  # no unit, centre or route configured: nobody may be left out, as with video alerts
             targets = list(self._min_severity)
@@ -135,9 +136,13 @@ class BusinessAlerts:
         payload = {
             "event": "alert.opened", "alert_id": alert_id, "site_id": f.site_id, "camera_id": None,
             "source_id": f.source_id, "source_kind": f.source_kind, "unit_id": unit_id, "unit_name": unit_name,
-            "rule": f.rule, "zone_id": None, "severity": f.severity, "title": f.title,
+            "rule": f.rule, "zone_id": None, "severity": f.severity, "title": title(f, site[1]),
             "started_at": f.started_at.isoformat(), "raised_at": datetime.now(tz=UTC).isoformat(),
-            "measures": f.measures, "explanation": f.explanation, "review_url": f"{base}/alerts/{alert_id}",
+            "measures": f.measures, "review_url": f"{base}/alerts/{alert_id}",
+            # The explanation as msgids and values, read in the site's language when the push is rendered
+            # (alerts/notifiers/render.py); as text too, for a webhook or MQTT subscriber that shows it as it is.
+            "locale": site[1], "explanation": evidence["explanation"],
+            "explanation_text": explain(evidence, site[1]),
         }
         n = 0
         for channel in targets:
@@ -148,6 +153,17 @@ class BusinessAlerts:
                     {**payload, "audience": "unit" if channel in unit_channels else "centre"}, alert_id)
             n += 1
         return n
+
+
+def site_zone_and_language(conn, site_id: str) -> tuple[str, str]:
+    """(time zone, language) of the site: its people read the stored title and the pushes in that language."""
+    row = conn.execute("SELECT timezone, language FROM sites WHERE id = %s", (site_id,)).fetchone()
+    return (row[0], row[1]) if row else ("UTC", DEFAULT_LOCALE)
+
+
+def title(f: FindingLike, locale: str) -> str:
+    """The alert's title in `locale`: the rule's name and the source (the desk renders it again per reader)."""
+    return alert_title(f.rule, {}, locale=locale, source=f.source_id)
 
 
 def responsible_unit(conn, site_id: str, member_kind: str, member_id: str, staff_id: str | None = None) -> str | None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from analytics.business.texts import explain
 from analytics.texts import measures_text, rule_label, severity_label
 from i18n import gettext as _
 from i18n import local_datetime
@@ -68,8 +69,8 @@ def _business(payload: dict[str, Any], loc: str | None) -> list[tuple[str, str]]
         rows.append((_("Source", loc), _text(payload.get("source_id"))))
     if payload.get("unit_id"):
         rows.append((_("Unit", loc), _text(payload.get("unit_name") or payload.get("unit_id"))))
-    if payload.get("explanation"):
-        rows.append((_("Why", loc), _text(payload.get("explanation"))))
+    if payload.get("explanation"):  # msgids and values (a plain string in rows queued before them)
+        rows.append((_("Why", loc), _text(explain(payload, loc))))
     return rows
 
 

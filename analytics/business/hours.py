@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from analytics.business.config import OpeningHours, OutsideHoursRule
+from analytics.business.config import WEEKDAYS, OpeningHours, OutsideHoursRule
 from analytics.business.model import Finding
 from analytics.business.rows import BusinessEvent
+from analytics.business.texts import EXPECTED_NONE, Text, text, weekday
 from analytics.business.volume import UNIT_KIND
+from i18n import N_
 
 
 def outside(hours: OpeningHours, local: datetime, grace: timedelta) -> bool:
@@ -57,15 +59,28 @@ def outside_hours_findings(events: Sequence[BusinessEvent], hours_of: Mapping[st
         local = hour.astimezone(tz)
         hours = hours_of[kind]
         win = hours.window(local.weekday())
-        today = f"{win[0]:%H:%M}-{win[1]:%H:%M}" if win else "closed all day"
-        explanation = (f"{len(items)} record(s) at {source} between {local:%a %Y-%m-%d %H:00} and {local:%H}:59; "
-                       f"opening hours that day: {today} (tolerance {cfg.grace_min:g} min; all week: "
-                       f"{hours.describe()}); expected: none")
+        today = f"{win[0]:%H:%M}-{win[1]:%H:%M}" if win else text(N_("closed all day"))
+        why = (text(N_("{count} record(s) at {source} between {weekday} {start} and {end}"), count=len(items),
+                    source=source, weekday=weekday(local.weekday()), start=f"{local:%Y-%m-%d %H:00}",
+                    end=f"{local:%H}:59"),
+               text(N_("opening hours that day: {today} (tolerance {grace} min; all week: {week})"), today=today,
+                    grace=f"{cfg.grace_min:g}", week=week_words(hours)),
+               text(EXPECTED_NONE))
         out.append(Finding(
             rule="business_outside_hours", site_id=site_id, source_kind=kind, source_id=source,
             started_at=items[0].at, ended_at=items[-1].at, severity="major", value=float(len(items)), baseline=0.0,
-            explanation=explanation, unit_member=(UNIT_KIND.get(kind, kind), source),
+            why=why, unit_member=(UNIT_KIND.get(kind, kind), source),
             measures={"records": float(len(items))},
-            columns=("record", "time", "staff", "what"),
+            columns=(N_("Record no."), N_("Time"), N_("Staff"), N_("Business or plate")),
             rows=tuple((e.ref, f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}", e.staff_id, e.detail) for e in items)))
     return out
+
+
+def week_words(hours: OpeningHours) -> Text | list[Text]:
+    """A week's opening hours in words: "Mon 08:30-17:30, Sat 08:30-12:00" ("周一08:30-17:30，周六08:30-12:00")."""
+    if hours.always:
+        return text(N_("open around the clock"))
+    if not hours.days:
+        return text(N_("closed all week"))
+    return [text(N_("{weekday} {hours}"), weekday=weekday(WEEKDAYS.index(d)), hours=spec)
+            for d, spec in hours.days.items()]

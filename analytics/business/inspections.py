@@ -12,6 +12,12 @@ from analytics.business.config import NoVehicleRule, ShortInspectionRule
 from analytics.business.model import Finding
 from analytics.business.rows import Inspection
 from analytics.business.stats import MAD_TO_SD, mad, median
+from analytics.business.texts import EXPECTED_NONE, text
+from i18n import N_
+
+# The evidence tables' columns, named when read (analytics/business/texts.py).
+INSPECTION, PLATE, INSPECTOR = N_("Inspection no."), N_("Plate"), N_("Inspector")
+STARTED, FINISHED = N_("Started"), N_("Finished")
 
 
 def short_inspection_findings(rows: Sequence[Inspection], *, site_id: str, since: datetime, until: datetime,
@@ -55,18 +61,21 @@ def short_inspection_findings(rows: Sequence[Inspection], *, site_id: str, since
 def _short(r: Inspection, site_id: str, lane: str, dur: float, med: float, dev: float, n: int, limit: float,
            tz: ZoneInfo, cfg: ShortInspectionRule) -> Finding:
     start = r.started_at.astimezone(tz)
-    explanation = (f"inspection {r.id} of {r.plate or '?'} by {r.inspector_id or '?'} at {lane} on "
-                   f"{start:%Y-%m-%d %H:%M} lasted {dur / 60:.1f} min; the lane's usual is {med / 60:.1f} min (median "
-                   f"of {n} inspections in the previous {cfg.lookback_days} days, MAD {dev / 60:.1f} min); abnormal "
-                   f"below {limit / 60:.1f} min = min(median - {cfg.k_mad:g} x 1.4826 x MAD, "
-                   f"{cfg.max_ratio:g} x median)")
+    why = (text(N_("Inspection {inspection} of {plate} by {inspector} at {lane} on {start} lasted {minutes} min"),
+                inspection=r.id, plate=r.plate or "?", inspector=r.inspector_id or "?", lane=lane,
+                start=f"{start:%Y-%m-%d %H:%M}", minutes=f"{dur / 60:.1f}"),
+           text(N_("the lane's usual is {median} min (median of {count} inspections in the previous {days} days, "
+                   "MAD {mad} min)"), median=f"{med / 60:.1f}", count=n, days=cfg.lookback_days,
+                mad=f"{dev / 60:.1f}"),
+           text(N_("abnormal below {limit} min = min(median - {k} x 1.4826 x MAD, {ratio} x median)"),
+                limit=f"{limit / 60:.1f}", k=f"{cfg.k_mad:g}", ratio=f"{cfg.max_ratio:g}"))
     return Finding(
         rule="business_inspection_short", site_id=site_id, source_kind="lane", source_id=lane,
         started_at=r.started_at, ended_at=r.finished_at or r.started_at, severity="major", value=round(dur, 1),
-        baseline=med, explanation=explanation, unit_member=("lane", lane),
+        baseline=med, why=why, unit_member=("lane", lane),
         measures={"duration_s": round(dur, 1), "median_s": med, "mad_s": dev, "limit_s": round(limit, 1),
                   "history": float(n)},
-        columns=("inspection", "plate", "inspector", "started", "finished", "minutes"),
+        columns=(INSPECTION, PLATE, INSPECTOR, STARTED, FINISHED, N_("Minutes")),
         rows=((r.id, r.plate, r.inspector_id, f"{start:%Y-%m-%d %H:%M:%S}",
                f"{r.finished_at.astimezone(tz):%H:%M:%S}" if r.finished_at else None, round(dur / 60, 2)),))
 
@@ -120,23 +129,26 @@ def no_vehicle_findings(rows: Sequence[Inspection], coverage: Mapping[int, tuple
         if not b["empty"] and not inc:
             continue
         rows_out = [(r.id, r.plate, r.inspector_id, f"{r.started_at.astimezone(tz):%H:%M:%S}",
-                     f"{r.finished_at.astimezone(tz):%H:%M:%S}", n, "occupancy: lane zone empty")
+                     f"{r.finished_at.astimezone(tz):%H:%M:%S}", n, text(N_("occupancy: lane zone empty")))
                     for r, n in b["empty"]]
-        rows_out += [(None, None, None, f"{ts.astimezone(tz):%H:%M:%S}", None, None, f"vision incident {i}")
-                     for ts, i in inc]
-        explanation = (f"{len(b['empty'])} of {len(b['judged'])} inspections at {lane} on {day} that the lane cameras "
-                       f"could judge were recorded while the lane zone stayed empty in every sample"
-                       + (f"; {len(inc)} 'inspection_without_vehicle' incidents from the video rules" if inc else "")
-                       + (f"; {len(b['blind'])} inspections had too few samples to judge" if b["blind"] else "")
-                       + "; expected: none")
+        rows_out += [(None, None, None, f"{ts.astimezone(tz):%H:%M:%S}", None, None,
+                      text(N_("video incident {incident}"), incident=i)) for ts, i in inc]
+        why = [text(N_("{empty} of {judged} inspections at {lane} on {day} that the lane cameras could judge were "
+                       "recorded while the lane zone stayed empty in every sample"),
+                    empty=len(b["empty"]), judged=len(b["judged"]), lane=lane, day=day.isoformat())]
+        if inc:
+            why.append(text(N_("{count} 'inspection with no vehicle' incidents from the video rules"), count=len(inc)))
+        if b["blind"]:
+            why.append(text(N_("{count} inspections had too few samples to judge"), count=len(b["blind"])))
+        why.append(text(EXPECTED_NONE))
         first = min([r.started_at for r, _ in b["empty"]] + [ts for ts, _ in inc])
         last = max([r.finished_at for r, _ in b["empty"]] + [ts for ts, _ in inc])
         out.append(Finding(
             rule="business_inspection_without_vehicle", site_id=site_id, source_kind="lane", source_id=lane,
             started_at=first, ended_at=last, severity="major", value=float(len(b["empty"]) + len(inc)), baseline=0.0,
-            explanation=explanation, unit_member=("lane", lane),
+            why=tuple(why), unit_member=("lane", lane),
             measures={"without_vehicle": float(len(b["empty"])), "judged": float(len(b["judged"])),
                       "unjudged": float(len(b["blind"])), "vision_incidents": float(len(inc))},
-            columns=("inspection", "plate", "inspector", "started", "finished", "samples", "evidence"),
+            columns=(INSPECTION, PLATE, INSPECTOR, STARTED, FINISHED, N_("Samples"), N_("Evidence")),
             rows=tuple(rows_out)))
     return out

@@ -1,4 +1,5 @@
-"""What the business rules produce: a `Finding` that states its value, its baseline and why it is abnormal."""
+"""What the business rules produce: a `Finding` that states its value, its baseline and why it is abnormal,
+in words translated when read (analytics/business/texts.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from analytics.business.texts import Text, explain, to_json
 from i18n import N_
 
 RULES = {
@@ -21,7 +23,9 @@ RULES = {
 @dataclass(frozen=True)
 class Finding:
     """One abnormal thing at one business source. `source_kind`/`source_id` say where (window, outlet, lane,
-    testing_line, staff); `unit_member` is the (member_kind, member_id) whose unit answers for it."""
+    testing_line, staff); `unit_member` is the (member_kind, member_id) whose unit answers for it. `why` is the
+    explanation's clauses; `columns` are N_-marked names and a cell may be a `Text`: all read in the reader's
+    language (texts.explain, texts.columns, texts.rows)."""
 
     rule: str
     site_id: str
@@ -32,7 +36,7 @@ class Finding:
     severity: str
     value: float
     baseline: float
-    explanation: str
+    why: tuple[Text, ...]
     unit_member: tuple[str, str]
     measures: dict[str, float] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
@@ -42,6 +46,11 @@ class Finding:
     def key(self) -> str:
         """Stable identity: the same finding from a repeated check is recognised and recorded once."""
         return f"{self.rule}:{self.site_id}:{self.source_kind}:{self.source_id}:{self.started_at.isoformat()}"
+
+    @property
+    def explanation(self) -> str:
+        """The explanation in English (logs, benchmarks; people read `texts.explain(finding, locale)`)."""
+        return explain(self, "en")
 
     @property
     def title(self) -> str:
@@ -56,7 +65,7 @@ class Finding:
             "source_id": self.source_id,
             "value": self.value,
             "baseline": self.baseline,
-            "explanation": self.explanation,
+            "explanation": to_json(self.why),
             "measures": self.measures,
             "columns": list(self.columns),
             "rows": [[_json(v) for v in r] for r in self.rows[:max_rows]],
@@ -65,6 +74,8 @@ class Finding:
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, Text):
+        return value.json()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):

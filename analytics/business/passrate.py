@@ -12,6 +12,8 @@ from analytics.business.config import PassRateRule
 from analytics.business.model import Finding
 from analytics.business.rows import LineDay
 from analytics.business.stats import MAD_TO_SD, mad, median
+from analytics.business.texts import text
+from i18n import N_
 
 
 def pass_rate_findings(days: Sequence[LineDay], *, site_id: str, since: datetime, until: datetime, timezone: str,
@@ -58,19 +60,24 @@ def _judge(line: str, series: dict[date, LineDay], day: date, site_id: str, tz: 
     if abs(z) < cfg.z or abs(p - p0) < cfg.min_delta:
         return None
     w0 = day - timedelta(days=cfg.window_days - 1)
-    explanation = (f"testing line {line}: {p:.1%} of {n} vehicles passed in the {cfg.window_days} days "
-                   f"{w0}..{day}; its baseline is {p0:.1%} (median daily pass rate of {len(baseline)} days "
-                   f"{base_start}..{w0 - timedelta(days=1)}, MAD {mad(rates):.1%}); {p - p0:+.1%} is {abs(z):.1f} "
-                   f"standard errors away ({'more' if p > p0 else 'fewer'} passes than usual)")
-    rows = tuple((d.day, d.tests, d.passed, round(d.passed / d.tests, 3) if d.tests else None, "window")
+    why = (text(N_("Testing line {line}: {rate} of {tests} vehicles passed in the {days} days {start}..{end}"),
+                line=line, rate=f"{p:.1%}", tests=n, days=cfg.window_days, start=str(w0), end=str(day)),
+           text(N_("its baseline is {baseline} (median daily pass rate of {count} days {start}..{end}, MAD {mad})"),
+                baseline=f"{p0:.1%}", count=len(baseline), start=str(base_start), end=str(w0 - timedelta(days=1)),
+                mad=f"{mad(rates):.1%}"),
+           text(N_("{delta} is {z} standard errors away (more passes than usual)") if p > p0 else
+                N_("{delta} is {z} standard errors away (fewer passes than usual)"), delta=f"{p - p0:+.1%}",
+                z=f"{abs(z):.1f}"))
+    in_window, in_baseline = text(N_("judged window")), text(N_("baseline period"))
+    rows = tuple((d.day, d.tests, d.passed, round(d.passed / d.tests, 3) if d.tests else None, in_window)
                  for d in sorted(window, key=lambda d: d.day))
-    rows += tuple((d.day, d.tests, d.passed, round(d.passed / d.tests, 3), "baseline")
+    rows += tuple((d.day, d.tests, d.passed, round(d.passed / d.tests, 3), in_baseline)
                   for d in sorted(baseline, key=lambda d: d.day))
     start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
     return Finding(
         rule="business_pass_rate_drift", site_id=site_id, source_kind="testing_line", source_id=line,
         started_at=start, ended_at=start + timedelta(days=1), severity="major", value=round(p, 4),
-        baseline=round(p0, 4), explanation=explanation, unit_member=("testing_line", line),
+        baseline=round(p0, 4), why=why, unit_member=("testing_line", line),
         measures={"pass_rate": round(p, 4), "baseline": round(p0, 4), "tests": float(n), "z": round(z, 2),
                   "se": round(se, 4)},
-        columns=("day", "tests", "passed", "pass rate", "part"), rows=rows)
+        columns=(N_("Day"), N_("Tests"), N_("Passed"), N_("Pass rate"), N_("Period")), rows=rows)

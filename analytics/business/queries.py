@@ -8,6 +8,7 @@ from datetime import datetime
 import psycopg
 
 from analytics.business.rows import BusinessEvent, Inspection, LineDay
+from analytics.business.staff import WORK_INSPECTION, WORK_TESTING, WORK_TYPES
 
 _ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 _AREA_KIND = {"outlet": "outlet", "self_service": "self_service"}
@@ -58,15 +59,15 @@ def business_events(conn: psycopg.Connection, site_id: str, start: datetime, end
 
 def work_of_sources(conn: psycopg.Connection, site_id: str, start: datetime, end: datetime) -> dict[str, str]:
     """Source id -> what work it does: windows by the business types they handled, lanes and lines by kind."""
-    work = {w: "business types: " + "/".join(types) for w, types in conn.execute(
+    work = {w: WORK_TYPES + "/".join(types) for w, types in conn.execute(
         "SELECT window_id, array_agg(DISTINCT business_type ORDER BY business_type) FROM transactions"
         " WHERE site_id = %s AND queued_at >= %s AND queued_at < %s GROUP BY 1", (site_id, start, end))}
     for (lane,) in conn.execute("SELECT DISTINCT lane_id FROM inspections WHERE site_id = %s AND started_at >= %s"
                                 " AND started_at < %s", (site_id, start, end)):
-        work[lane] = "vehicle inspection"
+        work[lane] = WORK_INSPECTION
     for (line,) in conn.execute("SELECT DISTINCT line_id FROM testing_results WHERE site_id = %s"
                                 " AND tested_at >= %s AND tested_at < %s", (site_id, start, end)):
-        work[line] = "vehicle testing"
+        work[line] = WORK_TESTING
     return work
 
 

@@ -9,13 +9,26 @@ from zoneinfo import ZoneInfo
 from analytics.business.config import VolumeRule
 from analytics.business.model import Finding
 from analytics.business.stats import MAD_TO_SD, mad, median, robust_scale
+from analytics.business.texts import Text, text, weekday
+from i18n import N_
 
 HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
 UNIT_KIND = {"window": "window", "outlet": "outlet", "self_service": "window", "lane": "lane",
              "testing_line": "testing_line"}
-WHAT = {"window": "transactions", "outlet": "transactions", "self_service": "transactions", "lane": "inspections",
-        "testing_line": "vehicle tests"}
+# What a source's count counts: the evidence column's name and the count in words, by source kind.
+_TRANSACTIONS = (N_("Transactions"), N_("{count} transactions"))
+COUNTED = {"window": _TRANSACTIONS, "outlet": _TRANSACTIONS, "self_service": _TRANSACTIONS,
+           "lane": (N_("Inspections"), N_("{count} inspections")),
+           "testing_line": (N_("Vehicle tests"), N_("{count} vehicle tests"))}
+OTHER = (N_("Records"), N_("{count} records"))
+ABOVE = N_("{z} robust standard deviations above the median (scale {scale} = max(1.4826 x MAD, sqrt(median), 1))")
+BELOW = N_("{z} robust standard deviations below the median (scale {scale} = max(1.4826 x MAD, sqrt(median), 1))")
+
+
+def counted(kind: str, count: int) -> Text:
+    """`count` of what a source of `kind` does, in words: "41 transactions", "办理业务 41 笔"."""
+    return text(COUNTED.get(kind, OTHER)[1], count=count)
 
 
 def volume_findings(counts: Mapping[tuple[str, str], Mapping[datetime, int]], first_seen: Mapping[tuple[str, str],
@@ -54,19 +67,18 @@ def volume_findings(counts: Mapping[tuple[str, str], Mapping[datetime, int]], fi
 def _finding(kind: str, source: str, site_id: str, hour: datetime, value: int, base: float, history: list[int],
              z: float, scale: float, tz: ZoneInfo) -> Finding:
     local = hour.astimezone(tz)
-    what = WHAT.get(kind, "records")
-    direction = "above" if value > base else "below"
-    explanation = (f"{value} {what} at {source} on {local:%a %Y-%m-%d %H:00}-{(local + HOUR):%H:00}; the same hour "
-                   f"in the previous {len(history)} weeks had {', '.join(map(str, history))} (median {base:g}, "
-                   f"MAD {mad(history):g}); {abs(z):.1f} robust standard deviations {direction} (scale "
-                   f"{scale:.2f} = max(1.4826 x MAD, sqrt(median), 1))")
-    rows = [(f"{local:%Y-%m-%d %H:00}", "this week", value)]
-    rows += [(f"{(local - (k + 1) * WEEK):%Y-%m-%d %H:00}", f"{k + 1} week(s) before", v)
+    why = (text(N_("{amount} at {source} on {weekday} {hour}"), amount=counted(kind, value), source=source,
+                weekday=weekday(local.weekday()), hour=f"{local:%Y-%m-%d %H:00}-{(local + HOUR):%H:00}"),
+           text(N_("the same hour in the previous {weeks} weeks had {history} (median {median}, MAD {mad})"),
+                weeks=len(history), history=list(history), median=f"{base:g}", mad=f"{mad(history):g}"),
+           text(ABOVE if value > base else BELOW, z=f"{abs(z):.1f}", scale=f"{scale:.2f}"))
+    rows = [(f"{local:%Y-%m-%d %H:00}", text(N_("this week")), value)]
+    rows += [(f"{(local - (k + 1) * WEEK):%Y-%m-%d %H:00}", text(N_("{weeks} week(s) before"), weeks=k + 1), v)
              for k, v in enumerate(history)]
     return Finding(
         rule="business_volume_anomaly", site_id=site_id, source_kind=kind, source_id=source, started_at=hour,
         ended_at=hour + HOUR, severity="major" if abs(z) >= 10 else "minor", value=float(value), baseline=base,
-        explanation=explanation, unit_member=(UNIT_KIND.get(kind, kind), source),
+        why=why, unit_member=(UNIT_KIND.get(kind, kind), source),
         measures={"value": float(value), "median": base, "mad": mad(history), "z": round(z, 2),
                   "sd_estimate": MAD_TO_SD * mad(history)},
-        columns=("hour (local)", "week", what), rows=tuple(rows))
+        columns=(N_("Hour (local)"), N_("Week"), COUNTED.get(kind, OTHER)[0]), rows=tuple(rows))

@@ -36,6 +36,7 @@ def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy
         BusinessAlerts(pool, AlertsConfig()).record(findings)
     with psycopg.connect(office_copy) as conn:
         alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
+    f = next(f for f in findings if f.rule == "business_outside_hours" and f.source_id == "win-12")
     app = create_app(office_copy, "x" * 40, tmp_path, limiter=LoginLimiter())
     with serving(app) as base:
         chief = _login(base, "chief")
@@ -43,7 +44,9 @@ def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy
         assert f"/alerts/{alert_id}" in listing and "win-12" in listing
         page = chief.get(f"/alerts/{alert_id}").text
         assert 'id="source">win-12<' in page and "Service hall" in page
-        assert "opening hours that day: 08:30-17:30" in page
+        # the explanation, the evidence table's names and the timeline in the desk's language (zh_CN)
+        assert "当天办公时间：08:30-17:30" in page and "<th>记录编号</th>" in page and "正常应为零" in page
+        assert "opening hours" not in page and f.key not in page and "非工作时间办理业务：win-12" in page
         assert page.count("<tr>") >= 1 + 5 and "inj-hours-" in page           # the five evidence rows
         assert 'id="rect-status">待整改<' in page  # zh_CN: the staff's language
         path = f"/alerts/{alert_id}/rectification"

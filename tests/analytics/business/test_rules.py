@@ -11,6 +11,7 @@ from analytics.business.passrate import pass_rate_findings
 from analytics.business.rows import BusinessEvent, Inspection, LineDay
 from analytics.business.staff import staff_findings
 from analytics.business.stats import robust_z
+from analytics.business.texts import text
 from analytics.business.volume import WEEK, volume_findings
 
 CFG = BusinessConfig()
@@ -32,9 +33,9 @@ def test_volume_flags_a_surge_against_the_same_hour_of_the_week():
                             timezone=TZ, cfg=CFG.volume)
     assert [(f.source_id, f.value, f.baseline) for f in found] == [("o1", 41.0, 10.5)]
     f = found[0]
-    assert "41 transactions at o1" in f.explanation and "10, 12, 9, 11" in f.explanation
-    assert "median 10.5" in f.explanation
-    assert f.rows[0] == ("2024-03-04 10:00", "this week", 41)
+    assert f.explanation.startswith("41 transactions at o1 on Mon 2024-03-04 10:00-11:00;")
+    assert "had 10, 12, 9, 11 (median 10.5, MAD 1)" in f.explanation and "deviations above the median" in f.explanation
+    assert f.rows[0] == ("2024-03-04 10:00", text("this week"), 41)
     # the same surge without enough history is not judged
     late = {("outlet", "o1"): MON - 2 * WEEK}
     assert volume_findings({("outlet", "o1"): series}, late, site_id="s", since=MON, until=MON + timedelta(hours=1),
@@ -71,7 +72,8 @@ def test_outside_hours_groups_per_source_and_hour():
     found = outside_hours_findings(events, hours, site_id="s", since=MON - timedelta(hours=2),
                                    until=MON + timedelta(days=1), timezone=TZ, cfg=CFG.outside_hours)
     assert [(f.source_id, f.value) for f in found] == [("w1", 3.0)]
-    assert "opening hours that day: 08:30-17:30" in found[0].explanation
+    assert found[0].explanation == ("3 record(s) at w1 between Mon 2024-03-04 20:00 and 20:59; opening hours that day: "
+                                    "08:30-17:30 (tolerance 15 min; all week: Mon 08:30-17:30); expected: none")
     assert [r[0] for r in found[0].rows] == ["m0", "m1", "m2"]
 
 
@@ -106,7 +108,9 @@ def test_no_vehicle_needs_samples_and_a_complete_day():
                                timezone=TZ, cfg=CFG.no_vehicle) == []
     via_video = no_vehicle_findings([], {}, [("lane-1", day + timedelta(hours=5), 77)], site_id="s", since=day,
                                     until=day + timedelta(days=1), timezone=TZ, cfg=CFG.no_vehicle)
-    assert via_video[0].rows[0][-1] == "vision incident 77"
+    assert via_video[0].rows[0][-1] == text("video incident {incident}", incident=77)
+    assert via_video[0].explanation.endswith("1 'inspection with no vehicle' incidents from the video rules; "
+                                             "expected: none")
 
 
 def test_pass_rate_drift_against_the_lines_own_history():
