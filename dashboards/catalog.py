@@ -414,12 +414,19 @@ def supervision_overview(locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     return translated(supervision_overview_model().to_json(), locale)
 
 
+def _text(message: str, locale: str) -> str:
+    """`message` in `locale`; an empty one stays empty (gettext's "" is the catalogue's header)."""
+    return gettext(message, locale) if message else message
+
+
 def translated(dash: dict[str, Any], locale: str) -> dict[str, Any]:
-    """A dashboard's JSON with what a person reads first in `locale`: its title, its panels' titles and its
-    variables' labels (the catalogue: i18n/; tests/i18n checks every one has Chinese). Descriptions and
-    queries stay as written."""
-    dash = {**dash, "title": gettext(dash["title"], locale),
-            "panels": [{**p, "title": gettext(p["title"], locale)} for p in dash["panels"]]}
+    """A dashboard's JSON as a person reads it in `locale`: its title and description, its panels' titles and
+    descriptions (the ⓘ tooltips) and its variables' labels (the catalogue: i18n/; tests/i18n checks every one
+    has Chinese). The msgids are the whole English texts as built here, so a description put together in code
+    is one msgid. Queries stay as written."""
+    dash = {**dash, "title": _text(dash["title"], locale), "description": _text(dash.get("description", ""), locale),
+            "panels": [{**p, "title": _text(p["title"], locale), "description": _text(p.get("description", ""), locale)}
+                       for p in dash["panels"]]}
     dash["templating"] = {**dash["templating"], "list": [
         {**v, "label": gettext(v["label"], locale)} for v in dash["templating"]["list"]]}
     return dash

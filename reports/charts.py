@@ -11,6 +11,7 @@ from collections.abc import Callable  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from i18n import N_  # noqa: E402
 from reports.config import Targets  # noqa: E402
@@ -50,6 +51,7 @@ def volume(d: ReportData, tr: Tr = str) -> bytes:
         ax.legend(loc="upper right", fontsize=8, ncols=3)
         ax.tick_params(axis="x", labelrotation=90 if len(labels) > 10 else 0, labelsize=7)
     ax.set_ylabel(tr(N_("transactions")))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no half transactions on a quiet day
     ax.set_title(tr(N_("Business volume")), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
@@ -86,8 +88,9 @@ def alerts(d: ReportData, tr: Tr = str, rule_name: Tr = str) -> bytes:
                 color=COLOURS[key])
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel(tr(N_("alerts")))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(tr(N_("Alerts by rule and verdict")), fontsize=10)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)  # beside the bars, not on them
     ax.tick_params(axis="y", labelsize=7)
     return _png(fig)
 

@@ -29,7 +29,7 @@ class ReportData:
     alerts_by_rule: list[dict[str, Any]] = field(default_factory=list)
     alerts_by_unit: list[dict[str, Any]] = field(default_factory=list)
     uptime_by_area: list[tuple[str, int, float]] = field(default_factory=list)      # area, cameras, uptime
-    worst_cameras: list[tuple[str, float]] = field(default_factory=list)
+    worst_cameras: list[tuple[str, str, float]] = field(default_factory=list)       # id, name, uptime
     rectifications: dict[str, int] = field(default_factory=dict)
     rectifications_by_unit: list[dict[str, Any]] = field(default_factory=list)
 
@@ -124,17 +124,18 @@ def _rates(r: dict[str, Any]) -> dict[str, Any]:
 
 def _uptime(conn: psycopg.Connection, d: ReportData, a: dict[str, Any]) -> None:
     per_camera = conn.execute(
-        "SELECT c.id, c.area, count(*), count(*) FILTER (WHERE s.online) FROM camera_stats s"
+        "SELECT c.id, c.area, count(*), count(*) FILTER (WHERE s.online), min(c.name) FROM camera_stats s"
         " JOIN cameras c ON c.id = s.camera_id WHERE c.site_id = %(site)s AND s.ts >= %(start)s AND s.ts < %(end)s"
         " GROUP BY 1, 2", a).fetchall()
     areas: dict[str, list[int]] = {}
-    for _cid, area, n, up in per_camera:
+    for _cid, area, n, up, _name in per_camera:
         acc = areas.setdefault(area, [0, 0, 0])
         acc[0] += 1
         acc[1] += n
         acc[2] += up
     d.uptime_by_area = [(area, v[0], v[2] / v[1]) for area, v in sorted(areas.items())]
-    d.worst_cameras = sorted(((cid, up / n) for cid, _a, n, up in per_camera), key=lambda x: (x[1], x[0]))[:5]
+    d.worst_cameras = sorted(((cid, name, up / n) for cid, _a, n, up, name in per_camera),
+                             key=lambda x: (x[2], x[0]))[:5]
     samples = sum(v[1] for v in areas.values())
     d.totals["camera_uptime"] = sum(v[2] for v in areas.values()) / samples if samples else None
     d.totals["cameras_reporting"] = len(per_camera)

@@ -76,7 +76,8 @@ def publish(conn: psycopg.Connection, site_id: str, kind: str, day: date, cfg: R
         link = f"{cfg.review_base_url.rstrip('/')}/reports/{report_id}"
         payload = {"event": "report.published", "report_id": report_id, "site_id": site_id, "rule": f"report_{kind}",
                    "severity": "info", "locale": locale, "rule_name": gettext(render.TITLES[kind], locale),
-                   "title": f"{gettext(render.TITLES[kind], locale)} {p.label} ({figures.site_name})",
+                   "title": f"{gettext(render.TITLES[kind], locale)} {render.period_label(kind, p.label, locale)}"
+                            f" ({figures.site_name})",
                    "started_at": p.start.isoformat(), "review_url": link, "pdf_sha256": pdf_sha,
                    "measures": {"transactions": float(figures.totals["transactions"]),
                                 "alerts": float(figures.totals["alerts"])}}

@@ -21,8 +21,24 @@ TITLES = {"daily": N_("Daily supervision report"), "weekly": N_("Weekly supervis
           "monthly": N_("Monthly supervision report")}
 
 
+NO_UNIT = N_("no unit")  # alerts or rectifications no unit answers for (reports/data.py: "(no unit)")
+
+
 class ReportError(RuntimeError):
     pass
+
+
+def period_label(kind: str, label: str, locale: str = DEFAULT_LOCALE) -> str:
+    """The period as its readers name it: the day and the month as written (2024-04-12, 2024-04), the ISO week
+    in words (2024-W15: 2024年第15周), not as the archive's folder names it.
+
+    >>> period_label("weekly", "2024-W15", "zh_CN"), period_label("weekly", "2024-W15", "en")
+    ('2024年第15周', 'week 15 of 2024')
+    """
+    if kind != "weekly":
+        return label
+    year, week = label.split("-W")
+    return gettext(N_("week {week} of {year}"), locale).format(week=int(week), year=year)
 
 
 def _fmt(value: object, spec: str = ".1f") -> str:
@@ -43,9 +59,15 @@ def html(d: ReportData, cfg: ReportsConfig, locale: str = DEFAULT_LOCALE) -> str
     if d.alerts_by_rule:
         pngs["alerts"] = charts.alerts(d, tr, lambda rule: rule_label(rule, locale))
     images = {k: "data:image/png;base64," + base64.b64encode(v).decode() for k, v in pngs.items()}
+    def unit_name(row: dict[str, object]) -> str:
+        """A unit by its name; its id where it has none, and words where no unit answers."""
+        return str(row.get("name") or (tr(NO_UNIT) if row["unit"] == "(no unit)" else row["unit"]))
+
     return _ENV.get_template("report.html").render(d=d, t=cfg.targets, images=images, title=TITLES[d.kind], _=tr,
                                                    lang=normalise(locale).replace("_", "-"),
-                                                   rule_label=lambda rule: rule_label(rule, locale))
+                                                   period=period_label(d.kind, d.label, locale),
+                                                   rule_label=lambda rule: rule_label(rule, locale),
+                                                   unit_name=unit_name)
 
 
 def pdf(html_path: Path, pdf_path: Path, cfg: ReportsConfig) -> None:

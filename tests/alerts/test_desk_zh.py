@@ -19,19 +19,16 @@ from psycopg.types.json import Jsonb
 from alerts.links import LinkSigner
 from alerts.review import add_user, create_app
 from alerts.snapshot import draw_evidence, write_jpeg
-from analytics.texts import alert_title, rule_texts
+from analytics.texts import alert_title
 from i18n import local_datetime
-from tests.testkit.desk import VIDEO, browser_clip, serving
+from tests.testkit.desk import CHROMIUM_ARGS, VIDEO, browser_clip, read_as_staff, serving, shoot
 
 PASSWORD = "correct horse battery"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
 TZ = "Asia/Shanghai"
 # (rule, zone, Chinese zone name, measures): a window post, an exam seat, a camera's health.
 ALERTS = [("zone_unattended", "staff", "1号窗口", {"empty_s": 130.4, "threshold_s": 120.0}),
           ("exam_candidate_absent", "a12", "A12", {"absent_s": 41.2, "threshold_s": 30.0}),
           ("video_loss", None, None, {"silent_s": 12.5})]
-# ASCII words a page may show: the user, the language switch, the clip's hash label, the time zone's name.
-ALLOWED_ASCII = {"auditor1", "English", "sha256", "Asia", "Shanghai", "s", "K", "J", "A12"}
 
 
 @pytest.fixture
@@ -81,26 +78,6 @@ def desk(db_dsn, tmp_path):
     with serving(app) as base:
         yield {"dsn": db_dsn, "base": base, "ids": ids, "links": links, "started": started,
                "shots": tmp_path / "shots"}
-
-
-def read_as_staff(text: str, where: str) -> None:
-    """No rule code, no English left untranslated, no epoch number; `where` names the page in a failure."""
-    codes = [code for code in rule_texts() if code in text]
-    assert not codes, (where, codes)
-    english = {w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]+", text)
-               if w not in ALLOWED_ASCII and not re.fullmatch(r"[0-9a-f]{8,}", w)}  # hashes are not words
-    assert not english, (where, sorted(english))
-    assert not re.search(r"\b1[6-9]\d{8}(\.\d+)?\b", text), (where, "an epoch number")
-
-
-def shoot(page, shots, name: str) -> None:
-    shots.mkdir(exist_ok=True)
-    for width in (1400, 375):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
-        if width == 375:
-            assert page.evaluate("document.documentElement.scrollWidth") <= 380, f"{name} wider than a phone"
-    page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def test_an_auditor_reviews_three_alerts_in_chinese_with_the_keyboard(desk):
