@@ -9,13 +9,12 @@ import string
 import typing
 from pathlib import Path
 
-from babel.messages.extract import extract_from_dir
-
 from alerts.review.texts import DETAIL_KEYS, EVENTS, RECTIFICATION, STATUSES, VERDICTS
 from analytics.config import ZoneConfig
 from analytics.rule_config import Severity
 from analytics.texts import AREAS, MEASURES, SEVERITIES, UNITS, ZONE_KINDS, alert_title, measures_text, rule_texts
 from i18n import gettext, missing, translations
+from i18n.extract import marked_msgids
 from jianguan.config import Area
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,13 +74,8 @@ def test_every_measure_the_code_writes_has_a_name_and_a_unit():
 
 def test_every_marked_text_is_in_the_chinese_catalogue():
     """What `pybabel extract -F babel.cfg` finds (N_() in the code, _() in the desk's templates)."""
-    method_map = [("analytics/**.py", "python"), ("alerts/**.py", "python"), ("i18n/**.py", "python"),
-                  ("jianguan/**.py", "python"), ("reports/**.py", "python"),
-                  ("alerts/review/templates/**.html", "jinja2"), ("reports/templates/**.html", "jinja2")]
-    keywords = {"N_": None, "_": None, "gettext": None}
-    found = {msg for _, _, msg, _, _ in extract_from_dir(str(ROOT), method_map, keywords=keywords)
-             if isinstance(msg, str)}
-    assert len(found) > 150
+    found = marked_msgids(ROOT)
+    assert len(found) > 400
     assert sorted(missing("zh_CN", sorted(found))) == []
 
 
@@ -96,15 +90,65 @@ def test_titles_and_measures_read_as_staff_write_them():
 
 
 def test_every_dashboard_title_panel_title_and_variable_label_is_in_chinese():
-    """Read from the dashboards themselves (titles are built in code, not all as literals)."""
+    """Read from the dashboards themselves (titles and descriptions are built in code, not all as literals).
+    Descriptions too: the dashboard's and each panel's (Grafana's ⓘ tooltip), where there is one."""
     from dashboards import all_dashboards
 
     english, chinese = all_dashboards("en"), all_dashboards("zh_CN")
-    untranslated = []
+    untranslated, descriptions = [], []
     for uid, dash in english.items():
         pairs = [(dash["title"], chinese[uid]["title"])]
         pairs += [(p["title"], q["title"]) for p, q in zip(dash["panels"], chinese[uid]["panels"], strict=True)]
         pairs += [(v["label"], w["label"]) for v, w in zip(dash["templating"]["list"],
                                                            chinese[uid]["templating"]["list"], strict=True)]
-        untranslated += [f"{uid}: {en}" for en, zh in pairs if en == zh]
+        described = [(dash["description"], chinese[uid]["description"])]
+        described += [(p["description"], q["description"])
+                      for p, q in zip(dash["panels"], chinese[uid]["panels"], strict=True)]
+        assert all(bool(en) == bool(zh) for en, zh in described), uid  # "" stays "" (not the catalogue header)
+        descriptions += [zh for en, zh in described if en]
+        untranslated += [f"{uid}: {en}" for en, zh in pairs + described if en and en == zh]
     assert untranslated == []
+    assert len(descriptions) > 40  # the dashboards' and panels' ⓘ texts are checked too
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    return sorted((name, spec) for _, name, spec, _ in string.Formatter().parse(text) if name is not None)
+
+
+def test_every_translation_keeps_the_placeholders_of_its_source():
+    """A msgstr that drops, renames or reformats a {placeholder} would raise or mislead at run time."""
+    from babel.messages.pofile import read_po
+
+    from i18n import LOCALE_DIR
+
+    with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "jianguan.po").open("rb") as f:
+        catalog = read_po(f)
+    wrong = [m.id for m in catalog if m.id and m.string and "{" in m.id + m.string
+             and _fields(m.id) != _fields(m.string)]
+    assert wrong == []
+
+
+def test_the_command_speaks_the_operators_language():
+    from i18n import cli_locale
+
+    assert cli_locale({}) == cli_locale({"LANG": "C.UTF-8"}) == "zh_CN"  # a bare server: Chinese
+    assert cli_locale({"LANG": "en_US.UTF-8"}) == "en"
+    assert cli_locale({"LANG": "en_US.UTF-8", "JIANGUAN_LANG": "zh_CN"}) == "zh_CN"
+    assert cli_locale({"LANGUAGE": "en:zh", "LANG": "zh_CN.UTF-8"}) == "en"  # gettext's order
+
+
+def test_every_role_has_a_name():
+    from alerts.review.auth import ROLES
+    from alerts.review.texts import ROLE_NAMES
+
+    assert set(ROLE_NAMES) == set(ROLES)
+    assert missing("zh_CN", list(ROLE_NAMES.values())) == []
+
+
+def test_every_help_text_of_the_command_is_in_chinese():
+    """`jianguan ... --help`: commands' docstrings and options' help, read from the command tree."""
+    from jianguan.cli import help_texts
+
+    texts = help_texts()
+    assert len(texts) > 80
+    assert missing("zh_CN", sorted(texts)) == []
