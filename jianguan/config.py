@@ -262,6 +262,14 @@ class SiteConfig(_Strict):
                                     ids=", ".join(unknown))
         return self
 
+    def lane_ids(self) -> list[str]:
+        """The site's inspection lanes: events.lanes, else those of its inspection-lane cameras (named
+        `<lane>-<view>`, as `lane-1-front`) and of business.lane_cameras."""
+        if self.events.lanes is not None:
+            return sorted(self.events.lanes)
+        lanes = {c.id.rsplit("-", 1)[0] for c in self.cameras if c.area == "inspection_lane" and "-" in c.id}
+        return sorted(lanes | set(self.business.no_vehicle.lane_cameras))
+
     def camera_name(self, camera_id: str) -> str:
         """What people call the camera (its `name`), its id for one the site does not have."""
         return next((c.name for c in self.cameras if c.id == camera_id), camera_id)

@@ -24,6 +24,7 @@ def events() -> None:
               help="Site config; its `events:` and `storage:` sections are used.")
 def serve(config_file: Path) -> None:
     """Run the HTTP intake API and the MQTT lane-sensor subscriber until interrupted."""
+    from ingest.events.scope import Scope
     from ingest.events.service import EventService, IntakeConfigError
     from jianguan.config import load_config
     from jianguan.metrics import intake_families, serve_role_metrics
@@ -35,7 +36,7 @@ def serve(config_file: Path) -> None:
     try:
         migrate(dsn)
         try:
-            service = EventService(cfg.events, dsn, spool_dir)
+            service = EventService(cfg.events, dsn, spool_dir, Scope(cfg.site.id, frozenset(cfg.lane_ids())))
         except IntakeConfigError as exc:
             raise click.ClickException(str(exc)) from None
         signal.signal(signal.SIGTERM, lambda *_: service.stop())

@@ -44,16 +44,30 @@ class MqttIntakeConfig(_Strict):
         return value
 
 
+class LaneToken(_Strict):
+    """A bearer token that may report only `lanes` (one lane controller's, say): a leaked one cannot speak
+    for the other lanes."""
+
+    token: SecretStr
+    lanes: list[str] = Field(min_length=1)
+
+
 class HttpIntakeConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
-    token: SecretStr | None = Field(None, description=f"bearer token; default ${TOKEN_ENV}")
+    token: SecretStr | None = Field(None, description=f"bearer token for every lane of the site; default "
+                                    f"${TOKEN_ENV}")
+    lane_tokens: list[LaneToken] = Field(default_factory=list, description="further tokens, each for some "
+                                         "lanes only")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_batch: int = Field(500, ge=1, le=10_000, description="messages per request")
 
 
 class EventsConfig(_Strict):
+    lanes: list[str] | None = Field(None, description="the site's inspection-lane ids; events for any other "
+                                    "lane go to dead_letters. Default: the lanes of the site's inspection-lane "
+                                    "cameras (camera `lane-1-front` is on lane `lane-1`) and business.lane_cameras")
     mqtt: MqttIntakeConfig | None = Field(None, description="absent: no MQTT subscriber")
     http: HttpIntakeConfig = Field(default_factory=HttpIntakeConfig)
     spool_dir: Path | None = Field(None, description="default: <paths.data_dir>/events-spool")

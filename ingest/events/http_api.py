@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections import Counter
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,20 +55,35 @@ class _BodyTooLarge(Exception):
         self.size, self.head = size, head
 
 
-def create_router(intake: Intake, token: str, *, max_body_bytes: int = 1024 * 1024, max_batch: int = 500,
+_REFUSED = object()  # no token matched
+
+
+def create_router(intake: Intake, token: str, *, lane_tokens: Mapping[str, Collection[str]] | None = None,
+                  max_body_bytes: int = 1024 * 1024, max_batch: int = 500,
                   max_message_bytes: int = MAX_MESSAGE_BYTES, max_future_s: float = 300.0) -> APIRouter:
+    """`token` may report every lane of the intake's scope (Intake.scope); each of `lane_tokens` only its
+    lanes."""
     if not token:
         raise ValueError("the intake API needs a bearer token")
-    expected = token.encode("utf-8")
+    # (token bytes, the lanes it may report: None for all)
+    tokens = [(token.encode("utf-8"), None)] + [(t.encode("utf-8"), frozenset(lanes))
+                                                 for t, lanes in (lane_tokens or {}).items()]
     router = APIRouter(prefix="/api/v1", tags=["intake"])
 
-    def authorised(request: Request) -> bool:
+    def lanes_of(request: Request) -> Collection[str] | None | object:
+        """The lanes the request's token may report (None: all), or _REFUSED."""
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        # compare_digest on bytes: constant time in the token's content (its length is not secret).
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), expected)
+        given_bytes = given.strip().encode("utf-8")
+        found: Collection[str] | None | object = _REFUSED
+        for expected, lanes in tokens:  # every token compared, so the time says nothing of which matched
+            # compare_digest on bytes: constant time in the token's content (its length is not secret).
+            if hmac.compare_digest(given_bytes, expected) and scheme.lower() == "bearer":
+                found = lanes
+        return found
 
     async def handle(request: Request, stream: Stream) -> JSONResponse:
-        if not authorised(request):
+        token_lanes = lanes_of(request)
+        if token_lanes is _REFUSED:
             return JSONResponse({"detail": "missing or invalid bearer token"}, 401,
                                 headers={"WWW-Authenticate": "Bearer"})
         source = f"http:{stream}"
@@ -84,7 +100,7 @@ def create_router(intake: Intake, token: str, *, max_body_bytes: int = 1024 * 10
         results = [validate_message(item, stream, source=source, now=now, max_future_s=max_future_s,
                                     max_message_bytes=max_message_bytes) for item in items]
         try:
-            outcomes = await run_in_threadpool(intake.submit, results)
+            outcomes = await run_in_threadpool(intake.submit, results, token_lanes)
         except StoreUnavailable as exc:
             return JSONResponse({"detail": f"{exc}; nothing was taken, send the batch again"}, 503,
                                 headers={"Retry-After": "5"})

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ import psycopg
 from psycopg_pool import PoolClosed, PoolTimeout
 
 from ingest.events.models import DEFAULT_MAX_FUTURE_S, MODELS
+from ingest.events.scope import Scope
 from ingest.events.spool import Spool
 from ingest.events.store import EventStore, Outcome
 from ingest.events.validate import Accepted, DeadLetter, one_line
@@ -71,8 +72,9 @@ def is_outage(exc: BaseException) -> bool:
 class Intake:
     def __init__(self, store: EventStore, spool: Spool | None = None, *, retry_s: float = 1.0,
                  max_retry_s: float = 30.0, max_future_s: float = DEFAULT_MAX_FUTURE_S,
-                 replay_per_submit: int = 5) -> None:
+                 replay_per_submit: int = 5, scope: Scope | None = None) -> None:
         self.store = store
+        self.scope = scope  # None: any site and lane (a CSV import names its site itself)
         self.spool = spool
         self.retry_s = retry_s
         self.max_retry_s = max_retry_s
@@ -88,7 +90,12 @@ class Intake:
         self._thread: threading.Thread | None = None
 
     # -- submit ---------------------------------------------------------------------------------------
-    def submit(self, results: Sequence[Accepted | DeadLetter]) -> list[Outcome]:
+    def submit(self, results: Sequence[Accepted | DeadLetter],
+               token_lanes: Collection[str] | None = None) -> list[Outcome]:
+        """Store what is valid and in scope (`token_lanes`: the lanes the sender's token may report), set the
+        rest aside in dead_letters; one Outcome per result, in order."""
+        if self.scope is not None:
+            results = [self.scope.check(r, token_lanes) for r in results]
         accepted = [r for r in results if isinstance(r, Accepted)]
         dead = [r for r in results if isinstance(r, DeadLetter)]
         with self._lock:

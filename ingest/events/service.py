@@ -14,6 +14,7 @@ from ingest.events.config import TOKEN_ENV, EventsConfig
 from ingest.events.http_api import create_app
 from ingest.events.intake import Intake
 from ingest.events.mqtt import LaneSensorSubscriber
+from ingest.events.scope import Scope
 from ingest.events.spool import Spool
 from ingest.events.store import EventStore
 
@@ -36,7 +37,7 @@ def bearer_token(cfg: EventsConfig, env: dict[str, str] | None = None) -> str:
 class EventService:
     """`run()` blocks: uvicorn serves the HTTP API in this thread; MQTT and the spool replay run beside it."""
 
-    def __init__(self, cfg: EventsConfig, dsn: str, spool_dir: Path) -> None:
+    def __init__(self, cfg: EventsConfig, dsn: str, spool_dir: Path, scope: Scope) -> None:
         self.cfg = cfg
         self.token = bearer_token(cfg) if cfg.http.enabled else ""
         if not cfg.http.enabled and cfg.mqtt is None:
@@ -44,7 +45,8 @@ class EventService:
         self.pool = ConnectionPool(dsn, min_size=1, max_size=4, open=False, reconnect_timeout=3600,
                                    kwargs={"application_name": "jianguan-intake"})
         self.store = EventStore(self.pool, max_inspection_s=cfg.max_inspection_s)
-        self.intake = Intake(self.store, Spool(spool_dir, cfg.max_spool_bytes), max_future_s=cfg.max_future_s)
+        self.intake = Intake(self.store, Spool(spool_dir, cfg.max_spool_bytes), max_future_s=cfg.max_future_s,
+                             scope=scope)
         self.subscriber = (LaneSensorSubscriber(self.intake, cfg.mqtt, max_message_bytes=cfg.max_message_bytes,
                                                 max_future_s=cfg.max_future_s) if cfg.mqtt else None)
         self.server: uvicorn.Server | None = None
@@ -59,7 +61,9 @@ class EventService:
         try:
             if self.cfg.http.enabled:
                 h = self.cfg.http
-                app = create_app(self.intake, self.token, max_body_bytes=h.max_body_bytes, max_batch=h.max_batch,
+                lane_tokens = {t.token.get_secret_value(): t.lanes for t in h.lane_tokens}
+                app = create_app(self.intake, self.token, lane_tokens=lane_tokens,
+                                 max_body_bytes=h.max_body_bytes, max_batch=h.max_batch,
                                  max_message_bytes=self.cfg.max_message_bytes, max_future_s=self.cfg.max_future_s)
                 self.server = uvicorn.Server(uvicorn.Config(app, host=h.host, port=h.port, log_level="warning",
                                                             access_log=False))

@@ -121,3 +121,40 @@ def test_database_down_without_a_spool_answers_503_and_takes_nothing(ev):
             server.close()
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert "database unavailable" in r.json()["detail"] and "send the batch again" in r.json()["detail"]
+
+
+LANE_TOKEN = "lane-2-token-0123456789abcdef"
+
+
+def test_tokens_speak_for_their_site_and_lanes_only(pool, db_dsn, ev):
+    """Issue 18: events for another site, for a lane the site does not have, or for a lane outside the
+    sender's token used to be accepted with the one shared token. Now they go to dead_letters with why."""
+    from ingest.events.scope import Scope
+    from ingest.events.store import EventStore
+
+    intake = Intake(EventStore(pool), scope=Scope("hq", frozenset({"lane-1", "lane-2"})))
+    app = create_app(intake, TOKEN, lane_tokens={LANE_TOKEN: ["lane-2"]})
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=(port := ev.free_port()), log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    ev.wait_until(lambda: server.started, 10, "uvicorn to start")
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/lane-events"
+        body = [ev.lane("ok-1", "vehicle_in", 0), ev.lane("other-site", "vehicle_in", 1, site="branch"),
+                ev.lane("no-lane", "vehicle_in", 2, lane_id="lane-9"),
+                ev.lane("ok-2", "vehicle_in", 3, lane_id="lane-2")]
+        r = httpx.post(url, json=body, headers=AUTH).json()
+        assert (r["accepted"], r["rejected"]) == (2, 2)
+        by_lane_token = httpx.post(url, json=[ev.lane("l2", "vehicle_in", 4, lane_id="lane-2"),
+                                              ev.lane("l1", "vehicle_in", 5, lane_id="lane-1")],
+                                   headers={"Authorization": f"Bearer {LANE_TOKEN}"}).json()
+        assert (by_lane_token["accepted"], by_lane_token["rejected"]) == (1, 1)
+        assert httpx.post(url, json=[], headers={"Authorization": "Bearer lane-2-token"}).status_code == 401
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    reasons = [reason for _, reason, _ in dead(ev, db_dsn)]
+    assert reasons == ["site_id 'branch' is not this intake's site 'hq'",
+                       "unknown lane 'lane-9': site 'hq' has lane-1, lane-2",
+                       "lane 'lane-1' is outside this token's lanes (lane-2)"]
+    assert sorted(m for (m,) in ev.query(db_dsn, "SELECT message_id FROM lane_events")) == ["l2", "ok-1", "ok-2"]

@@ -29,6 +29,7 @@ paths: {{data_dir: {tmp_path / 'var'}}}
 cameras:
   - {{id: cam-1, name: Window 1, area: window, streams: {{detect: "rtsp://127.0.0.1:1/none"}}}}
 events:
+  lanes: [lane-1, lane-2]
   http: {{port: {http_port}, token: "${{INTAKE_TOKEN}}", max_batch: 100}}
   mqtt: {{port: {mqtt_port}, client_id: service-test}}
 """)
