@@ -401,6 +401,17 @@ def _interpolate(node: Any, env: Any, where: tuple[Any, ...], problems: list[str
     return node
 
 
+def _secret_ref(text: str) -> bool:
+    """`${VAR}`: a secret the environment gives. `${VAR:-literal}` is not one: the literal is in the file."""
+    m = _ENV_REF.fullmatch(text)
+    return m is not None and m.group(2) is None
+
+
+def _has_default(text: str) -> bool:
+    m = _ENV_REF.fullmatch(text)
+    return m is not None and m.group(2) is not None
+
+
 def _clear_text_secrets(node: Any, where: tuple[Any, ...] = ()) -> list[str]:
     """Secrets must be `${ENV}` references: find the ones written in clear."""
     found: list[str] = []
@@ -415,8 +426,13 @@ def _clear_text_secrets(node: Any, where: tuple[Any, ...] = ()) -> list[str]:
     if not isinstance(node, str) or not node:
         return found
     key = where[-1] if where else ""
-    is_ref = bool(_ENV_REF.fullmatch(node.strip()))
-    if key in _SECRET_KEYS and not is_ref:
+    is_ref = _secret_ref(node.strip())
+    secret = key in _SECRET_KEYS or (key == "url" and any(p in _SECRET_URL_PARENTS for p in where
+                                                          if isinstance(p, str)))
+    if secret and _has_default(node.strip()):
+        found.append(_("{where}: a secret must not have a default written in the config (${{VAR:-...}}); "
+                       "write ${{VAR}} and set it in the environment", where=_path(where)))
+    elif key in _SECRET_KEYS and not is_ref:
         found.append(_("{where}: secrets must come from the environment, write ${{VAR}}", where=_path(where)))
     elif key == "url" and any(p in _SECRET_URL_PARENTS for p in where if isinstance(p, str)) and not is_ref:
         found.append(_("{where}: notifier URLs carry tokens; write ${{VAR}} and set it in the environment",
@@ -426,7 +442,7 @@ def _clear_text_secrets(node: Any, where: tuple[Any, ...] = ()) -> list[str]:
             password = urlsplit(node).password
         except ValueError:
             password = None
-        if password and not _ENV_REF.fullmatch(password):
+        if password and not _secret_ref(password):
             found.append(_("{where}: the password in this URL is in clear; write user:${{VAR}}@host",
                            where=_path(where)))
     return found

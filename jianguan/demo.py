@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,10 +71,34 @@ class WebhookReceiver:
         self._server.server_close()
 
 
+# The demo's secrets: the environment's when set, else random per data directory (demo_secrets).
+DEMO_SECRETS = ("JIANGUAN_LINK_SECRET", "JIANGUAN_DEMO_HMAC")
+
+
+def demo_secrets(data_dir: Path) -> dict[str, str]:
+    """The demo's link and webhook secrets: made at random on the first run in `data_dir` and kept in
+    <data_dir>/secrets.json (0600), so a later run and `jianguan review serve` on the same data sign and check
+    with the same ones; each variable set in the environment wins. A secret written in the example config
+    would be the same on every machine that runs it, and anyone could forge its acknowledge links."""
+    path = data_dir / "secrets.json"
+    try:
+        kept = json.loads(path.read_text())
+    except FileNotFoundError:
+        kept = {}
+    missing = [name for name in DEMO_SECRETS if not kept.get(name)]
+    if missing:
+        kept |= {name: secrets.token_urlsafe(48) for name in missing}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(kept, f)
+    return {name: os.environ.get(name) or kept[name] for name in DEMO_SECRETS}
+
+
 def demo_config(data_dir: Path, webhook_url: str, source: Path = DEMO_VIDEO, model: str | None = None) -> SiteConfig:
     raw = yaml.safe_load(resources.files("jianguan").joinpath("examples/demo.yaml").read_text(encoding="utf-8"))
     env = {"JIANGUAN_DEMO_DATA": str(data_dir), "JIANGUAN_DEMO_WEBHOOK": webhook_url,
-           "JIANGUAN_DEMO_VIDEO": str(source)}
+           "JIANGUAN_DEMO_VIDEO": str(source), **demo_secrets(data_dir)}
     if model:
         env["JIANGUAN_DEMO_MODEL"] = model
     return parse_config(raw, env=env, source="demo.yaml")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jianguan.messages import _
 
+if TYPE_CHECKING:
+    from alerts.links import LinkSigner
+    from jianguan.config import SiteConfig
+
 SESSION_ENV = "JIANGUAN_SESSION_SECRET"
-LINK_ENV = "JIANGUAN_LINK_SECRET"  # the same secret as the nodes' alerts.link_secret
 PASSWORD_ENV = "JIANGUAN_USER_PASSWORD"
 
 
@@ -58,6 +62,27 @@ def users_add(username: str, role: str, sites: tuple[str, ...], data_dir: Path) 
             embedded.stop()
 
 
+def desk_config(data_dir: Path, config_file: Path | None) -> SiteConfig:
+    """The site config the desk serves: FILE, or the demo's for `data_dir` (the README's commands), so the
+    desk checks acknowledge links with the secret and lifetime the node signs them with: one config."""
+    if config_file is not None:
+        from jianguan.config import load_config
+
+        return load_config(config_file)
+    from jianguan.demo import demo_config
+
+    return demo_config(data_dir.resolve(), webhook_url="http://127.0.0.1:9/not-used-by-the-desk")
+
+
+def desk_links(cfg: SiteConfig) -> LinkSigner | None:
+    """Checks acknowledge links as the site's nodes sign them (alerts.link_secret, alerts.link_ttl_h); None:
+    the site pushes no such links."""
+    from alerts.links import LinkSigner
+
+    secret = cfg.alerts.link_secret
+    return LinkSigner(secret.get_secret_value(), max_age_s=int(cfg.alerts.link_ttl_h * 3600)) if secret else None
+
+
 @click.group()
 def review() -> None:
     """The auditors' review desk (web UI)."""
@@ -76,7 +101,6 @@ def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None,
     """Serve the review desk. Sessions are signed with $JIANGUAN_SESSION_SECRET (random if unset)."""
     import uvicorn
 
-    from alerts.links import LinkSigner
     from alerts.review import create_app
 
     secret = os.environ.get(SESSION_ENV)
@@ -85,18 +109,11 @@ def review_serve(data_dir: Path, host: str, port: int, config_file: Path | None,
         click.echo(_("note: {env} is not set; sessions end when this process stops", env=SESSION_ENV), err=True)
     dsn, embedded = _store(data_dir)
     try:
-        link_secret = os.environ.get(LINK_ENV)
-        links = LinkSigner(link_secret) if link_secret else None
+        cfg = desk_config(data_dir, config_file)
+        links = desk_links(cfg)
+        live = {c.id: c.streams.detect for c in cfg.cameras}
         if config_file is not None:
-            from jianguan.config import load_config
-
-            cfg = load_config(config_file)
-            live = {c.id: c.streams.detect for c in cfg.cameras}
             reports_dir = cfg.reports.archive_dir
-        else:
-            from jianguan.demo import DEMO_VIDEO
-
-            live = {"demo-window-03": str(DEMO_VIDEO)} if DEMO_VIDEO.exists() else {}
         app = create_app(dsn, secret, data_dir / "evidence", https_only=False, links=links, live_sources=live,
                          reports_root=reports_dir)
         click.echo(_("review desk on http://{host}:{port}/ (evidence from {folder})", host=host, port=port,

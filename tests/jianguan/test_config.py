@@ -176,3 +176,19 @@ def test_a_camera_is_analysed_at_the_rate_its_rules_need():
     assert parse_config(phone, env={}).cameras[0].analysis_fps == 5.0  # a phone needs every frame
     bare = parse_config(minimal(rules=[]), env={}).cameras[0]
     assert bare.analysis_fps == 5.0
+
+
+@pytest.mark.parametrize("section, value", [
+    ({"alerts": {"link_secret": "${LINK:-public-default-link-secret-0123456789}"}}, None),
+    ({"alerts": {"notifiers": [{"type": "webhook", "id": "h", "url": "${HOOK:-https://x/robot?key=abc}"}]}}, None),
+    ({"events": {"http": {"token": "${TOKEN:-in-the-file-0123456789}"}}}, None),
+])
+def test_a_secret_with_its_default_written_in_the_file_is_refused(section, value):
+    """Issue 18: `${VAR:-literal}` put the literal in the file, and config check accepted it."""
+    ps = problems({**minimal(), **section})
+    assert len(ps) == 1 and "密钥不能在配置中写默认值" in ps[0], ps
+
+
+def test_a_camera_password_with_its_default_in_the_file_is_refused():
+    ps = problems(minimal(streams={"detect": "rtsp://viewer:${PW:-hunter2}@10.0.0.5/s"}))
+    assert len(ps) == 1 and "密码是明文" in ps[0] and "hunter2" not in ps[0]

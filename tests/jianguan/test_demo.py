@@ -132,9 +132,11 @@ def test_webhook_got_exactly_one_delivery_after_one_failure(demo):
     assert body["alert_id"] == demo["report"].alert_ids[0]
     assert body["rule"] == "zone_unattended" and body["review_url"].endswith(f"/alerts/{body['alert_id']}")
     from alerts.links import LinkSigner
+    from jianguan.review_cli import desk_config, desk_links
 
     token = body["ack_url"].rsplit("/ack/", 1)[1]
-    claim = LinkSigner("demo-link-secret-do-not-use-in-production").verify(token)
+    assert LinkSigner("demo-link-secret-do-not-use-in-production").verify(token) is None  # the old public one
+    claim = desk_links(desk_config(demo["data"], None)).verify(token)  # the desk as the README starts it
     assert (claim.alert_id, claim.action, claim.channel) == (body["alert_id"], "acknowledge", "commander-webhook")
     status, attempts = one(demo["dsn"], "SELECT status, attempts FROM outbox WHERE alert_id = %s", body["alert_id"])
     assert (status, attempts) == ("delivered", 2)
