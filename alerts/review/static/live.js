@@ -9,6 +9,9 @@
   };
   const pc = new RTCPeerConnection({ iceServers: [] });
   window.livePeer = pc;
+  // Closing the peer tells the desk at once (a DTLS close alert) that this viewer left, so it can stop the
+  // camera's decoder; a page that dies without this goes quiet, and the desk gives up on it after a few seconds.
+  window.addEventListener("pagehide", () => pc.close());
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.ontrack = (event) => { video.srcObject = event.streams[0] || new MediaStream([event.track]); };
   pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") show("failed"); };
@@ -24,7 +27,14 @@
     headers: { "Content-Type": "application/json", "X-CSRF-Token": video.dataset.csrf },
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
   });
-  if (!response.ok) { show("refused", response.status); return; }
+  if (!response.ok) {
+    // A refusal for too many views is JSON whose `detail` is in the reader's language; other errors are
+    // pages (not JSON): their status code is shown.
+    const body = await response.json().catch(() => ({}));
+    pc.close();
+    show("refused", typeof body.detail === "string" ? body.detail : String(response.status));
+    return;
+  }
   await pc.setRemoteDescription(await response.json());
 })();
 // For tests and the curious: frames decoded so far.
