@@ -33,6 +33,7 @@ EVENTS = {"opened": N_("Raised"), "reopened": N_("Raised again"), "incident_merg
           "incident_during_cooldown": N_("Incident during the quiet period"), "incident_ended": N_("Incident ended"),
           "clip_attached": N_("Clip saved"), "clip_failed": N_("Clip failed"), "clip_deleted": N_("Clip deleted"),
           "acknowledged": N_("Acknowledged"), "verdict": N_("Verdict"), "closed": N_("Closed"),
+          "case_reopened": N_("Reopened by a supervisor"),  # alerts/workflow.py: a closed alert reopened
           "escalated": N_("Escalated"), "rectified": N_("Rectified"), "verified": N_("Verified"),
           "rejected": N_("Sent back"), "demo": N_("Demo")}
 # Keys of a timeline step's detail, as the desk names them.
