@@ -66,7 +66,7 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
     from analytics.business.texts import explain
     from analytics.texts import rule_label, severity_label
     from i18n import cli_locale
-    from storage import migrate, redact_dsn, resolve_dsn
+    from storage import open_store, redact_dsn
 
     biz, alerts_cfg, _reports, storage_cfg, _metrics = _settings(config_file, data_dir)
     now = datetime.now(tz=UTC)
@@ -75,9 +75,10 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
     if start >= end:
         raise click.BadParameter(_("--since must be before --until"))
     locale = cli_locale()
-    dsn, embedded = resolve_dsn(storage_cfg)
+    store = open_store(storage_cfg, "business")
+    dsn = store.dsn
     try:
-        migrate(dsn)
+        store.migrate()
         with psycopg.connect(dsn) as conn:
             report = run_checks(conn, biz, start, end, site)
         click.echo(_("{dsn}: {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC: {n} findings in {seconds:.2f} s",
@@ -95,8 +96,7 @@ def check(config_file: Path | None, since: str | None, until: str | None, site: 
                          "pushes queued {pushes}", opened=stats.alerts_opened, merged=stats.merged,
                          recorded=stats.already_recorded, pushes=stats.pushes))
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @business.command("run")
@@ -115,14 +115,15 @@ def run(config_file: Path | None, data_dir: Path) -> None:
     from analytics.business import BusinessScheduler
     from jianguan.metrics import outbox_families, serve_role_metrics
     from jianguan.signals import stop_on_signals
-    from storage import migrate, resolve_dsn
+    from storage import open_store
 
     biz, alerts_cfg, _reports, storage_cfg, metrics_cfg = _settings(config_file, data_dir)
-    dsn, embedded = resolve_dsn(storage_cfg)
+    store = open_store(storage_cfg, "business")
+    dsn = store.dsn
     stop = threading.Event()
     restore = stop_on_signals(stop)
     try:
-        migrate(dsn)
+        store.migrate()
         with ConnectionPool(dsn, min_size=1, max_size=3) as pool:
             sink = BusinessAlerts(pool, alerts_cfg, biz.max_evidence_rows)
             scheduler = BusinessScheduler(lambda: psycopg.connect(dsn), biz, sink)
@@ -141,8 +142,7 @@ def run(config_file: Path | None, data_dir: Path) -> None:
                 outbox.stop(drain_s=10.0)
     finally:
         restore()
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @business.command("inject")
@@ -187,12 +187,13 @@ def report(kind: str, day: datetime | None, out_dir: Path | None, site: str | No
     import psycopg
 
     from reports import ReportError, default_day, publish
-    from storage import migrate, resolve_dsn
+    from storage import open_store
 
     _biz, _alerts, reports_cfg, storage_cfg, _metrics = _settings(config_file, data_dir)
-    dsn, embedded = resolve_dsn(storage_cfg)
+    store = open_store(storage_cfg, "reports")
+    dsn = store.dsn
     try:
-        migrate(dsn)
+        store.migrate()
         with psycopg.connect(dsn) as conn:
             sites = [(site,)] if site else conn.execute("SELECT id FROM sites ORDER BY id").fetchall()
             if not sites:
@@ -212,5 +213,4 @@ def report(kind: str, day: datetime | None, out_dir: Path | None, site: str | No
                              sha=(pub.pdf_sha256 or pub.html_sha256)[:16],
                              to=", ".join(pub.pushed_to) or _("nobody (no commanders or centre contacts)")))
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()

@@ -171,14 +171,14 @@ def run(file: Path) -> None:
     from jianguan.config import load_config
     from jianguan.node import Node, preflight
     from jianguan.signals import stop_on_signals
-    from storage import migrate, resolve_dsn
+    from storage import open_store
 
     cfg = load_config(file)  # a ConfigError is reported by main(), one line per problem
     checked = preflight(cfg)
-    dsn, embedded = resolve_dsn(cfg.storage)
+    store = open_store(cfg.storage, "node")
     try:
-        migrate(dsn)
-        node = Node(cfg, dsn, checked=checked, progress=_print_progress)
+        store.migrate()
+        node = Node(cfg, store.dsn, checked=checked, progress=_print_progress)
         restore = stop_on_signals(node.stop_event)
         try:
             report = node.run()
@@ -189,8 +189,7 @@ def run(file: Path) -> None:
             restore()
         _print_summary(report)
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @cli.command("demo")
@@ -208,7 +207,7 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
     from i18n import cli_locale
     from jianguan.demo import DEMO_VIDEO, WebhookReceiver, demo_config, run_demo
     from jianguan.node import preflight
-    from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
+    from storage import StorageConfig, open_store, redact_dsn
 
     source = source or DEMO_VIDEO
     if not source.exists():
@@ -221,13 +220,14 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
                  seconds=cfg.cameras[0].rules[0].seconds, rule=rule_label("zone_unattended", cli_locale()),
                  data_dir=data_dir))
     checked = preflight(cfg)
-    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir / "pg"))
+    store = open_store(StorageConfig(data_dir=data_dir / "pg"), "node")
+    dsn, embedded = store.dsn, store.embedded
     try:
-        applied = migrate(dsn)
+        applied = store.migrate()
         click.echo(_("database: {dsn} ({kind}; migrations applied: {migrations})", dsn=redact_dsn(dsn),
                      kind=_("embedded") if embedded else "JIANGUAN_DSN",
                      migrations=_(", ").join(applied) or _("none needed")))
-        report = run_demo(cfg, dsn, checked=checked, progress=_print_progress)
+        report = run_demo(cfg, dsn, checked=checked, progress=_print_progress, owner_dsn=store.owner_dsn)
         _print_summary(report)
         _print_alerts(dsn, report.alert_ids)
         paths = export(data_dir / "dashboards")
@@ -239,8 +239,7 @@ def demo(data_dir: Path, source: Path | None, model: str | None, webhook_url: st
             click.echo(_("embedded PostgreSQL data: {folder} (reopen with: jianguan db start --data-dir {folder})",
                          folder=data_dir / "pg"))
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
         if receiver is not None:
             receiver.close()
 
@@ -279,16 +278,18 @@ def serve(file: Path) -> None:
     from jianguan.config import load_config
     from jianguan.metrics import serve_role_metrics, supervisor_families
     from jianguan.signals import stop_on_signals
-    from jianguan.supervisor import Supervisor, role_commands
-    from storage import migrate, resolve_dsn
+    from jianguan.supervisor import ROLE_KINDS, Supervisor, role_commands
+    from storage import DSN_ENV, dsn_env, open_store
 
     cfg = load_config(file)
-    dsn, embedded = resolve_dsn(cfg.storage)  # one database for every role: started here if embedded
+    store = open_store(cfg.storage)  # one database for every role, the owner's: started here if embedded
     try:
-        migrate(dsn)
+        store.migrate()
         roles = role_commands(file.resolve(), cfg.serve.roles, cfg.paths.data_dir.resolve(), cfg.serve.review_port)
-        supervisor = Supervisor(roles, cfg.paths.data_dir / "serve-state.json",
-                                env={**os.environ, "JIANGUAN_DSN": dsn})
+        # Each role gets its own kind's DSN and not the owner's (it finds the schema migrated).
+        base = {k: v for k, v in os.environ.items() if k != DSN_ENV}
+        role_env = {role: {**base, dsn_env(ROLE_KINDS[role]): store.dsn_for(ROLE_KINDS[role])} for role in roles}
+        supervisor = Supervisor(roles, cfg.paths.data_dir / "serve-state.json", env=base, role_env=role_env)
         restore = stop_on_signals(supervisor.stop_event)
         metrics = serve_role_metrics(cfg.metrics, "serve", lambda: supervisor_families(supervisor))
         click.echo(_("serving {roles}; state in {path}", roles=", ".join(roles), path=supervisor.state_path),
@@ -300,8 +301,7 @@ def serve(file: Path) -> None:
             if metrics is not None:
                 metrics.shutdown()
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @cli.group("cluster")
@@ -325,14 +325,15 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
     from jianguan.cluster import ClusterMonitor, run_cluster
     from jianguan.config import load_config
     from jianguan.signals import stop_on_signals
-    from storage import migrate, resolve_dsn
+    from storage import open_store
 
     configs = [load_config(f) for f in files]
-    dsn, embedded = resolve_dsn(configs[0].storage)  # one database for every site and machine
+    store = open_store(configs[0].storage, "node")  # one database for every site and machine
+    dsn = store.dsn
     stop = threading.Event()
     restore = stop_on_signals(stop)
     try:
-        migrate(dsn)
+        store.migrate()
 
         def show(monitor: ClusterMonitor) -> None:
             for s in monitor.groups:
@@ -349,8 +350,7 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
             _fail(_error_text(exc))
     finally:
         restore()
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @cluster_group.command("status")

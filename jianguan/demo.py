@@ -109,20 +109,21 @@ def close_stale_alerts(dsn: str, config: SiteConfig) -> int:
     (with an audit event), or deduplication would fold the new incident into them."""
     import psycopg
 
+    from alerts.workflow import SYSTEM, transition
+
     cams = [c.id for c in config.cameras]
     with psycopg.connect(dsn) as conn, conn.transaction():
-        rows = conn.execute(
-            "UPDATE alerts SET status = 'closed', updated_at = now()"
-            " WHERE camera_id = ANY(%s) AND status IN ('open', 'acknowledged') RETURNING id", (cams,)
-        ).fetchall()
-        for (alert_id,) in rows:
-            conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
-                         " VALUES (%s, 'demo', 'closed', '{\"reason\": \"demo restarted\"}')", (alert_id,))
+        rows = conn.execute("SELECT id FROM alerts WHERE camera_id = ANY(%s) AND status IN ('open', 'acknowledged')"
+                            " ORDER BY id", (cams,)).fetchall()
+        for (alert_id,) in rows:  # the workflow's `withdraw` step: status, timeline and audit log
+            transition(conn, alert_id, "withdraw", "demo", SYSTEM, reason="demo restarted")
     return len(rows)
 
 
 def run_demo(config: SiteConfig, dsn: str, checked: Preflight | None = None, progress=None,
-             drain_s: float = 30.0) -> NodeReport:
-    close_stale_alerts(dsn, config)
+             drain_s: float = 30.0, owner_dsn: str | None = None) -> NodeReport:
+    """The node on `dsn` (the node's role); stale alerts are withdrawn as `owner_dsn` (a node may not close
+    alerts, storage/roles.py), or as `dsn` when not given."""
+    close_stale_alerts(owner_dsn or dsn, config)
     node = Node(config, dsn, checked=checked, base_ts=time.time(), progress=progress, drain_s=drain_s)
     return node.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -12,6 +13,7 @@ import click
 from jianguan.messages import _
 
 DEFAULT_SCHEMA_DIR = Path("docs/schemas")
+log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -28,13 +30,14 @@ def serve(config_file: Path) -> None:
     from ingest.events.service import EventService, IntakeConfigError
     from jianguan.config import load_config
     from jianguan.metrics import intake_families, serve_role_metrics
-    from storage import migrate, redact_dsn, resolve_dsn
+    from storage import open_store, redact_dsn
 
     cfg = load_config(config_file)
     spool_dir = cfg.events.spool_dir or cfg.paths.data_dir / "events-spool"
-    dsn, embedded = resolve_dsn(cfg.storage)
+    store = open_store(cfg.storage, "intake")
+    dsn = store.dsn
     try:
-        migrate(dsn)
+        store.migrate()
         try:
             service = EventService(cfg.events, dsn, spool_dir, Scope(cfg.site.id, frozenset(cfg.lane_ids())))
         except IntakeConfigError as exc:
@@ -59,8 +62,7 @@ def serve(config_file: Path) -> None:
         click.echo(_("stopped: {counts}; replayed from spool: {replayed}; batches still spooled: {pending}",
                      counts=dict(i.counts), replayed=dict(i.replayed), pending=i.pending()))
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
 
 
 @events.command("import-csv")
@@ -82,7 +84,7 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
 
     from ingest.events import EventStore, Intake, StoreUnavailable
     from ingest.events.csvimport import CsvFileError, import_csv
-    from storage import StorageConfig, migrate, resolve_dsn
+    from storage import StorageConfig, open_store
 
     try:
         ZoneInfo(tz)
@@ -92,9 +94,10 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
     if not file.is_file() or not os.access(file, os.R_OK):  # before any database is started or touched
         click.echo(_("error: {message}", message=_("{file}: cannot read (not a readable file)", file=file)), err=True)
         sys.exit(2)
-    dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
+    store = open_store(StorageConfig(data_dir=data_dir), "intake")
+    dsn = store.dsn
     try:
-        migrate(dsn)
+        store.migrate()
         with ConnectionPool(dsn, min_size=1, max_size=1, open=True) as pool:
             intake = Intake(EventStore(pool))  # no spool: if the database goes, stop and say so
 
@@ -118,10 +121,13 @@ def import_csv_cmd(file: Path, site_id: str, tz: str, encoding: str, data_dir: P
             # history must be refreshed now or it never shows there (issue 15). Plain PostgreSQL: views, cheap.
             from storage.rollups import refresh_rollups
 
-            refresh_rollups(dsn)
+            if store.owner_dsn is not None:  # only the owner may refresh an aggregate (storage/roles.py)
+                refresh_rollups(store.owner_dsn)
+            else:
+                log.warning("imported history reaches the hourly aggregates at the next `jianguan db "
+                            "refresh-rollups`, run with the owner's JIANGUAN_DSN")
     finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+        store.close()
     click.echo(_("{file}: {rows} rows: {accepted} accepted, {updated} updated, {duplicate} duplicates, "
                  "{rejected} rejected", file=file, rows=s.rows, accepted=s.accepted, updated=s.updated,
                  duplicate=s.duplicate, rejected=s.rejected))

@@ -14,8 +14,9 @@ a role under the supervisor behaves exactly as when an operator starts it by han
 - stops on SIGTERM or Ctrl-C the orderly way: SIGTERM to every role (the node then closes its incidents and
   writes its last rows), SIGKILL to any still alive after `stop_timeout_s`.
 
-One database for all roles: with no DSN configured the supervisor starts the embedded PostgreSQL once and
-hands its DSN to every role (JIANGUAN_DSN), instead of each role starting its own.
+One database for all roles: with no DSN configured the supervisor starts the embedded PostgreSQL once,
+instead of each role starting its own. It migrates as the owner, then hands each role only the DSN of its
+process kind's database role (JIANGUAN_DSN_<KIND>, storage/roles.py; ROLE_KINDS), never the owner's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ingest.children import die_with_parent
 log = logging.getLogger(__name__)
 
 BACKOFF_S, MAX_BACKOFF_S = 1.0, 60.0
+# The database role (storage/roles.py) each role of `serve.roles` connects as.
+ROLE_KINDS = {"node": "node", "events": "intake", "business": "business", "review": "desk"}
 STABLE_S = 60.0  # a role that ran this long before exiting is restarted quickly again: a fresh failure
 
 
@@ -62,10 +65,12 @@ def describe_exit(rc: int) -> str:
 
 class Supervisor:
     def __init__(self, roles: dict[str, list[str]], state_path: Path, env: dict[str, str] | None = None,
-                 stop_timeout_s: float = 30.0) -> None:
+                 stop_timeout_s: float = 30.0, role_env: dict[str, dict[str, str]] | None = None) -> None:
+        """`env`: every role's environment (None: this process's); `role_env`: a role's own, instead of it."""
         self.roles = {name: RoleState(argv) for name, argv in roles.items()}
         self.state_path = Path(state_path)
         self.env = env
+        self.role_env = role_env or {}
         self.stop_timeout_s = stop_timeout_s
         self.stop_event = threading.Event()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -85,7 +90,8 @@ class Supervisor:
     def _start(self, name: str) -> None:
         role = self.roles[name]
         try:
-            proc = subprocess.Popen(role.argv, env=self.env, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
+            proc = subprocess.Popen(role.argv, env=self.role_env.get(name, self.env), stdin=subprocess.DEVNULL,
+                                    preexec_fn=die_with_parent())
         except OSError as exc:  # the program is missing or cannot start: wait and try again
             role.state, role.last_exit = "waiting", f"cannot start: {exc}"
             self._schedule(name)

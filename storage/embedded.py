@@ -8,7 +8,12 @@ Layout of `data_dir` (the directory is ours; PostgreSQL's own files live one lev
 
     data_dir/pgdata/             the cluster (PGDATA)
     data_dir/superuser.password  generated at initdb, mode 0600, owned by the user who ran `start()`
+    data_dir/jianguan_KIND.password  the login of each process kind's role (storage/roles.py), generated on
+                                 the first start that needs it, mode 0600, like the superuser's
     data_dir/server.log          everything the server writes
+
+The superuser owns the schema and runs the migrations; every process kind connects as its own role
+(`role_dsn`), which `start()` gives a login, so the embedded server needs no set-up step of its own.
 
 The server listens on 127.0.0.1 only (TCP, scram-sha-256) and has no unix socket, so socket-path length
 limits and socket-directory permissions never get in the way. Where TimescaleDB's files are installed for
@@ -37,6 +42,7 @@ from psycopg.conninfo import make_conninfo
 from i18n import N_
 from storage.dsn import connect
 from storage.errors import StorageError
+from storage.roles import KINDS, ensure_logins, role_name
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +198,17 @@ class EmbeddedPostgres:
         self._ensure_database(port)
         return self.dsn(port, DATABASE)
 
+    def role_dsn(self, kind: str, dbname: str = DATABASE) -> str:
+        """A DSN of the running server for process kind `kind`'s role (`start()` gave it its login)."""
+        port = self.running_port()
+        if port is None:
+            raise StorageError(N_("the embedded PostgreSQL in {data_dir} is not running"), data_dir=str(self.data_dir))
+        return make_conninfo(host=HOST, port=str(port), user=role_name(kind), password=self._role_password(kind),
+                             dbname=dbname)
+
+    def role_password_path(self, kind: str) -> Path:
+        return self.data_dir / f"{role_name(kind)}.password"
+
     def stop(self) -> None:
         """Stop the server of this data directory (fast shutdown: sessions are disconnected); no-op if not running."""
         if self.running_port() is None:
@@ -336,6 +353,12 @@ class EmbeddedPostgres:
         with connect(self.dsn(port, "postgres"), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            # Every start, not only the first: a password file removed by hand, or a cluster from before the
+            # roles existed, is mended by the next start.
+            ensure_logins(conn, {kind: self._role_password(kind) for kind in KINDS})
+
+    def _role_password(self, kind: str) -> str:
+        return _read_or_create_secret(self.role_password_path(kind))
 
     def _password(self) -> str:
         try:
@@ -374,6 +397,28 @@ def _write_private(path: Path, text: str, owner: _RunAs | None) -> None:
         f.write(text + "\n")
     if owner is not None:
         os.chown(path, owner.uid, owner.gid)
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """The secret in `path`; generated (0600) when missing. Written aside and linked into place, so two processes
+    starting at once agree on one secret and neither reads a half-written file."""
+    if not path.exists():
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        _write_private(aside, secrets.token_urlsafe(24), None)
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process won: use its secret
+        finally:
+            aside.unlink(missing_ok=True)
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise StorageError(N_("cannot read the password file {path}: {error}"), path=str(path),
+                           error=exc.strerror) from None
+    if not secret:
+        raise StorageError(N_("the password file {path} is empty; remove it and start again"), path=str(path))
+    return secret
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from i18n import N_
 from storage import rollups
-from storage.dsn import connect
+from storage.dsn import connect, redact_dsn
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,37 @@ def migrate(dsn: str) -> list[str]:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now
+
+
+def pending(conn: psycopg.Connection) -> list[str]:
+    """What `migrate` would do to the connected database: the versions of the files it would apply (those
+    needing an extension the database lacks are skipped there too, so not pending), and `rollups` when they
+    are not this code's. Reads only, so any role of storage/roles.py may ask."""
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+        return [m.version for m in load_migrations() if not m.requires] + ["rollups"]
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    installed = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
+    todo = [m.version for m in load_migrations() if m.version not in done and set(m.requires) <= installed]
+    return todo if rollups.is_current(conn) else [*todo, "rollups"]
+
+
+def require_current(dsn: str) -> None:
+    """Refuse (StorageError) a database that `migrate` has files left to apply to: a process given only its own
+    role's DSN cannot migrate, and must not run against a schema its code does not expect. Rollups of another
+    version only warn: they still answer."""
+    with connect(dsn, autocommit=True) as conn:
+        try:
+            todo = pending(conn)
+        except psycopg.Error as exc:
+            raise StorageError(N_("cannot read the schema version at {dsn}: {error}"), dsn=redact_dsn(dsn),
+                               error=" ".join(str(exc).split())) from None
+    if todo == ["rollups"]:  # the old rollups still answer, only slower or without new columns: go on
+        log.warning("the rollups at %s are not this code's version: run `jianguan db migrate` with the owner's "
+                    "DSN in JIANGUAN_DSN", redact_dsn(dsn))
+    elif todo:
+        raise StorageError(N_("the database at {dsn} is not up to date (pending: {versions}); run `jianguan db "
+                              "migrate` with the owner's DSN in JIANGUAN_DSN"), dsn=redact_dsn(dsn),
+                           versions=", ".join(todo))
 
 
 def _apply(conn: psycopg.Connection, migration: Migration) -> None:

@@ -207,14 +207,20 @@ DROP FUNCTION IF EXISTS rollup_watermark(text);
     def refresh(self, conn: psycopg.Connection, start: datetime | None, end: datetime | None
                 ) -> list[RollupRefresh]:
         out = []
-        for view, horizon in conn.execute("""
-SELECT ca.view_name, now() - (j.config ->> 'drop_after')::interval + INTERVAL '1 hour'
+        for view, horizon, owned in conn.execute("""
+SELECT ca.view_name, now() - (j.config ->> 'drop_after')::interval + INTERVAL '1 hour',
+       pg_has_role(ca.view_owner, 'USAGE')
 FROM timescaledb_information.continuous_aggregates ca
 LEFT JOIN timescaledb_information.jobs j
        ON j.proc_name = 'policy_retention' AND j.hypertable_schema = ca.hypertable_schema
       AND j.hypertable_name = ca.hypertable_name
 WHERE ca.view_schema = current_schema()
 ORDER BY ca.view_name""").fetchall():
+            if not owned:
+                # Only the owner may refresh an aggregate; a process kind's role (storage/roles.py) leaves it to
+                # the policies, which run as the owner.
+                log.debug("rollups: %s is refreshed by its policy (not owned by %s)", view, conn.info.user)
+                continue
             # Hours whose raw rows retention dropped must never be refreshed: that would empty them.
             lo = start if horizon is None or (start is not None and start > horizon) else horizon
             _refresh_cagg(conn, view, lo, end)
@@ -249,6 +255,14 @@ def backend_of(conn: psycopg.Connection) -> PlainRollups | TimescaleRollups:
     hyper = conn.execute("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'camera_stats'"
                          " AND hypertable_schema = current_schema()").fetchone()
     return TimescaleRollups() if hyper else PlainRollups()
+
+
+def is_current(conn: psycopg.Connection) -> bool:
+    """Whether the rollups are those `install` would make now (reads only: any role may ask)."""
+    if conn.execute("SELECT to_regclass('rollup_state')").fetchone()[0] is None:
+        return False
+    state = conn.execute("SELECT backend, version FROM rollup_state").fetchone()
+    return state == (backend_of(conn).name, ROLLUP_VERSION)
 
 
 def install(conn: psycopg.Connection, *, changed: bool = False) -> bool:

@@ -61,9 +61,9 @@ def site(db_dsn, tmp_path):
 
 
 @pytest.fixture
-def server(site):
+def server(site, role_dsn):
     links = LinkSigner("l" * 40)
-    app = create_app(site["dsn"], "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60),
+    app = create_app(role_dsn("desk"), "x" * 40, site["evidence"], limiter=LoginLimiter(attempts=3, window_s=60),
                      links=links, live_sources={"w1": VIDEO})
     with serving(app) as base:
         yield {**site, "base": base, "links": links}

@@ -12,12 +12,13 @@ from analytics import Incident
 
 
 @pytest.fixture
-def store(db_dsn):
+def store(db_dsn, role_dsn):
     with psycopg.connect(db_dsn) as conn:
         conn.execute("INSERT INTO sites (id, name) VALUES ('s1', 'Site 1')")
         conn.execute("INSERT INTO cameras (id, site_id, name, area, detect_fps) VALUES"
                      " ('w1', 's1', 'Window 1', 'window', 5), ('w2', 's1', 'Window 2', 'window', 5)")
-    with ConnectionPool(db_dsn, min_size=1, max_size=2, open=True) as pool:
+    # As a node writes them: with the node's database role (issue 18).
+    with ConnectionPool(role_dsn("node"), min_size=1, max_size=2, open=True) as pool:
         yield AlertStore(pool)
 
 

@@ -27,7 +27,7 @@ TOLERANCE_S = 1.5
 
 
 @pytest.fixture(scope="module")
-def demo(pg_admin_dsn, tmp_path_factory):
+def demo(pg_admin_dsn, as_role, tmp_path_factory):
     name = f"demo_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
@@ -36,7 +36,7 @@ def demo(pg_admin_dsn, tmp_path_factory):
     receiver = WebhookReceiver(fail_first=1)
     data = tmp_path_factory.mktemp("demo")
     cfg = demo_config(data, receiver.url)
-    report = run_demo(cfg, dsn)
+    report = run_demo(cfg, as_role(dsn, "node"), owner_dsn=dsn)  # the node as its own role, as `jianguan demo`
     receiver.close()
     return {"dsn": dsn, "report": report, "receiver": receiver, "data": data}
 

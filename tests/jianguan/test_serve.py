@@ -30,7 +30,7 @@ def scrape(port: int) -> dict[tuple[str, tuple], float]:
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
 
-def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path):
+def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, role_dsn, tmp_path):
     dsn = db_dsn
     intake_port = free_port()
     metrics_port = free_port_run(len(ROLE_PORT_OFFSET))
@@ -52,7 +52,9 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path)
                       serve={"roles": ["node", "events"]}, metrics={"port": metrics_port})
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
-        env = {**os.environ, "JIANGUAN_DSN": dsn, "INTAKE_TOKEN": "t" * 32}
+        # The owner's DSN for the supervisor (it migrates), each role's own for the roles (issue 18).
+        env = {**os.environ, "JIANGUAN_DSN": dsn, "INTAKE_TOKEN": "t" * 32,
+               "JIANGUAN_DSN_NODE": role_dsn("node"), "JIANGUAN_DSN_INTAKE": role_dsn("intake")}
         serve = subprocess.Popen([sys.executable, "-m", "jianguan", "serve", str(path)], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -66,8 +68,11 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path)
                     return False
 
             wait(answering, 60, "intake not answering")
-            with psycopg.connect(dsn) as conn:
+            with psycopg.connect(dsn, autocommit=True) as conn:
                 wait(lambda: conn.execute("SELECT count(*) FROM incidents").fetchone()[0] > 0, 90, "node idle")
+                users = {u for (u,) in conn.execute("SELECT DISTINCT usename FROM pg_stat_activity"
+                                                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")}
+                assert users == {"jianguan_node", "jianguan_intake"}  # no role works as the owner
 
             os.kill(first["node"], signal.SIGKILL)
             back_s = wait(lambda: roles()["node"]["state"] == "running" and roles()["node"]["pid"] != first["node"],
@@ -93,7 +98,7 @@ def test_a_killed_role_is_restarted_and_sigterm_stops_them_all(db_dsn, tmp_path)
     assert open_left <= 1  # the one the killed node had open (kill -9: nothing could close it)
 
 
-def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn, tmp_path, receiver):
+def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn, role_dsn, tmp_path, receiver):
     """A report link or an early warning queued while no node runs is delivered by `business run` itself."""
     from psycopg.types.json import Jsonb
 
@@ -101,7 +106,8 @@ def test_business_run_delivers_pushes_without_a_node_and_stops_on_sigterm(db_dsn
     config = {**site(tmp_path, camera("rtsp://127.0.0.1:9/none")), "alerts": HOOK, "metrics": {"port": metrics_port}}
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "JIANGUAN_DSN": db_dsn, "HOOK_URL": receiver.url}
+    env = {**{k: v for k, v in os.environ.items() if k != "JIANGUAN_DSN"}, "HOOK_URL": receiver.url,
+           "JIANGUAN_DSN_BUSINESS": role_dsn("business")}  # its own role only, as `serve` starts it
     proc = subprocess.Popen([sys.executable, "-m", "jianguan", "business", "run", "--config", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,8 +8,10 @@ from click.testing import CliRunner
 from jianguan.cli import cli
 
 
-def test_business_check_then_report(seeded, tmp_path, monkeypatch):
-    monkeypatch.setenv("JIANGUAN_DSN", seeded)
+def test_business_check_then_report(seeded, role_dsn, tmp_path, monkeypatch):
+    monkeypatch.setenv("JIANGUAN_DSN", seeded)  # the owner's: it migrates; each command works as its own role
+    monkeypatch.setenv("JIANGUAN_DSN_BUSINESS", role_dsn("business"))
+    monkeypatch.setenv("JIANGUAN_DSN_REPORTS", role_dsn("reports"))
     runner = CliRunner()
     dry = runner.invoke(cli, ["business", "check", "--since", "2024-04-01", "--until", "2024-04-15", "--dry-run"])
     assert dry.exit_code == 0, dry.output

@@ -22,12 +22,13 @@ def receiver():
     r.close()
 
 
-def test_findings_become_alerts_for_their_unit_and_the_centre(office_copy, receiver):
+def test_findings_become_alerts_for_their_unit_and_the_centre(office_copy, receiver, as_role):
     config = AlertsConfig(notifiers=[WebhookNotifierConfig(type="webhook", id=c, url=receiver.url) for c in CHANNELS],
                           review_base_url="http://desk.example")
     with psycopg.connect(office_copy) as conn:
         report = run_checks(conn, BusinessConfig(), week(4), END)
-    with ConnectionPool(office_copy, min_size=1, max_size=2) as pool:
+    # As `jianguan business run` records and delivers them: with the business role (issue 18).
+    with ConnectionPool(as_role(office_copy, "business"), min_size=1, max_size=2) as pool:
         sink = BusinessAlerts(pool, config)
         stats = sink.record(report.findings)
         again = sink.record(report.findings)                   # the scheduler re-reads the same period
@@ -68,39 +69,39 @@ def test_findings_become_alerts_for_their_unit_and_the_centre(office_copy, recei
     assert (drift, "unit") in got and (drift, "centre") in got
 
 
-def test_rectification_open_rectified_verified_with_an_append_only_trail(office_copy):
+def test_rectification_open_rectified_verified_with_an_append_only_trail(office_copy, as_role):
     config = AlertsConfig(notifiers=[WebhookNotifierConfig(type="webhook", id="centre", url="http://127.0.0.1:9/x")])
     with psycopg.connect(office_copy) as conn:
         findings = run_checks(conn, BusinessConfig(), week(4), END).findings
-    with ConnectionPool(office_copy, min_size=1, max_size=2) as pool:
+    with ConnectionPool(as_role(office_copy, "business"), min_size=1, max_size=2) as pool:
         BusinessAlerts(pool, config).record(findings)
-        with pool.connection() as conn:
-            alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
-            assert conn.execute("SELECT status, unit_id FROM rectifications WHERE alert_id = %s",
-                                (alert_id,)).fetchone() == ("open", "office-01-hall")
-            with pytest.raises(RectificationError, match="note is required"):
-                rectification_step(conn, alert_id, "rectified", "hall-head", "  ")
-            with pytest.raises(RectificationError, match="needs rectified"):
-                rectification_step(conn, alert_id, "verified", "centre-duty")
-            conn.rollback()
-            with conn.transaction():
-                assert rectification_step(conn, alert_id, "rectified", "hall-head", "after-hours login removed") \
-                    == "rectified"
-            with conn.transaction():
-                assert rectification_step(conn, alert_id, "rejected", "centre-duty", "no evidence attached") == "open"
-            with conn.transaction():
-                rectification_step(conn, alert_id, "rectified", "hall-head", "log of the fix attached")
-            with conn.transaction():
-                assert rectification_step(conn, alert_id, "verified", "centre-duty") == "verified"
-            trail = conn.execute("SELECT e.action, e.actor, e.note FROM rectification_events e JOIN rectifications r"
-                                 " ON r.id = e.rectification_id WHERE r.alert_id = %s ORDER BY e.id",
-                                 (alert_id,)).fetchall()
-            assert [t[0] for t in trail] == ["opened", "rectified", "rejected", "rectified", "verified"]
-            row = conn.execute("SELECT status, note, rectified_at IS NOT NULL, verified_at IS NOT NULL"
-                               " FROM rectifications WHERE alert_id = %s", (alert_id,)).fetchone()
-            assert row == ("verified", "log of the fix attached", True, True)
-            events = [r[0] for r in conn.execute("SELECT action FROM alert_events WHERE alert_id = %s ORDER BY id",
-                                                 (alert_id,))]
-            assert events[-1] == "rectification_verified"
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("UPDATE rectification_events SET note = 'rewritten'")
+    with psycopg.connect(as_role(office_copy, "desk")) as conn:  # the steps are the desk's, with its role
+        alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
+        assert conn.execute("SELECT status, unit_id FROM rectifications WHERE alert_id = %s",
+                            (alert_id,)).fetchone() == ("open", "office-01-hall")
+        with pytest.raises(RectificationError, match="note is required"):
+            rectification_step(conn, alert_id, "rectified", "hall-head", "  ")
+        with pytest.raises(RectificationError, match="needs rectified"):
+            rectification_step(conn, alert_id, "verified", "centre-duty")
+        conn.rollback()
+        with conn.transaction():
+            assert rectification_step(conn, alert_id, "rectified", "hall-head", "after-hours login removed") \
+                == "rectified"
+        with conn.transaction():
+            assert rectification_step(conn, alert_id, "rejected", "centre-duty", "no evidence attached") == "open"
+        with conn.transaction():
+            rectification_step(conn, alert_id, "rectified", "hall-head", "log of the fix attached")
+        with conn.transaction():
+            assert rectification_step(conn, alert_id, "verified", "centre-duty") == "verified"
+        trail = conn.execute("SELECT e.action, e.actor, e.note FROM rectification_events e JOIN rectifications r"
+                             " ON r.id = e.rectification_id WHERE r.alert_id = %s ORDER BY e.id",
+                             (alert_id,)).fetchall()
+        assert [t[0] for t in trail] == ["opened", "rectified", "rejected", "rectified", "verified"]
+        row = conn.execute("SELECT status, note, rectified_at IS NOT NULL, verified_at IS NOT NULL"
+                           " FROM rectifications WHERE alert_id = %s", (alert_id,)).fetchone()
+        assert row == ("verified", "log of the fix attached", True, True)
+        events = [r[0] for r in conn.execute("SELECT action FROM alert_events WHERE alert_id = %s ORDER BY id",
+                                             (alert_id,))]
+        assert events[-1] == "rectification_verified"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE rectification_events SET note = 'rewritten'")

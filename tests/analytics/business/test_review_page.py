@@ -27,17 +27,17 @@ def _csrf(client: httpx.Client, path: str) -> str:
     return client.get(path).text.split('name="csrf" value="')[1].split('"')[0]
 
 
-def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy, tmp_path):
+def test_business_alert_page_shows_evidence_and_tracks_rectification(office_copy, tmp_path, as_role):
     with psycopg.connect(office_copy) as conn:
         findings = run_checks(conn, BusinessConfig(), week(4), END).findings
         for name, role in (("chief", "commander"), ("centre", "supervisor")):
             add_user(conn, name, PASSWORD, role, ["office-01"])
-    with ConnectionPool(office_copy, min_size=1, max_size=2) as pool:
+    with ConnectionPool(as_role(office_copy, "business"), min_size=1, max_size=2) as pool:
         BusinessAlerts(pool, AlertsConfig()).record(findings)
     with psycopg.connect(office_copy) as conn:
         alert_id = conn.execute("SELECT id FROM alerts WHERE rule = 'business_outside_hours'").fetchone()[0]
     f = next(f for f in findings if f.rule == "business_outside_hours" and f.source_id == "win-12")
-    app = create_app(office_copy, "x" * 40, tmp_path, limiter=LoginLimiter())
+    app = create_app(as_role(office_copy, "desk"), "x" * 40, tmp_path, limiter=LoginLimiter())
     with serving(app) as base:
         chief = _login(base, "chief")
         listing = chief.get("/alerts?rule=business_outside_hours").text

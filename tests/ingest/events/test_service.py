@@ -36,10 +36,12 @@ events:
     return path
 
 
-def test_serve_takes_http_and_mqtt_then_stops_cleanly(tmp_path, broker, db_dsn, ev):
+def test_serve_takes_http_and_mqtt_then_stops_cleanly(tmp_path, broker, db_dsn, role_dsn, ev):
     http_port = ev.free_port()
     config = site_config(tmp_path, http_port, broker.port)
-    env = {**os.environ, "JIANGUAN_DSN": db_dsn, "INTAKE_TOKEN": TOKEN}
+    # The intake's own database role only, as `jianguan serve` starts it: no owner's DSN, nothing to migrate.
+    env = {**{k: v for k, v in os.environ.items() if k != "JIANGUAN_DSN"}, "JIANGUAN_DSN_INTAKE": role_dsn("intake"),
+           "INTAKE_TOKEN": TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "jianguan", "events", "serve", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
