@@ -48,11 +48,11 @@ def test_opening_hours_take_the_site_time_zone():
 
 
 @pytest.mark.parametrize(("rule", "needle"), [
-    ({"type": "exam_phone", "seats": ["s1", "s7"]}, "refers to zone 's7'"),
-    ({"type": "inspector_absent", "zone": "lane", "inspector_zones": ["walk"]}, "refers to zone 'walk'"),
-    ({"type": "staff_phone", "zone": "desk", "active_hours": ["8:30-12"]}, "'8:30-12' is not HH:MM-HH:MM"),
-    ({"type": "staff_phone", "zone": "desk", "timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
-    ({"type": "waiting_over_limit", "zone": "wait"}, "limit: required field is missing"),
+    ({"type": "exam_phone", "seats": ["s1", "s7"]}, "引用的区域 's7' 在本摄像机中不存在"),
+    ({"type": "inspector_absent", "zone": "lane", "inspector_zones": ["walk"]}, "引用的区域 'walk'"),
+    ({"type": "staff_phone", "zone": "desk", "active_hours": ["8:30-12"]}, "'8:30-12' 不是 HH:MM-HH:MM 格式"),
+    ({"type": "staff_phone", "zone": "desk", "timezone": "Mars/Base"}, "未知时区 'Mars/Base'"),
+    ({"type": "waiting_over_limit", "zone": "wait"}, "limit：缺少必填项"),
 ])
 def test_errors_name_the_field(rule, needle):
     with pytest.raises(ConfigError) as info:
