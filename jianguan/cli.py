@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from jianguan.messages import _
+from jianguan.messages import _, error_text
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -24,13 +24,6 @@ EXIT_RUNTIME = 1
 def _fail(message: str, code: int = EXIT_RUNTIME) -> None:
     click.echo(_("error: {message}", message=message), err=True)
     sys.exit(code)
-
-
-def _error_text(exc: BaseException) -> str:
-    """What went wrong in the reader's language (i18n.Translatable errors), else as the error says it."""
-    from i18n import Translatable, cli_locale
-
-    return exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -159,7 +152,7 @@ def dashboards_scrape_config(file: Path, host: str | None, cluster_host: str | N
         cfg = load_config(file)
         job = cluster_scrape_config(cfg, cluster_host) if cluster_host else scrape_config(cfg, host)
     except ValueError as exc:
-        _fail(_error_text(exc))
+        _fail(error_text(exc))
     click.echo(yaml.safe_dump({"scrape_configs": [job]}, sort_keys=False), nl=False)
 
 
@@ -347,7 +340,7 @@ def cluster_run(files: tuple[Path, ...], address: str | None, every_s: float) ->
         try:
             run_cluster(configs, dsn, address, stop, every_s=every_s, on_status=show)
         except RuntimeError as exc:
-            _fail(_error_text(exc))
+            _fail(error_text(exc))
     finally:
         restore()
         store.close()
@@ -523,7 +516,7 @@ def _main() -> None:
         _fail(_("interrupted"), 130)
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line
         if isinstance(exc, _user_errors()):
-            text = _error_text(exc)
+            text = error_text(exc)
             _fail(text.splitlines()[0] if text else type(exc).__name__)
         from jianguan.config import ConfigError
 

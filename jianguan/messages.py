@@ -4,10 +4,15 @@ locale, Chinese when neither names one). The msgids are the English written at e
 
 from __future__ import annotations
 
-from i18n import cli_locale, gettext
+from i18n import Translatable, cli_locale, gettext
 
 
 def _(msgid: str, /, **values: object) -> str:
     """`msgid` translated, then its {placeholders} filled (numbers keep the format spec written in it)."""
     text = gettext(msgid, cli_locale())
     return text.format(**values) if values else text
+
+
+def error_text(exc: BaseException) -> str:
+    """What went wrong in the reader's language (i18n.Translatable errors), else as the error says it."""
+    return exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)

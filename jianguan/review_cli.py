@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from jianguan.messages import _
+from jianguan.messages import _, error_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,27 +43,15 @@ def users() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True)
 def users_add(username: str, role: str, sites: tuple[str, ...], data_dir: Path) -> None:
     """Create or update USERNAME. The password comes from $JIANGUAN_USER_PASSWORD or a prompt, never argv."""
-    import psycopg
-
     from alerts.review import add_user
-    from i18n import Translatable, cli_locale
 
     password = os.environ.get(PASSWORD_ENV) or click.prompt("password", hide_input=True,
                                                             confirmation_prompt=True)
     if role != "admin" and not sites:
         raise click.UsageError(_("non-admin users need at least one --site"))
-    dsn, embedded = _store(data_dir)
-    try:
-        with psycopg.connect(dsn) as conn:
-            try:
-                user_id = add_user(conn, username, password, role, list(sites))
-            except ValueError as exc:
-                raise click.UsageError(exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)) from None
-        click.echo(_("user {username} ({role}; sites: {sites}) saved as id {id}", username=username, role=role,
-                     sites=", ".join(sites) or _("all"), id=user_id))
-    finally:
-        if embedded is not None and embedded.started_here:
-            embedded.stop()
+    _change_account(data_dir, lambda conn: _(
+        "user {username} ({role}; sites: {sites}) saved as id {id}", username=username, role=role,
+        sites=", ".join(sites) or _("all"), id=add_user(conn, username, password, role, list(sites))))
 
 
 # -- account changes: each ends every desk session of the user at once (issue 18) and lands in the audit log --
@@ -85,15 +73,13 @@ def _change_account(data_dir: Path, change: Callable[[Any], str]) -> None:
     """Run `change(conn)` in one transaction and print what it returns; a refused change is a usage error."""
     import psycopg
 
-    from i18n import Translatable, cli_locale
-
     dsn, embedded = _store(data_dir)
     try:
         with psycopg.connect(dsn) as conn:
             try:
                 message = change(conn)
             except ValueError as exc:
-                raise click.UsageError(exc.text(cli_locale()) if isinstance(exc, Translatable) else str(exc)) from None
+                raise click.UsageError(error_text(exc)) from None
         click.echo(message)
     finally:
         if embedded is not None and embedded.started_here:
