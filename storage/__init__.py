@@ -1,6 +1,7 @@
 """PostgreSQL (TimescaleDB where present) storage: the embedded server, connections, migrations, writers."""
 
 from storage.config import DSN_ENV, StorageConfig, Store, open_store, resolve_dsn
+from storage.dead_letters import put_dead_letters
 from storage.dsn import connect, redact_dsn, timescaledb_enabled
 from storage.embedded import EmbeddedPostgres, find_bindir
 from storage.errors import StorageError
@@ -22,6 +23,7 @@ __all__ = [
     "load_migrations",
     "migrate",
     "open_store",
+    "put_dead_letters",
     "redact_dsn",
     "require_current",
     "resolve_dsn",

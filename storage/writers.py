@@ -41,6 +41,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from storage.dead_letters import put_dead_letters
+
 log = logging.getLogger(__name__)
 
 _MAGIC = b"JGSP"
@@ -246,9 +248,8 @@ class BatchWriter:
         reason = " ".join(str(exc).split())[:500] or type(exc).__name__
         try:
             with self.pool.connection(timeout=self.connect_timeout_s) as conn, conn.transaction():
-                conn.execute("INSERT INTO dead_letters (source, reason, payload) VALUES (%s, %s, %s)",
-                             (f"writer:{self.table}", reason,
-                              json.dumps({"columns": self.columns, "rows": rows}, default=str, ensure_ascii=False)))
+                put_dead_letters(conn, [(f"writer:{self.table}", reason, json.dumps(
+                    {"columns": self.columns, "rows": rows}, default=str, ensure_ascii=False))])
         except Exception:  # noqa: BLE001 - treated as an outage by the caller
             return False
         self.rejected += len(rows)

@@ -6,7 +6,7 @@ Per batch, in one transaction:
    New inspection events then open or close `inspections` rows (see `_pair_inspection`).
 2. transactions: the same for new ids; a known id is an update that fills in fields still empty in the
    stored row (called_at, finished_at, ticket, staff_id), first value wins, wait_s/handle_s recomputed.
-3. dead letters (refused messages) are inserted.
+3. dead letters (refused messages) are inserted, through storage's `put_dead_letters` (storage owns the table).
 
 Ids are inserted in sorted order, so two writers that share ids lock them in the same order (no deadlock);
 inspection keys and updated transaction ids are serialised with transaction-scoped advisory locks, also
@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool
 
 from ingest.events.models import INSPECTION_KINDS, LaneEvent, Transaction, check_order
 from ingest.events.validate import Accepted, DeadLetter
+from storage.dead_letters import put_dead_letters
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,7 @@ class EventStore:
                 seen.add(mid)
             old_locked = self._transactions(conn, accepted, this_round, outcomes, more_dead, old_locked, old)
             remaining = later
-        all_dead = [*dead, *more_dead]
-        if all_dead:
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO dead_letters (source, reason, payload) VALUES (%s, %s, %s)",
-                                [(d.source, d.reason, d.payload) for d in all_dead])
+        put_dead_letters(conn, [(d.source, d.reason, d.payload) for d in [*dead, *more_dead]])
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]
 
