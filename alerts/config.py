@@ -4,71 +4,61 @@ from __future__ import annotations
 
 from string import Formatter
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.routing import EscalationConfig, Route
+from common.model import Severity, Strict, TimeZone
+from common.registry import Registry
 from i18n import N_, TranslatableError
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise TranslatableError(N_("unknown time zone {zone!r}"), zone=value) from None
-    return value
+# Every notifier type, by its config's `type`: alerts/notifiers/ registers the built-in ones, each with its
+# config class below.
+NOTIFIER_KINDS: Registry[type] = Registry("type", builtins="alerts.notifiers")
 
 
-TimeZone = Annotated[str, AfterValidator(_zone)]
+class NotifierBase(Strict):
+    """What every notifier has: its type, an id (the outbox's channel) and the least severity it is sent."""
+
+    type: str
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    min_severity: Severity = "info"
 
 
-class WebhookNotifierConfig(_Strict):
+class WebhookNotifierConfig(NotifierBase):
     """Generic JSON webhook. The URL often carries a token, so it is a secret: write `${ENV_VAR}`."""
 
     type: Literal["webhook"]
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     url: SecretStr
     hmac_secret: SecretStr | None = Field(None, description="signs the body: X-Jianguan-Signature")
     timeout_s: float = Field(5.0, gt=0, le=60)
-    min_severity: Literal["info", "minor", "major", "critical"] = "info"
 
-
-Severity = Literal["info", "minor", "major", "critical"]
 
 # Fields a topic template may name: all plain values of an alert push.
 TOPIC_FIELDS = frozenset({"event", "alert_id", "site_id", "camera_id", "rule", "zone_id", "severity"})
 
 
-class WeComNotifierConfig(_Strict):
+class WeComNotifierConfig(NotifierBase):
     """WeCom (企业微信) group robot: markdown to the robot's webhook URL (its `key` is the secret)."""
 
     type: Literal["wecom"]
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     url: SecretStr = Field(description="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...: write ${ENV}")
     timeout_s: float = Field(5.0, gt=0, le=60)
-    min_severity: Severity = "info"
     timezone: TimeZone = Field("Asia/Shanghai", description="times in the message are shown in this zone")
 
 
-class DingTalkNotifierConfig(_Strict):
+class DingTalkNotifierConfig(NotifierBase):
     """DingTalk (钉钉) custom robot: markdown; with `secret` (SEC...) every request is signed (加签)."""
 
     type: Literal["dingtalk"]
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     url: SecretStr = Field(description="https://oapi.dingtalk.com/robot/send?access_token=...: write ${ENV}")
     secret: SecretStr | None = Field(None, description="the robot's signing secret (加签), SEC...")
     title_prefix: str = Field("[监管告警]", max_length=40, description="also satisfies a robot's keyword check")
     timeout_s: float = Field(5.0, gt=0, le=60)
-    min_severity: Severity = "info"
     timezone: TimeZone = "Asia/Shanghai"
 
 
-class MqttNotifierConfig(_Strict):
+class MqttNotifierConfig(NotifierBase):
     """MQTT publish (QoS 1, waits for the broker's PUBACK): JSON payload with the idempotency key inside.
 
     With `tls: true` the broker's certificate is verified (against `ca_file`, else the system's CAs) and its
@@ -76,7 +66,6 @@ class MqttNotifierConfig(_Strict):
     """
 
     type: Literal["mqtt"]
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     host: str = Field(min_length=1)
     port: int | None = Field(None, ge=1, le=65535, description="default: 8883 with tls, else 1883")
     tls: bool = Field(False, description="MQTT over TLS, the broker's certificate verified")
@@ -90,7 +79,6 @@ class MqttNotifierConfig(_Strict):
     client_id_prefix: str = Field("jianguan-", max_length=40)
     keepalive_s: int = Field(30, ge=5, le=3600)
     timeout_s: float = Field(5.0, gt=0, le=60, description="connect and PUBACK wait, each")
-    min_severity: Severity = "info"
 
     @field_validator("topic")
     @classmethod
@@ -118,11 +106,10 @@ class MqttNotifierConfig(_Strict):
         return self
 
 
-class EmailNotifierConfig(_Strict):
+class EmailNotifierConfig(NotifierBase):
     """E-mail over SMTP: plain text + HTML, Message-ID derived from the idempotency key."""
 
     type: Literal["email"]
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     host: str = Field(min_length=1)
     port: int = Field(587, ge=1, le=65535)
     starttls: bool = Field(True, description="upgrade with STARTTLS (certificate verified) before anything else")
@@ -134,7 +121,6 @@ class EmailNotifierConfig(_Strict):
     subject_prefix: str = Field("[监管告警]", max_length=40)
     message_id_domain: str = Field("jianguan.local", pattern=r"^[A-Za-z0-9.-]+$")
     timeout_s: float = Field(10.0, gt=0, le=120)
-    min_severity: Severity = "info"
     timezone: TimeZone = "Asia/Shanghai"
 
     allow_plaintext_auth: bool = Field(False, description="log in without STARTTLS (a trusted local relay only)")
@@ -149,19 +135,17 @@ class EmailNotifierConfig(_Strict):
         return self
 
 
-NotifierConfig = Annotated[
-    WebhookNotifierConfig | WeComNotifierConfig | DingTalkNotifierConfig | MqttNotifierConfig | EmailNotifierConfig,
-    Field(discriminator="type"),
-]
+# A notifier in the site config: validated by its `type` with the registered config class.
+NotifierConfig = NOTIFIER_KINDS.field(NotifierBase)
 
 
-class RetryConfig(_Strict):
+class RetryConfig(Strict):
     initial_s: float = Field(2.0, gt=0)
     max_s: float = Field(300.0, gt=0)
     max_attempts: int = Field(8, ge=1, le=100)
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     clip_pre_s: float = Field(5.0, ge=0, le=120, description="seconds of clip before the incident start")
     clip_post_s: float = Field(5.0, ge=0, le=120, description="seconds of clip after the alert was raised")
     max_clip_s: float = Field(60.0, gt=0, le=600)

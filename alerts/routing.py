@@ -7,27 +7,20 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from alerts.enqueue import enqueue
+from common.model import SEVERITY_ORDER, Severity, Strict
 from i18n import N_, TranslatableError
 
 log = logging.getLogger(__name__)
 
-Severity = Literal["info", "minor", "major", "critical"]
-SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RouteMatch(_Strict):
+class RouteMatch(Strict):
     """Every given field must match; an empty list matches anything."""
 
     sites: list[str] = Field(default_factory=list)
@@ -44,17 +37,17 @@ class RouteMatch(_Strict):
         return v
 
 
-class Route(_Strict):
+class Route(Strict):
     match: RouteMatch = Field(default_factory=RouteMatch)
     notifiers: list[str] = Field(min_length=1)
 
 
-class EscalationStep(_Strict):
+class EscalationStep(Strict):
     after_min: float = Field(gt=0, description="minutes after the alert opened without acknowledgement")
     notifiers: list[str] = Field(min_length=1)
 
 
-class EscalationConfig(_Strict):
+class EscalationConfig(Strict):
     min_severity: Severity = "major"
     steps: list[EscalationStep] = Field(default_factory=list)
 

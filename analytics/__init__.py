@@ -1,12 +1,20 @@
 """Analytics: detector (Ultralytics YOLO), tracker, zones and rules. Frames in, incidents and metrics out."""
 
 from analytics.camera import AnalysisResult, CameraAnalytics, OccupancySample
-from analytics.config import DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
-from analytics.detector import ModelError, YoloDetector, resolve_model
-from analytics.detectors import NanoDetDetector, build_detector, build_detectors, detect_tiles, merge_detections
+from analytics.config import DetectorBase, DetectorConfig, NanoDetConfig, RegionOfInterest, YoloConfig, ZoneConfig
+from analytics.detectors import (
+    ModelError,
+    NanoDetDetector,
+    YoloDetector,
+    build_detector,
+    build_detectors,
+    detect_tiles,
+    merge_detections,
+    resolve_model,
+)
 from analytics.health import CameraHealth, CameraHealthConfig
 from analytics.motion import MotionConfig, MotionGate, MotionResult
-from analytics.rule_config import ZoneUnattendedConfig
+from analytics.rule_config import RuleConfig, ZoneUnattendedConfig
 from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.zones import Zone
 
@@ -23,7 +31,10 @@ __all__ = [
     "CameraAnalytics",
     "CameraHealth",
     "CameraHealthConfig",
+    "DetectorBase",
     "DetectorConfig",
+    "NanoDetConfig",
+    "YoloConfig",
     "ExternalEvent",
     "Incident",
     "IncidentEvent",

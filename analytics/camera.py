@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from analytics.config import RuleConfig, TrackingConfig, ZoneConfig
+from analytics.config import TrackingConfig, ZoneConfig
 from analytics.geometry import ground_points
 from analytics.presence import PresenceMemory
+from analytics.rule_config import RuleConfig
 from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation, build_rule
 from analytics.tracking import CameraTracker
 from analytics.zones import Zone

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from common.model import Strict
+from common.registry import Registry
 from i18n import N_, TranslatableError
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-DEFAULT_MODELS = {"yolo": "yolo11n-pose.pt", "nanodet": "nanodet-m"}
+# Every detector kind, by its config's `kind` (Frigate's detector plugins): analytics/detectors/ registers the
+# built-in ones, each with its config class below. A detector without `kind` is YOLO.
+DETECTOR_KINDS: Registry[type] = Registry("kind", builtins="analytics.detectors", default="yolo")
 
 
-class DetectorConfig(_Strict):
-    """Which detector, weights and classes. `kind: yolo` runs Ultralytics on a `.pt`, an `.onnx` export or an
-    `_openvino_model` folder (default: the built-in `yolo11n-pose.pt`: people + pose); `kind: nanodet` runs
-    the COCO NanoDet built by scripts/build_nanodet.sh (`nanodet-m`, or a path) for phones and vehicles.
-    `crops` says what it looks at: `zones` (the default for YOLO) tiles the region around each zone at the
-    scale that brings a person there to `person_px` pixels of model input (analytics/detectors/regions.py);
-    `roi` the camera's `roi` (the default for NanoDet: vehicles are large); `full` the whole frame."""
+class DetectorBase(Strict):
+    """What every detector kind is configured by: which weights, classes and part of the frame. `crops` says
+    what it looks at: `zones` tiles the region around each zone at the scale that brings a person there to
+    `person_px` pixels of model input (analytics/detectors/regions.py); `roi` the camera's `roi`; `full` the
+    whole frame. Each kind (YoloConfig, NanoDetConfig) sets its own defaults and adds its own options."""
 
-    kind: Literal["yolo", "nanodet"] = "yolo"
+    kind: str
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="label in logs; defaults to kind")
-    model: str | None = Field(None, description="weights; default per kind (yolo11n-pose.pt, nanodet-m)")
+    model: str = Field(description="weights: a name the kind knows or a path")
     imgsz: int = Field(640, ge=64, le=2048, description="model input size in pixels")
     confidence: float = Field(0.3, gt=0.0, lt=1.0)
-    iou: float | None = Field(None, gt=0.0, le=1.0, description="NMS IoU threshold; default 0.7 yolo, 0.6 nanodet")
+    iou: float = Field(gt=0.0, le=1.0, description="NMS IoU threshold")
     classes: list[int] = Field(default_factory=lambda: [0], description="COCO class ids to keep (0..79)")
-    crops: Literal["roi", "zones", "full"] | None = Field(
-        None, description="zones: tiles around the camera's zones at the scale people need (default for yolo); "
-        "roi: the camera's roi, else the full frame (default for nanodet); full: the whole frame")
+    crops: Literal["roi", "zones", "full"] = Field(
+        description="zones: tiles around the camera's zones at the scale people need; roi: the camera's roi, "
+        "else the full frame; full: the whole frame")
     person_px: int = Field(112, ge=32, le=1024, description="crops=zones: the height in model pixels a person "
                            "is brought to (yolo11n-pose finds few people under ~100 px; at 80 the real clip's "
                            "counts were right 55 % of the time, at 112 see docs/evaluation.md)")
@@ -45,16 +42,7 @@ class DetectorConfig(_Strict):
                                     "this; default: as much as the whole frame at imgsz (crops never see people "
                                     "smaller than the full frame would)")
     max_scale: float = Field(3.0, gt=0, le=8, description="crops=zones: never enlarge a region more than this")
-    max_input: int = Field(1280, ge=64, le=4096, description="crops=zones with YOLO: a region is run as one input "
-                           "of the size its scale needs up to this many pixels (long side), beyond it in tiles "
-                           "of this size; other models take tiles of imgsz")
-    pack: bool = Field(True, description="yolo: inputs of several shapes share one canvas (a mosaic) when that "
-                       "costs fewer model pixels than one call per shape, counting each call's fixed cost "
-                       "(analytics/detectors/packing.py)")
     device: str = "cpu"
-    runtime: Literal["auto", "torch"] = Field("auto", description="yolo with a .pt: auto runs the export that "
-                                              "`jianguan models export --best` measured fastest on this machine "
-                                              "(if any); torch always runs the .pt")
     threads: int | None = Field(None, ge=1, le=256, description="CPU threads for inference (torch for .pt "
                                 "weights, onnxruntime for NanoDet; an exported YOLO model runs in its runtime's "
                                 "own pool); default: every core this process may use")
@@ -74,27 +62,60 @@ class DetectorConfig(_Strict):
             raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
         return v
 
+    def __init__(self, **data: object) -> None:
+        if type(self) is DetectorBase:
+            raise TypeError("DetectorBase is abstract: use a kind's config (YoloConfig, NanoDetConfig) or "
+                            "validate a mapping as DetectorConfig")
+        super().__init__(**data)
+
     @model_validator(mode="after")
-    def _default_model(self) -> DetectorConfig:
-        if self.model is None:
-            self.model = DEFAULT_MODELS[self.kind]
+    def _defaults(self) -> DetectorBase:
         if self.name is None:
             self.name = self.kind
-        if self.iou is None:  # each model's own default (Ultralytics 0.7, NanoDet 0.6)
-            self.iou = 0.7 if self.kind == "yolo" else 0.6
-        if self.crops is None:  # people are small on ceiling cameras; vehicles are not
-            self.crops = "zones" if self.kind == "yolo" else "roi"
         if self.min_scale is not None and self.min_scale > self.max_scale:
             raise TranslatableError(N_("min_scale ({min}) is above max_scale ({max})"), min=self.min_scale,
                                     max=self.max_scale)
         return self
 
 
+class YoloConfig(DetectorBase):
+    """Ultralytics YOLO on a `.pt`, an `.onnx` export or an `_openvino_model` folder (default: the built-in
+    `yolo11n-pose.pt`: people + pose). People are small on ceiling cameras, so it looks at zone crops."""
+
+    kind: Literal["yolo"] = "yolo"
+    model: str = Field("yolo11n-pose.pt", description="weights: a built-in name, a .pt, .onnx or OpenVINO folder")
+    iou: float = Field(0.7, gt=0.0, le=1.0, description="NMS IoU threshold (Ultralytics' own default)")
+    crops: Literal["roi", "zones", "full"] = "zones"
+    max_input: int = Field(1280, ge=64, le=4096, description="crops=zones: a region is run as one input of the "
+                           "size its scale needs up to this many pixels (long side), beyond it in tiles of this "
+                           "size")
+    pack: bool = Field(True, description="inputs of several shapes share one canvas (a mosaic) when that "
+                       "costs fewer model pixels than one call per shape, counting each call's fixed cost "
+                       "(analytics/detectors/packing.py)")
+    runtime: Literal["auto", "torch"] = Field("auto", description="with a .pt: auto runs the export that "
+                                              "`jianguan models export --best` measured fastest on this machine "
+                                              "(if any); torch always runs the .pt")
+
+
+class NanoDetConfig(DetectorBase):
+    """The COCO NanoDet built by scripts/build_nanodet.sh (`nanodet-m`, or a path), on onnxruntime, for phones
+    and vehicles. Vehicles are large, so it looks at the camera's roi; it takes tiles of `imgsz`."""
+
+    kind: Literal["nanodet"] = "nanodet"
+    model: str = Field("nanodet-m", description="weights: nanodet-m or a path to its .onnx")
+    iou: float = Field(0.6, gt=0.0, le=1.0, description="NMS IoU threshold (NanoDet's own default)")
+    crops: Literal["roi", "zones", "full"] = "roi"
+
+
+# A detector in the site config: validated by its `kind` (default yolo) with the registered config class.
+DetectorConfig = DETECTOR_KINDS.field(DetectorBase)
+
+
 Point = tuple[float, float]
 SEATED_KINDS = ("seat", "room", "patrol")  # zones of exam rooms, where people sit behind desks
 
 
-class ZoneConfig(_Strict):
+class ZoneConfig(Strict):
     """A polygon in coordinates relative to the frame (0..1), so it survives a change of resolution."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -142,7 +163,7 @@ def _relative_points(pts: list[Point]) -> list[Point]:
     return pts
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     """How long people stay counted when the detector loses them (a frame of flicker, a group that merges,
     someone standing behind a pole)."""
 
@@ -154,14 +175,11 @@ class TrackingConfig(_Strict):
                                 "person found again keeps their id")
 
 
-# The rule configs live in analytics/rule_config.py (one model per rule type, listed once in RULE_CONFIGS);
-# their discriminated union is the config surface.
-from analytics.rule_config import RULE_CONFIGS  # noqa: E402
-
-RuleConfig = Annotated[Union[RULE_CONFIGS], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
+# The rule configs live in analytics/rule_config.py (one model per rule type, registered with its rule);
+# `RuleConfig` is imported above for the packages that compose a camera's config.
 
 
-class RegionOfInterest(_Strict):
+class RegionOfInterest(Strict):
     """Part of the frame the detector looks at (relative x0, y0, x1, y1). Cropping before the model
     upsamples small, distant people; on a high-angle camera it is the difference between finding
     people and not."""

@@ -23,17 +23,14 @@ healthy picture, so a camera that starts defocused or moved learns that state as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from analytics.rules.base import Incident, IncidentEvent
+from common.model import Severity, Strict
 from i18n import N_
-
-Severity = Literal["info", "minor", "major", "critical"]
-
 
 # -- configuration ---------------------------------------------------------------------------------
 # The rules this module raises. Each outage of a camera is news to the people watching it: a repeat pages
@@ -49,17 +46,14 @@ HEALTH_TEXTS = {
 }
 assert set(HEALTH_TEXTS) == set(HEALTH_RULES)
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class VideoLossConfig(_Strict):
+class VideoLossConfig(Strict):
     enabled: bool = True
     seconds: float = Field(10.0, gt=0, description="no frame for this long")
     severity: Severity = "critical"
 
 
-class FrozenConfig(_Strict):
+class FrozenConfig(Strict):
     enabled: bool = True
     seconds: float = Field(60.0, gt=0)
     max_changed: float = Field(0.0005, ge=0, lt=1, description="share of pixels that changed (by > `level`)")
@@ -68,7 +62,7 @@ class FrozenConfig(_Strict):
     severity: Severity = "major"
 
 
-class CoveredConfig(_Strict):
+class CoveredConfig(Strict):
     enabled: bool = True
     seconds: float = Field(10.0, gt=0)
     max_mean: float = Field(20.0, ge=0, le=255, description="mean luma below this is black/covered")
@@ -77,7 +71,7 @@ class CoveredConfig(_Strict):
     severity: Severity = "critical"
 
 
-class DefocusConfig(_Strict):
+class DefocusConfig(Strict):
     enabled: bool = True
     seconds: float = Field(30.0, gt=0)
     ratio: float = Field(0.4, gt=0, lt=1, description="sharpness below ratio x the learned baseline")
@@ -85,7 +79,7 @@ class DefocusConfig(_Strict):
     severity: Severity = "minor"
 
 
-class SceneMovedConfig(_Strict):
+class SceneMovedConfig(Strict):
     enabled: bool = True
     seconds: float = Field(30.0, gt=0)
     max_shift: float = Field(0.02, gt=0, lt=1, description="shift against the reference, share of the width")
@@ -94,7 +88,7 @@ class SceneMovedConfig(_Strict):
     severity: Severity = "major"
 
 
-class CameraHealthConfig(_Strict):
+class CameraHealthConfig(Strict):
     """`camera_health:` of a camera. Every detector is on by default with conservative timings."""
 
     enabled: bool = True

@@ -1,4 +1,7 @@
-"""Configuration of the vision rules (one model per rule `type`), composed into `analytics.config.RuleConfig`.
+"""Configuration of the vision rules: one model per rule `type`, each registered once with the rule class that
+judges it (`register_rule` on the class in analytics/rules/). `RuleConfig`, the config surface, validates a
+rule by its `type` through that registry, so a new rule needs no other edit: titles, error paths, the
+analysis rate and the evaluation's detectors all follow from its config class.
 
 Every rule has a severity, an `inertia` (consecutive frames needed to change a condition's state, so one
 flickering box decides nothing) and optional `active_hours` in the site's local time. Thresholds are in
@@ -8,15 +11,15 @@ seconds of video time; see docs/rules.md for what each one measures exactly.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from common.model import Severity, Strict, TimeZone
+from common.registry import Registry, key_of
 from i18n import N_, TranslatableError
 
-Severity = Literal["info", "minor", "major", "critical"]
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # the site config's default, for rules built outside a site config
 # Rules that judge how long a zone is empty, full or crowded (thresholds of 5 s and more) need no more than this:
@@ -25,8 +28,7 @@ DWELL_FPS = 2.0
 RuleT = TypeVar("RuleT", bound="RuleBase")
 
 
-class RuleBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RuleBase(Strict):
     # What a person reads (analytics/texts.py gathers them into the one catalogue; i18n translates them):
     # `label`, the rule's short name, and `title`, an alert's title with the zone's name as {zone}, the
     # threshold as {seconds} and the incident's measures by key.
@@ -46,7 +48,7 @@ class RuleBase(BaseModel):
     active_hours: list[str] = Field(
         default_factory=list, description='local times the rule counts, e.g. ["08:30-12:00", "13:30-17:30"]; '
         "empty: always. Spans over midnight (22:00-06:00) are allowed")
-    timezone: str | None = Field(None, description="IANA time zone of active_hours; the site's when unset")
+    timezone: TimeZone | None = Field(None, description="IANA time zone of active_hours; the site's when unset")
 
     @field_validator("active_hours")
     @classmethod
@@ -58,16 +60,6 @@ class RuleBase(BaseModel):
             if m.group(1, 2) == m.group(3, 4):
                 raise TranslatableError(N_("{span!r} is empty: start equals end"), span=span)
         return spans
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, tz: str | None) -> str | None:
-        if tz is not None:
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise TranslatableError(N_("unknown time zone {zone!r}"), zone=tz) from None
-        return tz
 
     def zone_ids(self) -> list[str]:
         """Every zone id this rule names explicitly (the camera must have them)."""
@@ -182,6 +174,8 @@ class ExamRuleBase(RuleBase):
 
 
 class ExamPhoneConfig(ExamRuleBase):
+    """A phone at a seat (inside the seat or on its candidate) for `seconds` and `min_frames` frames."""
+
     label: ClassVar[str] = N_("Phone in the exam")
     title: ClassVar[str] = N_("Seat {zone}: phone at the seat")
     needs_objects: ClassVar[bool] = True  # the phone
@@ -192,6 +186,8 @@ class ExamPhoneConfig(ExamRuleBase):
 
 
 class ExamSeatCrowdedConfig(ExamRuleBase):
+    """`min_people` or more people placed at one seat for `seconds`."""
+
     label: ClassVar[str] = N_("Two at one exam seat")
     title: ClassVar[str] = N_("Seat {zone}: two or more people for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
@@ -201,6 +197,8 @@ class ExamSeatCrowdedConfig(ExamRuleBase):
 
 
 class ExamCandidateAbsentConfig(ExamRuleBase):
+    """An occupied seat stays empty for `seconds` before a release event frees it."""
+
     label: ClassVar[str] = N_("Candidate left the seat")
     title: ClassVar[str] = N_("Seat {zone}: candidate away for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
@@ -212,6 +210,8 @@ class ExamCandidateAbsentConfig(ExamRuleBase):
 
 
 class ExamHeadTurnedConfig(ExamRuleBase):
+    """A candidate's head turned `min_yaw_deg` or more toward an occupied neighbouring seat for `seconds`."""
+
     label: ClassVar[str] = N_("Looking at a neighbour")
     title: ClassVar[str] = N_("Seat {zone}: head turned toward a neighbour for {seconds:.0f} s")
     type: Literal["exam_head_turned"]
@@ -227,6 +227,8 @@ class ExamHeadTurnedConfig(ExamRuleBase):
 
 
 class ExamNoExaminerConfig(ExamRuleBase):
+    """Nobody in the room's walkway or examiner zones for `seconds`."""
+
     label: ClassVar[str] = N_("No examiner in the room")
     title: ClassVar[str] = N_("Room {zone}: no examiner for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
@@ -240,6 +242,8 @@ class ExamNoExaminerConfig(ExamRuleBase):
 
 
 class StaffPhoneConfig(RuleBase):
+    """A phone in the staff zone of a service window for `seconds` and `min_frames` frames."""
+
     label: ClassVar[str] = N_("Staff on the phone")
     title: ClassVar[str] = N_("Window {zone}: phone in the staff zone")
     needs_objects: ClassVar[bool] = True  # the phone
@@ -252,6 +256,8 @@ class StaffPhoneConfig(RuleBase):
 
 
 class WaitingOverLimitConfig(RuleBase):
+    """More than `limit` people in the waiting zone for `seconds`."""
+
     label: ClassVar[str] = N_("Waiting crowd over the limit")
     title: ClassVar[str] = N_("{zone}: waiting crowd over the limit for {seconds:.0f} s")
     needs_fps: ClassVar[float | None] = DWELL_FPS
@@ -289,8 +295,17 @@ def analysis_fps(rules: Sequence[RuleBase], fps: float) -> float:
     return min(fps, max(type(r).needs_fps or fps for r in rules))
 
 
-RULE_CONFIGS = (
-    ZoneUnattendedConfig, InspectorAbsentConfig, InspectionTooShortConfig, WalkaroundIncompleteConfig,
-    InspectionWithoutVehicleConfig, VehicleLeftUninspectedConfig, ExamPhoneConfig, ExamSeatCrowdedConfig,
-    ExamCandidateAbsentConfig, ExamHeadTurnedConfig, ExamNoExaminerConfig, StaffPhoneConfig, WaitingOverLimitConfig,
-)
+# Every rule type, by its config's `type`; analytics/rules/ registers the built-in ones.
+RULE_KINDS: Registry[type] = Registry("type", builtins="analytics.rules")
+# A rule in a camera's config: validated by its `type` with the registered config class.
+RuleConfig = RULE_KINDS.field(RuleBase)
+RuleClassT = TypeVar("RuleClassT", bound=type)
+
+
+def register_rule(config: type[RuleBase]) -> Callable[[RuleClassT], RuleClassT]:
+    """Class decorator of a rule: it judges configs of class `config`, and its `name` is their `type`."""
+    def deco(rule: RuleClassT) -> RuleClassT:
+        rule.name = key_of(config, "type")  # type: ignore[attr-defined]
+        RULE_KINDS.add(config, rule)
+        return rule
+    return deco

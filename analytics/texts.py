@@ -2,9 +2,10 @@
 measures with their units, severities. English msgids, translated by i18n (zh_CN by default).
 
 Each rule's texts are owned by its definition: the vision rules' configs (`label`, `title` in
-analytics/rule_config.py), the camera-health rules (`HEALTH_TEXTS` in analytics/health.py), the business
-rules (`RULES` in analytics/business/model.py); only the incidents the node raises about itself are named here,
-as their code (jianguan/) sits above this package. tests/i18n/test_catalogue.py fails when any of them, or a
+analytics/rule_config.py, found through the rule registry, so a rule registered later has its texts too),
+the camera-health rules (`HEALTH_TEXTS` in analytics/health.py), the business rules (`RULES` in
+analytics/business/model.py); only the incidents the node raises about itself are named here, as their code
+(jianguan/) sits above this package. tests/i18n/test_catalogue.py fails when any of them, or a
 measure key the code writes, has no Chinese.
 
     >>> alert_title("zone_unattended", {"threshold_s": 8.0}, "1号窗口")
@@ -18,14 +19,14 @@ measure key the code writes, has no Chinese.
 from __future__ import annotations
 
 import functools
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from analytics.business.model import RULES as BUSINESS_RULES
 from analytics.health import HEALTH_TEXTS
-from analytics.rule_config import RULE_CONFIGS
+from analytics.rule_config import RULE_KINDS
+from common.model import SEVERITY_LABELS
 from i18n import N_, gettext
 
 
@@ -49,13 +50,17 @@ NODE_RULES = {
 }
 
 
-@functools.cache
 def rule_texts() -> dict[str, RuleText]:
     """Every rule a person may read about, by its code."""
+    return _rule_texts(RULE_KINDS.generation)
+
+
+@functools.cache
+def _rule_texts(generation: int) -> dict[str, RuleText]:
+    # Keyed by the registry's generation: a rule registered after the first call is read about too.
     out: dict[str, RuleText] = {}
-    for config in RULE_CONFIGS:
-        (code,) = typing.get_args(config.model_fields["type"].annotation)
-        out[code] = RuleText(config.label, config.title)
+    for code, kind in RULE_KINDS.entries().items():
+        out[code] = RuleText(kind.config.label, kind.config.title)  # type: ignore[attr-defined]
     for code, (label, title, resolved) in HEALTH_TEXTS.items():
         out[code] = RuleText(label, title, resolved)
     out |= NODE_RULES
@@ -67,7 +72,7 @@ def rule_texts() -> dict[str, RuleText]:
 ZONE_KINDS = {"staff": N_("Staff post"), "waiting": N_("Waiting area"), "lane": N_("Inspection lane"),
               "seat": N_("Exam seat"), "room": N_("Exam room"), "patrol": N_("Examiner's walkway"),
               "custom": N_("Zone")}
-SEVERITIES = {"info": N_("Notice"), "minor": N_("Minor"), "major": N_("Major"), "critical": N_("Critical")}
+SEVERITIES = SEVERITY_LABELS  # common/model.py: the severities and their names, written once
 # Where a camera looks (cameras.area; jianguan.config.Area, which tests/i18n checks against this).
 AREAS = {"window": N_("Service windows"), "inspection_lane": N_("Inspection lanes"), "exam_room": N_("Exam rooms"),
          "outlet": N_("Partner outlets"), "hall": N_("Service hall"), "self_service": N_("Self-service area")}

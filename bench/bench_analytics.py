@@ -14,7 +14,7 @@ import time
 import av
 import cv2
 
-from analytics import CameraAnalytics, DetectorConfig, RegionOfInterest, YoloDetector, ZoneConfig, ZoneUnattendedConfig
+from analytics import CameraAnalytics, RegionOfInterest, YoloConfig, YoloDetector, ZoneConfig, ZoneUnattendedConfig
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
@@ -32,7 +32,7 @@ def frames(n: int) -> list:
 
 
 def bench(images: list, imgsz: int, roi: RegionOfInterest | None, batch: int) -> tuple[float, float]:
-    detector = YoloDetector(DetectorConfig(imgsz=imgsz))
+    detector = YoloDetector(YoloConfig(imgsz=imgsz))
     zone = ZoneConfig(id="z", kind="staff", polygon=[(0.4, 0.3), (0.6, 0.3), (0.6, 0.5), (0.4, 0.5)])
     cam = CameraAnalytics("bench", 5.0, [zone], [ZoneUnattendedConfig(type="zone_unattended", zone="z", seconds=8)])
     detector.detect(images[:batch], [roi] * len(images[:batch]))  # warm-up

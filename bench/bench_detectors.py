@@ -17,7 +17,15 @@ import time
 
 from bench_analytics import frames  # same footage and 5 fps sampling as the analytics bench
 
-from analytics import CameraAnalytics, DetectorConfig, MotionGate, ZoneConfig, ZoneUnattendedConfig, build_detector
+from analytics import (
+    CameraAnalytics,
+    MotionGate,
+    NanoDetConfig,
+    YoloConfig,
+    ZoneConfig,
+    ZoneUnattendedConfig,
+    build_detector,
+)
 from analytics.detectors import empty_detections, model_dir, resolve_model
 
 
@@ -96,12 +104,12 @@ def main() -> None:
     detectors = {}
     for imgsz in args.imgsz:
         for runtime in args.runtimes:
-            det = build_detector(DetectorConfig(model=yolo_model(runtime, imgsz), imgsz=imgsz, confidence=0.3))
+            det = build_detector(YoloConfig(model=yolo_model(runtime, imgsz), imgsz=imgsz, confidence=0.3))
             detectors[(runtime, imgsz)] = det
             ms, per_core = time_detector(det, images)
             print(f"  yolo11n-pose {runtime:<8} {imgsz:4d}: {ms:6.1f} ms/frame  {per_core:5.1f} frames/s per core")
     for imgsz in (320, 416):
-        det = build_detector(DetectorConfig(kind="nanodet", imgsz=imgsz, classes=[0, 2, 3, 5, 7, 67]))
+        det = build_detector(NanoDetConfig(imgsz=imgsz, classes=[0, 2, 3, 5, 7, 67]))
         for batch in (1, 4):
             ms, per_core = time_detector(det, images, batch)
             print(f"  nanodet-m    onnxrt   {imgsz:4d}: {ms:6.1f} ms/frame  {per_core:5.1f} frames/s per core"

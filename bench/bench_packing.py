@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_node import OFFICE_SCENES, library_videos, office_config, site_config  # noqa: E402
 
-from analytics.config import DetectorConfig, RegionOfInterest  # noqa: E402
+from analytics.config import RegionOfInterest, YoloConfig  # noqa: E402
 from analytics.detectors import model_dir  # noqa: E402
 from analytics.detectors.regions import RegionPlanner  # noqa: E402
 from analytics.detectors.yolo import YoloDetector  # noqa: E402
@@ -114,7 +114,7 @@ def matched(a: list[sv.Detections], b: list[sv.Detections]) -> tuple[int, int]:
 
 def call_overhead(model: str) -> tuple[float, float]:
     """ms of 4 calls of one 320x320 input and of one call of 4."""
-    det = YoloDetector(DetectorConfig(name="pose", model=model, imgsz=320))
+    det = YoloDetector(YoloConfig(name="pose", model=model, imgsz=320))
     image = np.full((320, 320, 3), 114, np.uint8)
     for _ in range(2):
         det.detect([image] * 4)
@@ -145,9 +145,9 @@ def main() -> None:
     print(f"{'runtime':9} {'batch':11} {'plan':10} {'ms':>7} {'calls':>5} {'Mpx':>6} {'x per shape':>11} "
           f"{'people':>7}")
     for runtime, model in runtimes.items():
-        plans = {"per shape": DetectorConfig(name="pose", model=model, pack=False),
-                 "packed": DetectorConfig(name="pose", model=model),
-                 "auto": DetectorConfig(name="pose", model=model)}
+        plans = {"per shape": YoloConfig(name="pose", model=model, pack=False),
+                 "packed": YoloConfig(name="pose", model=model),
+                 "auto": YoloConfig(name="pose", model=model)}
         detectors = {plan: YoloDetector(config) for plan, config in plans.items()}
         # Any plan with fewer calls wins: packs whenever shapes differ.
         detectors["packed"].model.call_overhead_px = 10**9

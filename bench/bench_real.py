@@ -19,15 +19,15 @@ import os
 import platform
 from pathlib import Path
 
-from analytics import DetectorConfig
+from analytics import YoloConfig
 from jianguan.evaluate_real import evaluate_real
 
 SETTINGS = {
-    "full frame 640 (old default)": DetectorConfig(name="pose", crops="full", imgsz=640),
-    "full frame 1280": DetectorConfig(name="pose", crops="full", imgsz=1280),
-    "zone crops, person 80 px": DetectorConfig(name="pose", person_px=80),
-    "zone crops, person 112 px (default)": DetectorConfig(name="pose"),
-    "zone crops, person 144 px": DetectorConfig(name="pose", person_px=144),
+    "full frame 640 (old default)": YoloConfig(name="pose", crops="full", imgsz=640),
+    "full frame 1280": YoloConfig(name="pose", crops="full", imgsz=1280),
+    "zone crops, person 80 px": YoloConfig(name="pose", person_px=80),
+    "zone crops, person 112 px (default)": YoloConfig(name="pose"),
+    "zone crops, person 144 px": YoloConfig(name="pose", person_px=144),
 }
 OFFICE_ZONES = ["left_path", "sign", "far_road"]
 

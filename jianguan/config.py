@@ -14,14 +14,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alerts import AlertsConfig
 from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from analytics.business import BusinessConfig
-from analytics.config import TrackingConfig
+from analytics.config import TrackingConfig, YoloConfig
 from analytics.motion import MotionConfig
 from analytics.rule_config import analysis_fps, at_rate
+from common.model import Strict, TimeZone
 from i18n import N_, TranslatableError, cli_locale
 from ingest.events.config import EventsConfig
 from ingest.retention import RecordingConfig
@@ -44,24 +45,20 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SiteInfo(_Strict):
+class SiteInfo(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     name: str
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZone = Field("Asia/Shanghai", description="IANA time zone: what people read is in local time")
     language: Literal["zh_CN", "en"] = Field("zh_CN", description="what the site's people read: alert titles, "
                                              "pushes, snapshot captions (i18n/); the desk follows each user's")
 
 
-class StreamsConfig(_Strict):
+class StreamsConfig(Strict):
     detect: str = Field(description="low-resolution sub stream that is decoded for analysis")
     record: str | None = Field(None, description="main stream remuxed into rolling segments; defaults to detect")
 
 
-class DetectSettings(_Strict):
+class DetectSettings(Strict):
     fps: float = Field(5.0, gt=0, le=30, description="the most frames/s analysed (see rate)")
     rate: Literal["rules", "fixed"] = Field("rules", description="rules: analyse at the highest rate the camera's "
                                             "rules need (dwell rules 2 frames/s, head turns and phones every "
@@ -83,13 +80,13 @@ class DetectSettings(_Strict):
         return max(2, math.ceil(fps * self.live_buffer_s))
 
 
-class RecordSettings(_Strict):
+class RecordSettings(Strict):
     enabled: bool = True
     segment_s: float = Field(10.0, ge=1, le=600)
     keep_s: float | None = Field(None, ge=60, description="segment age limit; default: recording.retain_s")
 
 
-class CameraConfig(_Strict):
+class CameraConfig(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     name: str
     area: Area
@@ -126,7 +123,7 @@ class CameraConfig(_Strict):
         return self
 
 
-class PathsConfig(_Strict):
+class PathsConfig(Strict):
     data_dir: Path = Path("var")
 
     @property
@@ -142,7 +139,7 @@ class PathsConfig(_Strict):
 ROLE_PORT_OFFSET = {"node": 0, "serve": 1, "business": 2, "events": 3, "cluster": 4}  # cluster: `cluster run`
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(Strict):
     """Prometheus metrics of every role (jianguan/metrics.py): off unless a port is given."""
 
     port: int | None = Field(None, ge=1, le=65535 - max(ROLE_PORT_OFFSET.values()),
@@ -152,7 +149,7 @@ class MetricsConfig(_Strict):
                       "0.0.0.0 is a choice")
 
 
-class SharedDetectionConfig(_Strict):
+class SharedDetectionConfig(Strict):
     """`jianguan cluster run`: YOLO detection served for every camera group by detection servers on the
     cluster's GPU machines (jianguan/shared_detection.py), batched across cameras, groups and sites. Groups
     send their model inputs (crops already scaled to the model), never full frames."""
@@ -177,7 +174,7 @@ class SharedDetectionConfig(_Strict):
     retry_s: float = Field(30.0, gt=0, le=3600)
 
 
-class ClusterConfig(_Strict):
+class ClusterConfig(Strict):
     """`jianguan cluster run` (jianguan/cluster.py): how the site's cameras are split into camera groups."""
 
     cameras_per_core: float = Field(6.0, gt=0, description="cameras one core analyses at the rates their rules "
@@ -190,7 +187,7 @@ class ClusterConfig(_Strict):
         return max(1, int(self.cameras_per_core * self.cores_per_group))
 
 
-class ServeConfig(_Strict):
+class ServeConfig(Strict):
     """`jianguan serve`: which roles run as processes under the supervisor (jianguan/supervisor.py)."""
 
     roles: list[Literal["node", "events", "business", "review"]] = Field(
@@ -206,11 +203,11 @@ class ServeConfig(_Strict):
         return v
 
 
-class SiteConfig(_Strict):
+class SiteConfig(Strict):
     site: SiteInfo
     paths: PathsConfig = Field(default_factory=PathsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    detector: DetectorConfig = Field(default_factory=YoloConfig)
     detectors: list[DetectorConfig] = Field(
         default_factory=list, description="several detectors (e.g. pose for people + nanodet for phones and "
         "vehicles), chosen per camera by name; when empty, `detector` alone")
@@ -316,9 +313,9 @@ def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "con
 
 
 def _describe(err: dict[str, Any]) -> str:
-    # A tag only ever follows a list index (notifiers[0].mqtt): a field named like one (events.mqtt) stays.
-    parts = err["loc"]
-    loc = _path(tuple(p for i, p in enumerate(parts) if not (_is_union_tag(p) and i and isinstance(parts[i - 1], int))))
+    # Plugin configs (rules, detectors, notifiers) are validated through their registries, not as tagged
+    # unions, so no `type` value sits in the location: cameras[0].rules[1].seconds.
+    loc = _path(err["loc"])
     return _("{where}: {problem}", where=loc or _("(top level)"), problem=_problem(err))
 
 
@@ -349,8 +346,6 @@ _PYDANTIC = {
     "dict_type": N_("must be a mapping (key: value)"),
     "model_type": N_("must be a mapping (key: value)"),
     "model_attributes_type": N_("must be a mapping (key: value)"),
-    "union_tag_invalid": N_("{tag!r} is not one of {expected_tags}"),
-    "union_tag_not_found": N_("needs `{discriminator}` to say which kind"),
 }
 
 
@@ -366,14 +361,6 @@ def _problem(err: dict[str, Any]) -> str:
         except (KeyError, IndexError):  # a ctx without the placeholder (another pydantic version)
             pass
     return err["msg"].removeprefix("Value error, ")
-
-
-_UNION_TAGS = {"zone_unattended", "webhook", "wecom", "dingtalk", "mqtt", "email"}
-
-
-def _is_union_tag(part: Any) -> bool:
-    # Pydantic puts the discriminator's value into the location of tagged unions ("zone_unattended").
-    return isinstance(part, str) and part in _UNION_TAGS
 
 
 def _path(parts: tuple[Any, ...]) -> str:

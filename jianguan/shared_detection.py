@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from analytics.config import DetectorConfig
+from analytics.config import YoloConfig
 from analytics.detectors.yolo import YoloModel
 from jianguan.cluster import NAMESPACE, ask_named
 
@@ -154,7 +154,7 @@ def decode(inputs: Sequence[np.ndarray | bytes]) -> list[np.ndarray]:
 class DetectionServer:
     """The body of a detection-server actor: one YOLO model on the actor's device, behind a `Batcher`."""
 
-    def __init__(self, config: DetectorConfig, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, config: YoloConfig, max_batch: int, max_wait_ms: float) -> None:
         self.config = config
         self.model = YoloModel(config)
         self.batcher: Batcher | None = None  # made in the actor's event loop, on the first call
@@ -184,7 +184,7 @@ def process_usage() -> dict[str, float]:
             "rss_mb": round(rss_pages * resource.getpagesize() / 2**20, 1)}
 
 
-def server_config(detector: DetectorConfig, gpus: float, cpus: float) -> DetectorConfig:
+def server_config(detector: YoloConfig, gpus: float, cpus: float) -> YoloConfig:
     """The detector config a server runs: the site's, on the GPU Ray gave it (Ray sets CUDA_VISIBLE_DEVICES,
     so it is device 0 in the actor) or on `cpus` threads."""
     if gpus > 0:
@@ -192,13 +192,13 @@ def server_config(detector: DetectorConfig, gpus: float, cpus: float) -> Detecto
     return detector.model_copy(update={"device": "cpu", "threads": max(1, round(cpus))})
 
 
-def server_names(detector: DetectorConfig, replicas: int) -> list[str]:
+def server_names(detector: YoloConfig, replicas: int) -> list[str]:
     """The servers of one detector config: named by what changes their results (weights, thresholds,
     classes), so sites with the same detector share their batches.
 
-    >>> server_names(DetectorConfig(), 2) == server_names(DetectorConfig(name="other", imgsz=320), 2)
+    >>> server_names(YoloConfig(), 2) == server_names(YoloConfig(name="other", imgsz=320), 2)
     True
-    >>> server_names(DetectorConfig(), 1) == server_names(DetectorConfig(confidence=0.5), 1)
+    >>> server_names(YoloConfig(), 1) == server_names(YoloConfig(confidence=0.5), 1)
     False
     """
     key = json.dumps([detector.model, detector.confidence, detector.iou, detector.classes, detector.pack,
@@ -211,7 +211,7 @@ class SharedModel:
     """A `ModelRunner` (analytics/detectors/yolo.py) whose network is a detection server; when the server does
     not answer, the group's own copy of the model (loaded on first need) runs until `retry_s` has passed."""
 
-    def __init__(self, name: str, config: DetectorConfig, caller: str, timeout_s: float = 5.0,
+    def __init__(self, name: str, config: YoloConfig, caller: str, timeout_s: float = 5.0,
                  retry_s: float = 30.0, local: Callable[[], YoloModel] | None = None,
                  jpeg_quality: int | None = None) -> None:
         import ray
@@ -270,7 +270,7 @@ class SharedModel:
                 "bytes_sent": self.bytes_sent}
 
 
-def start_servers(detector: DetectorConfig, gpus: float, cpus: float, resources: dict[str, float],
+def start_servers(detector: YoloConfig, gpus: float, cpus: float, resources: dict[str, float],
                   replicas: int, max_batch: int, max_wait_ms: float) -> list[Any]:
     """The detection servers of one detector config, created unless they run already (another site of the
     cluster started them); Ray restarts a server whose machine died on another with the resources free."""

@@ -1,6 +1,8 @@
 """Notifiers deliver one outbox message to one channel. A failure raises DeliveryError; the outbox retries.
 
-Types: generic signed webhook, WeCom and DingTalk group robots (markdown), MQTT (QoS 1) and e-mail (SMTP).
+Types: generic signed webhook, WeCom and DingTalk group robots (markdown), MQTT (QoS 1) and e-mail (SMTP); each
+notifier class registers itself with its config class (`NOTIFIER_KINDS.register`), which importing this package
+does for the built-in ones.
 A DeliveryError's text goes into logs and the outbox table, so it never holds a URL, token or password.
 """
 
@@ -8,14 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from alerts.config import (
-    DingTalkNotifierConfig,
-    EmailNotifierConfig,
-    MqttNotifierConfig,
-    NotifierConfig,
-    WebhookNotifierConfig,
-    WeComNotifierConfig,
-)
+from alerts.config import NOTIFIER_KINDS, NotifierBase
 from alerts.notifiers.mail import EmailNotifier
 from alerts.notifiers.mqtt import MqttNotifier
 from alerts.notifiers.robots import DingTalkNotifier, WeComNotifier
@@ -29,18 +24,10 @@ class Notifier(Protocol):
     def send(self, payload: dict[str, Any], idempotency_key: str) -> None: ...
 
 
-def build_notifier(config: NotifierConfig) -> Notifier:
-    if isinstance(config, WebhookNotifierConfig):
-        return WebhookNotifier(config)
-    if isinstance(config, WeComNotifierConfig):
-        return WeComNotifier(config)
-    if isinstance(config, DingTalkNotifierConfig):
-        return DingTalkNotifier(config)
-    if isinstance(config, MqttNotifierConfig):
-        return MqttNotifier(config)
-    if isinstance(config, EmailNotifierConfig):
-        return EmailNotifier(config)
-    raise ValueError(f"unknown notifier type {config.type!r}")
+def build_notifier(config: NotifierBase) -> Notifier:
+    """The notifier for a config, through the registry (each notifier module registers its class)."""
+    notifier: Notifier = NOTIFIER_KINDS.build(config)
+    return notifier
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from alerts.config import EmailNotifierConfig
+from alerts.config import NOTIFIER_KINDS, EmailNotifierConfig
 from alerts.notifiers import render
 from alerts.notifiers.webhook import DeliveryError
 
@@ -25,6 +25,7 @@ def message_id(idempotency_key: str, domain: str) -> str:
     return f"<{_ID_UNSAFE.sub('_', idempotency_key)[:200]}@{domain}>"
 
 
+@NOTIFIER_KINDS.register(EmailNotifierConfig)
 class EmailNotifier:
     def __init__(self, config: EmailNotifierConfig) -> None:
         self.id = config.id

@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.config import MqttNotifierConfig
+from alerts.config import NOTIFIER_KINDS, MqttNotifierConfig
 from alerts.notifiers.webhook import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def topic_for(template: str, payload: dict[str, Any]) -> str:
     return template.format(**values)
 
 
+@NOTIFIER_KINDS.register(MqttNotifierConfig)
 class MqttNotifier:
     def __init__(self, config: MqttNotifierConfig) -> None:
         self.id = config.id

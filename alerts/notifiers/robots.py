@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from alerts.config import DingTalkNotifierConfig, WeComNotifierConfig
+from alerts.config import NOTIFIER_KINDS, DingTalkNotifierConfig, WeComNotifierConfig
 from alerts.notifiers import render
 from alerts.notifiers.webhook import DeliveryError
 
@@ -67,6 +67,7 @@ class _Robot:
             raise DeliveryError(f"{self.kind} {self.id}: errcode {errcode}")
 
 
+@NOTIFIER_KINDS.register(WeComNotifierConfig)
 class WeComNotifier(_Robot):
     kind = "wecom"
 
@@ -83,6 +84,7 @@ class WeComNotifier(_Robot):
         self._post(self._url, self.message(payload))
 
 
+@NOTIFIER_KINDS.register(DingTalkNotifierConfig)
 class DingTalkNotifier(_Robot):
     kind = "dingtalk"
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import httpx
 
-from alerts.config import WebhookNotifierConfig
+from alerts.config import NOTIFIER_KINDS, WebhookNotifierConfig
 
 
 class DeliveryError(Exception):
     """The receiver did not take the message; safe to show (never contains the URL)."""
 
 
+@NOTIFIER_KINDS.register(WebhookNotifierConfig)
 class WebhookNotifier:
     def __init__(self, config: WebhookNotifierConfig) -> None:
         self.id = config.id

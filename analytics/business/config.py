@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from common.model import Strict
 from i18n import N_, TranslatableError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _hours(spec: str) -> tuple[time, time]:
@@ -25,7 +22,7 @@ def _hours(spec: str) -> tuple[time, time]:
     return start, end
 
 
-class OpeningHours(_Strict):
+class OpeningHours(Strict):
     """Opening hours per weekday, e.g. `{mon: "08:30-17:30", sat: "08:30-12:00"}`; a missing day is closed.
 
     >>> OpeningHours(days={"mon": "08:30-17:30"}).is_open(0, time(9, 0))
@@ -75,7 +72,7 @@ def _default_hours() -> dict[str, OpeningHours]:
     }
 
 
-class VolumeRule(_Strict):
+class VolumeRule(Strict):
     """Hourly volume against the same hour of the week in the previous `weeks` weeks (median / MAD)."""
 
     enabled: bool = True
@@ -85,7 +82,7 @@ class VolumeRule(_Strict):
     min_delta: float = Field(8.0, ge=0, description="and at least this many transactions away from the median")
 
 
-class ShortInspectionRule(_Strict):
+class ShortInspectionRule(Strict):
     enabled: bool = True
     lookback_days: int = Field(28, ge=3, le=365)
     min_history: int = Field(20, ge=5)
@@ -93,12 +90,12 @@ class ShortInspectionRule(_Strict):
     max_ratio: float = Field(0.5, gt=0, le=1, description="... and than this share of the lane's median")
 
 
-class OutsideHoursRule(_Strict):
+class OutsideHoursRule(Strict):
     enabled: bool = True
     grace_min: float = Field(15.0, ge=0, le=240, description="tolerance around opening and closing")
 
 
-class StaffRule(_Strict):
+class StaffRule(Strict):
     enabled: bool = True
     lookback_days: int = Field(28, ge=1, le=365, description="to learn which windows handle which business")
     min_peers: int = Field(4, ge=2)
@@ -106,7 +103,7 @@ class StaffRule(_Strict):
     min_ratio: float = Field(1.8, ge=1, description="and at least this multiple of the peers' median")
 
 
-class NoVehicleRule(_Strict):
+class NoVehicleRule(Strict):
     enabled: bool = True
     zone: str = Field("lane", description="zone id of the lane cameras' lane zone")
     min_samples: int = Field(2, ge=1, description="occupancy samples needed to judge an inspection")
@@ -114,7 +111,7 @@ class NoVehicleRule(_Strict):
         default_factory=dict, description="lane id -> camera ids; default: cameras named '<lane id>-*'")
 
 
-class PassRateRule(_Strict):
+class PassRateRule(Strict):
     enabled: bool = True
     window_days: int = Field(7, ge=1, le=60)
     baseline_days: int = Field(28, ge=7, le=365)
@@ -123,7 +120,7 @@ class PassRateRule(_Strict):
     min_delta: float = Field(0.05, gt=0, lt=1, description="absolute change in pass rate (0.05 = 5 points)")
 
 
-class BusinessConfig(_Strict):
+class BusinessConfig(Strict):
     """Business early warning: rules over transactions, inspections and testing results."""
 
     check_every_min: float = Field(60.0, gt=0, le=24 * 60, description="how often `business run` checks")

@@ -1,20 +1,22 @@
-"""Detector registry (like Frigate's detector plugins): `kind` in a `DetectorConfig` picks the class.
+"""Detectors, one plugin per `kind` (like Frigate's detector plugins): each detector class registers itself
+with its config class (`DETECTOR_KINDS.register` in yolo.py, nanodet.py); importing this package registers
+them, and a detector config is validated and built through that registry.
 
 Every detector follows the convention of `analytics.detectors.base`: one `sv.Detections` per input image,
 full-frame pixels, COCO `class_id`, `data["class_name"]`, pose models add `data["keypoints"]`.
 
->>> from analytics.config import DetectorConfig
->>> sorted(DETECTORS)
+>>> from analytics.config import YoloConfig
+>>> sorted(DETECTOR_KINDS.entries())
 ['nanodet', 'yolo']
->>> RegionPlanner(DetectorConfig(crops="full"), zones=[]).plan((768, 576))
+>>> RegionPlanner(YoloConfig(crops="full"), zones=[]).plan((768, 576))
 [(None, None)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from analytics.config import DetectorConfig
+from analytics.config import DETECTOR_KINDS, DetectorBase
 from analytics.detectors.base import (
     COCO_CLASSES,
     Detector,
@@ -28,21 +30,20 @@ from analytics.detectors.nanodet import NanoDetDetector
 from analytics.detectors.regions import RegionPlanner, detect_tiles
 from analytics.detectors.yolo import YoloDetector, best_runtime, record_best, resolve_model
 
-DETECTORS: dict[str, Callable[[DetectorConfig], Detector]] = {"yolo": YoloDetector, "nanodet": NanoDetDetector}
 
-
-def build_detector(config: DetectorConfig) -> Detector:
+def build_detector(config: DetectorBase) -> Detector:
     """The detector for one config; a missing or broken model raises `ModelError` with a one-line message."""
-    return DETECTORS[config.kind](config)
+    detector: Detector = DETECTOR_KINDS.build(config)
+    return detector
 
 
-def build_detectors(configs: Sequence[DetectorConfig]) -> list[Detector]:
+def build_detectors(configs: Sequence[DetectorBase]) -> list[Detector]:
     return [build_detector(c) for c in configs]
 
 
 __all__ = [
     "COCO_CLASSES",
-    "DETECTORS",
+    "DETECTOR_KINDS",
     "Detector",
     "ModelError",
     "NanoDetDetector",

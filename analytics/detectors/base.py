@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import supervision as sv
 
-from analytics.config import DetectorConfig, RegionOfInterest
+from analytics.config import DetectorBase, RegionOfInterest
 from i18n import Translatable
 
 # The 80 COCO classes in the order YOLO and NanoDet number them (the ids of the config's `classes`).
@@ -42,7 +42,7 @@ class Detector(Protocol):
     """`detect(images, rois)`; a detector whose model takes any input size (`flexible_input`, e.g. YOLO) also
     takes `sizes`, the model input per image."""
 
-    config: DetectorConfig
+    config: DetectorBase
 
     def detect(
         self, images: Sequence[np.ndarray], rois: Sequence[RegionOfInterest | None] | None = None

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from analytics.config import DetectorConfig, RegionOfInterest
+from analytics.config import DETECTOR_KINDS, NanoDetConfig, RegionOfInterest
 from analytics.detectors.base import COCO_CLASSES, ModelError, cpu_threads, crop, empty_detections, model_dir
 from i18n import N_
 
@@ -35,15 +35,16 @@ def resolve_nanodet(name: str) -> Path:
     return path
 
 
+@DETECTOR_KINDS.register(NanoDetConfig)
 class NanoDetDetector:
     """One onnxruntime session; a batch of frames (crops) is one inference call.
 
-    >>> from analytics.config import DetectorConfig
-    >>> det = NanoDetDetector(DetectorConfig(kind="nanodet", imgsz=416, classes=[2, 5, 7, 67]))  # doctest: +SKIP
+    >>> from analytics.config import NanoDetConfig
+    >>> det = NanoDetDetector(NanoDetConfig(imgsz=416, classes=[2, 5, 7, 67]))  # doctest: +SKIP
     >>> [d.data["class_name"] for d in det.detect([frame_a, frame_b])]  # doctest: +SKIP
     """
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: NanoDetConfig) -> None:
         import onnxruntime as ort
 
         self.config = config

@@ -30,12 +30,12 @@ a second, class-agnostic pass would fuse the members of a tight group, which the
 Why not `sv.InferenceSlicer`: it slices one image at a time with a callback per slice, so slices of forty
 cameras cannot share one batch, and it moves boxes but not pose keypoints back to frame coordinates.
 
->>> from analytics.config import DetectorConfig, ZoneConfig
+>>> from analytics.config import YoloConfig, ZoneConfig
 >>> zone = ZoneConfig(id="desk", polygon=[(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)], person_height=0.1)
->>> planner = RegionPlanner(DetectorConfig(person_px=96), [zone], flexible=True)  # people 57.6 px, scale 1.67
+>>> planner = RegionPlanner(YoloConfig(person_px=96), [zone], flexible=True)  # people 57.6 px, scale 1.67
 >>> [(tuple(round(v, 2) for v in (r.x0, r.y0, r.x1, r.y1)), size) for r, size in planner.plan((768, 576))]
 [((0.36, 0.29, 0.64, 0.61), 352)]
->>> len(RegionPlanner(DetectorConfig(imgsz=160, person_px=96), [zone]).plan((768, 576)))  # fixed 160-px tiles
+>>> len(RegionPlanner(YoloConfig(imgsz=160, person_px=96), [zone]).plan((768, 576)))  # fixed 160-px tiles
 12
 """
 
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from analytics.config import DetectorConfig, RegionOfInterest, ZoneConfig
+from analytics.config import DetectorBase, RegionOfInterest, ZoneConfig
 from analytics.detectors.base import Detector, merge_detections
 from analytics.geometry import box_intersection_share
 
@@ -178,7 +178,7 @@ def merge_regions(regions: list[Region], overhead_px: float = INPUT_OVERHEAD_PX)
 class RegionPlanner:
     """Plans one camera's crops for one detector, and learns how tall people are in each zone."""
 
-    def __init__(self, config: DetectorConfig, zones: Sequence[ZoneConfig],
+    def __init__(self, config: DetectorBase, zones: Sequence[ZoneConfig],
                  roi: RegionOfInterest | None = None, flexible: bool = False) -> None:
         self.config = config
         self.flexible = flexible  # the model takes any input size: one input per region, sized to its scale
@@ -237,12 +237,14 @@ class RegionPlanner:
             if region.box.area >= WHOLE_FRAME_SHARE * w * h:  # the crop would save little: take the frame
                 region = Region(Box(0, 0, w, h), region.scale, region.person_h)
             if self.flexible:
+                # Only kinds whose model takes any input size (YOLO) are flexible, and they bound it.
+                max_input: int = getattr(self.config, "max_input", self.config.imgsz)
                 need = max(region.box.w, region.box.h) * region.scale
-                if need <= self.config.max_input:
+                if need <= max_input:
                     out.append((region.box.relative(w, h), max(64, 32 * math.ceil(need / 32))))
                     continue
                 out += [(t.relative(w, h), max(64, 32 * math.ceil(max(t.w, t.h) * region.scale / 32)))
-                        for t in tile(region, self.config.max_input, frame_wh, shrink=True)]
+                        for t in tile(region, max_input, frame_wh, shrink=True)]
             else:
                 out += [(t.relative(w, h), None) for t in tile(region, self.config.imgsz, frame_wh)]
         return out

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from analytics.config import DetectorConfig, RegionOfInterest
+from analytics.config import DETECTOR_KINDS, RegionOfInterest, YoloConfig
 from analytics.detectors.base import ModelError, cpu_threads, crop, empty_detections, model_dir
 from analytics.detectors.packing import STRIDE, Call, by_shape, compose, plan_calls, split
 from analytics.detectors.regions import INPUT_OVERHEAD_PX
@@ -116,7 +116,7 @@ class ModelRunner(Protocol):
 class YoloModel:
     """The network of a `YoloDetector` in this process: loads the weights, runs a list of model inputs."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: YoloConfig) -> None:
         self.config = config
         self.path = resolve_model(config.model)
         if self.path.suffix == ".pt" and config.runtime == "auto":
@@ -191,6 +191,7 @@ class YoloModel:
         return det
 
 
+@DETECTOR_KINDS.register(YoloConfig)
 class YoloDetector:
     """Runs one YOLO model over a batch of frames (any number of cameras).
 
@@ -199,7 +200,7 @@ class YoloDetector:
     scaled and padded here; `model` runs the network on the results, in this process by default.
     """
 
-    def __init__(self, config: DetectorConfig, model: ModelRunner | None = None) -> None:
+    def __init__(self, config: YoloConfig, model: ModelRunner | None = None) -> None:
         self.config = config
         self.model = model if model is not None else YoloModel(config)
         self.pose = self.model.pose

@@ -1,68 +1,23 @@
-"""Rules turn observations (and external events) into incidents. Each rule type is registered by its config
-`type`; docs/rules.md says what each one measures."""
+"""Rules turn observations (and external events) into incidents. Each rule class registers itself with its
+config class (`analytics.rule_config.register_rule`); importing this package registers the built-in ones.
+docs/rules.md says what each one measures."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.config import RuleConfig
-from analytics.rule_config import (
-    ExamCandidateAbsentConfig,
-    ExamHeadTurnedConfig,
-    ExamNoExaminerConfig,
-    ExamPhoneConfig,
-    ExamSeatCrowdedConfig,
-    InspectionTooShortConfig,
-    InspectionWithoutVehicleConfig,
-    InspectorAbsentConfig,
-    StaffPhoneConfig,
-    VehicleLeftUninspectedConfig,
-    WaitingOverLimitConfig,
-    WalkaroundIncompleteConfig,
-    ZoneUnattendedConfig,
-)
+from analytics.rule_config import RULE_KINDS, RuleBase
+
+# The rule modules register their rules on import (the registry's `builtins` names this package).
+from analytics.rules import exam, lane, unattended, window  # noqa: F401
 from analytics.rules.base import EventRule, ExternalEvent, Incident, IncidentEvent, Observation, Rule
-from analytics.rules.exam import (
-    ExamCandidateAbsentRule,
-    ExamHeadTurnedRule,
-    ExamNoExaminerRule,
-    ExamPhoneRule,
-    ExamSeatCrowdedRule,
-)
-from analytics.rules.lane import (
-    InspectionTooShortRule,
-    InspectionWithoutVehicleRule,
-    InspectorAbsentRule,
-    VehicleLeftUninspectedRule,
-    WalkaroundIncompleteRule,
-)
-from analytics.rules.unattended import ZoneUnattendedRule
-from analytics.rules.window import StaffPhoneRule, WaitingOverLimitRule
 from analytics.zones import Zone
 
-RULES: dict[type, type] = {
-    ZoneUnattendedConfig: ZoneUnattendedRule,
-    InspectorAbsentConfig: InspectorAbsentRule,
-    InspectionTooShortConfig: InspectionTooShortRule,
-    WalkaroundIncompleteConfig: WalkaroundIncompleteRule,
-    InspectionWithoutVehicleConfig: InspectionWithoutVehicleRule,
-    VehicleLeftUninspectedConfig: VehicleLeftUninspectedRule,
-    ExamPhoneConfig: ExamPhoneRule,
-    ExamSeatCrowdedConfig: ExamSeatCrowdedRule,
-    ExamCandidateAbsentConfig: ExamCandidateAbsentRule,
-    ExamHeadTurnedConfig: ExamHeadTurnedRule,
-    ExamNoExaminerConfig: ExamNoExaminerRule,
-    StaffPhoneConfig: StaffPhoneRule,
-    WaitingOverLimitConfig: WaitingOverLimitRule,
-}
 
-
-def build_rule(config: RuleConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> Rule:
+def build_rule(config: RuleBase, fps: float, zones: Mapping[str, Zone] | None = None) -> Rule:
     """The rule for a config; `zones` (id -> Zone) gives rules the geometry of the zones they read."""
-    return RULES[type(config)](config, fps, zones or {})
+    rule: Rule = RULE_KINDS.build(config, fps, zones or {})
+    return rule
 
 
-__all__ = [
-    "RULES", "EventRule", "ExternalEvent", "Incident", "IncidentEvent", "Observation", "Rule", "build_rule",
-    *(cls.__name__ for cls in RULES.values()),
-]
+__all__ = ["EventRule", "ExternalEvent", "Incident", "IncidentEvent", "Observation", "Rule", "build_rule"]

@@ -21,6 +21,7 @@ from analytics.rule_config import (
     ExamPhoneConfig,
     ExamRuleBase,
     ExamSeatCrowdedConfig,
+    register_rule,
 )
 from analytics.rules.base import ExternalEvent, IncidentEvent, Observation
 from analytics.rules.common import (
@@ -74,10 +75,10 @@ class _SeatRule(EpisodeRule):
         return placed
 
 
+@register_rule(ExamPhoneConfig)
 class ExamPhoneRule(_SeatRule):
     """A phone at a seat (centre inside the seat or lying on its candidate) for `seconds` and `min_frames`."""
 
-    name = "exam_phone"
     config: ExamPhoneConfig
 
     def step(self, obs: Observation) -> list[IncidentEvent]:
@@ -95,10 +96,10 @@ class ExamPhoneRule(_SeatRule):
         return events
 
 
+@register_rule(ExamSeatCrowdedConfig)
 class ExamSeatCrowdedRule(_SeatRule):
     """`min_people` or more people placed at one seat for `seconds` (help, or an impersonator)."""
 
-    name = "exam_seat_crowded"
     config: ExamSeatCrowdedConfig
 
     def step(self, obs: Observation) -> list[IncidentEvent]:
@@ -113,11 +114,11 @@ class ExamSeatCrowdedRule(_SeatRule):
         return events
 
 
+@register_rule(ExamCandidateAbsentConfig)
 class ExamCandidateAbsentRule(_SeatRule):
     """A seat that someone occupied (for `occupied_s`) is empty for `seconds`. The seat stays occupied until an
     external event of a `release_kinds` kind names it (or '*'), e.g. the candidate finished the exam."""
 
-    name = "exam_candidate_absent"
 
     def __init__(self, config: ExamCandidateAbsentConfig, fps: float, zones: Mapping[str, Zone] | None = None):
         super().__init__(config, fps, zones)
@@ -150,6 +151,7 @@ class ExamCandidateAbsentRule(_SeatRule):
         return events
 
 
+@register_rule(ExamHeadTurnedConfig)
 class ExamHeadTurnedRule(_SeatRule):
     """The seat's candidate keeps the head turned (|yaw| >= `min_yaw_deg`, from pose keypoints) toward the
     nearest seat on that side, which is occupied, for `seconds`. Neighbours are the nearest seats to the left
@@ -161,7 +163,6 @@ class ExamHeadTurnedRule(_SeatRule):
     between camera and candidate does not reset a turn already under way. Longer gaps count as not turned.
     A turn under way holds down to `min_yaw_deg - yaw_hysteresis_deg`."""
 
-    name = "exam_head_turned"
 
     def __init__(self, config: ExamHeadTurnedConfig, fps: float, zones: Mapping[str, Zone] | None = None):
         super().__init__(config, fps, zones)
@@ -224,11 +225,11 @@ class ExamHeadTurnedRule(_SeatRule):
         return events
 
 
+@register_rule(ExamNoExaminerConfig)
 class ExamNoExaminerRule(_SeatRule):
     """Nobody in the room/patrol zones who is not a seat's candidate, for `seconds`. A visitor at a seat
     (second best placed) counts as an examiner, so an examiner bending over a candidate's desk still counts."""
 
-    name = "exam_no_examiner"
 
     def __init__(self, config: ExamNoExaminerConfig, fps: float, zones: Mapping[str, Zone] | None = None):
         super().__init__(config, fps, zones)

@@ -18,6 +18,7 @@ from analytics.rule_config import (
     LaneRuleBase,
     VehicleLeftUninspectedConfig,
     WalkaroundIncompleteConfig,
+    register_rule,
 )
 from analytics.rules.base import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
@@ -80,11 +81,11 @@ class _LaneRule(EpisodeRule):
         return [IncidentEvent("opened", inc), IncidentEvent("closed", inc)]
 
 
+@register_rule(InspectorAbsentConfig)
 class InspectorAbsentRule(_LaneRule):
     """A vehicle stands in the lane and nobody is near it for `seconds` (from its arrival, or from when the
     last inspector left). Ends when an inspector is back (`inertia` frames) or the vehicle leaves."""
 
-    name = "inspector_absent"
     config: InspectorAbsentConfig
 
     def frame(self, obs: Observation, near: list[int], active: bool) -> list[IncidentEvent]:
@@ -98,12 +99,12 @@ class InspectorAbsentRule(_LaneRule):
         return ep.update(obs.ts, not near, vehicle if not near else evidence(obs.detections, near))
 
 
+@register_rule(InspectionTooShortConfig)
 class InspectionTooShortRule(_LaneRule):
     """A visit whose inspection lasted under `min_seconds`: the recorded inspection (first to last record of
     the visit, or a record's payload `duration_s`) when records exist, else the video's inspection span (first
     to last moment an inspector was near). A visit nobody came near is `vehicle_left_uninspected`'s."""
 
-    name = "inspection_too_short"
     config: InspectionTooShortConfig
 
     def _wait(self, session: LaneSession) -> float:
@@ -128,11 +129,11 @@ class InspectionTooShortRule(_LaneRule):
         return self.visit_incident(session, now, measures)
 
 
+@register_rule(WalkaroundIncompleteConfig)
 class WalkaroundIncompleteRule(_LaneRule):
     """A visit someone inspected (near >= `min_near_s`) whose inspectors' tracks covered fewer than
     `min_degrees` around the vehicle (or fewer than `min_sides` sides, when set)."""
 
-    name = "walkaround_incomplete"
     config: WalkaroundIncompleteConfig
 
     def judge(self, session: LaneSession, now: float) -> list[IncidentEvent]:
@@ -150,11 +151,11 @@ class WalkaroundIncompleteRule(_LaneRule):
         return self.visit_incident(session, now, measures, confidence)
 
 
+@register_rule(VehicleLeftUninspectedConfig)
 class VehicleLeftUninspectedRule(_LaneRule):
     """A vehicle stayed at least `min_vehicle_s` and left with nobody near it for `min_near_s` in all; with
     `require_record`, also one that left without any inspection record (waiting `record_grace_s` for it)."""
 
-    name = "vehicle_left_uninspected"
     config: VehicleLeftUninspectedConfig
 
     def _wait(self, session: LaneSession) -> float:
@@ -171,6 +172,7 @@ class VehicleLeftUninspectedRule(_LaneRule):
                                                   "records": float(records)})
 
 
+@register_rule(InspectionWithoutVehicleConfig)
 class InspectionWithoutVehicleRule(_LaneRule):
     """An inspection recorded while no vehicle stood in the lane. A record is an `inspection_start` ..
     `inspection_end` pair or a single record; it is fine if a confirmed vehicle visit overlaps it widened by
@@ -178,7 +180,6 @@ class InspectionWithoutVehicleRule(_LaneRule):
     vehicle arriving later than that makes the record suspect anyway); the incident of an open record
     ends with its `inspection_end` (or when a vehicle arrives)."""
 
-    name = "inspection_without_vehicle"
     config: InspectionWithoutVehicleConfig
 
     def __init__(self, config: InspectionWithoutVehicleConfig, fps: float, zones: Mapping[str, Zone] | None = None):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.rule_config import ZoneUnattendedConfig
+from analytics.rule_config import ZoneUnattendedConfig, register_rule
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
 from analytics.rules.timing import Episode
 from analytics.zones import Zone
 
 
+@register_rule(ZoneUnattendedConfig)
 class ZoneUnattendedRule(EpisodeRule):
     """Opens an incident once the zone has been empty for `seconds`; closes it when presence returns.
 
@@ -33,7 +34,6 @@ class ZoneUnattendedRule(EpisodeRule):
     ['opened', 'closed']
     """
 
-    name = "zone_unattended"
 
     def __init__(self, config: ZoneUnattendedConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
         super().__init__(config, fps, zones)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig
+from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig, register_rule
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import PERSON, EpisodeRule, assign_people, confidences, evidence, of_class, phones_in
 from analytics.zones import Zone
 
 
+@register_rule(StaffPhoneConfig)
 class StaffPhoneRule(EpisodeRule):
     """A phone seen in the staff zone (its centre inside, or lying on a clerk placed in the zone) for `seconds`
     with at least `min_frames` frames: the clerk and the phone are the evidence, the phone's detection
     confidence the frame's confidence."""
 
-    name = "staff_phone"
 
     def __init__(self, config: StaffPhoneConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
         super().__init__(config, fps, zones)
@@ -33,12 +33,12 @@ class StaffPhoneRule(EpisodeRule):
                                {"phones": float(len(phones))}, confidence=conf)
 
 
+@register_rule(WaitingOverLimitConfig)
 class WaitingOverLimitRule(EpisodeRule):
     """More than `limit` people (bottom-centre) in the waiting zone for `seconds`; the peak count is measured.
     A dip under the limit shorter than `inertia` frames (someone hidden behind another) does not restart
     the timer."""
 
-    name = "waiting_over_limit"
 
     def __init__(self, config: WaitingOverLimitConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
         super().__init__(config, fps, zones)

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from common.model import Strict
 from i18n import N_, TranslatableError
 
 TOKEN_ENV = "JIANGUAN_INTAKE_TOKEN"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MqttIntakeConfig(_Strict):
+class MqttIntakeConfig(Strict):
     """Lane sensors publish to `topic` (QoS 1). In the filter, the first `+` is the site id and the second the
     lane id; a message may omit `site_id`/`lane_id` (taken from the topic) but must not contradict them."""
 
@@ -44,7 +41,7 @@ class MqttIntakeConfig(_Strict):
         return value
 
 
-class LaneToken(_Strict):
+class LaneToken(Strict):
     """A bearer token that may report only `lanes` (one lane controller's, say): a leaked one cannot speak
     for the other lanes."""
 
@@ -52,7 +49,7 @@ class LaneToken(_Strict):
     lanes: list[str] = Field(min_length=1)
 
 
-class HttpIntakeConfig(_Strict):
+class HttpIntakeConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
@@ -64,7 +61,7 @@ class HttpIntakeConfig(_Strict):
     max_batch: int = Field(500, ge=1, le=10_000, description="messages per request")
 
 
-class EventsConfig(_Strict):
+class EventsConfig(Strict):
     lanes: list[str] | None = Field(None, description="the site's inspection-lane ids; events for any other "
                                     "lane go to dead_letters. Default: the lanes of the site's inspection-lane "
                                     "cameras (camera `lane-1-front` is on lane `lane-1`) and business.lane_cameras")

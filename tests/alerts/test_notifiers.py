@@ -315,7 +315,7 @@ def test_each_type_parses_into_the_union_and_builds():
     ({"type": "email", "id": "e", "host": "h", "from_addr": "a@b", "to": ["c@d"], "starttls": False,
       "username": "u", "password": "p"}, "in clear"),
     ({"type": "wecom", "id": "w", "url": "u", "timezone": "Mars/Olympus"}, "unknown time zone"),
-    ({"type": "sms", "id": "s"}, "does not match any of the expected tags"),
+    ({"type": "sms", "id": "s"}, "unknown type 'sms'; known: dingtalk, email, mqtt, webhook, wecom"),
 ])
 def test_bad_notifier_configs_are_refused(raw, problem):
     with pytest.raises(ValidationError) as err:

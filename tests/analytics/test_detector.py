@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from analytics import DetectorConfig, ModelError, RegionOfInterest, YoloDetector, resolve_model
+from analytics import ModelError, RegionOfInterest, YoloConfig, YoloDetector, resolve_model
 
 
 def asset(name: str) -> np.ndarray:
@@ -19,7 +19,7 @@ def asset(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector() -> YoloDetector:
-    return YoloDetector(DetectorConfig(imgsz=640, confidence=0.4))
+    return YoloDetector(YoloConfig(imgsz=640, confidence=0.4))
 
 
 def test_builtin_model_resolves_offline():
@@ -36,7 +36,7 @@ def test_corrupt_model_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="cannot load model bad.pt"):
-        YoloDetector(DetectorConfig(model=str(bad)))
+        YoloDetector(YoloConfig(model=str(bad)))
 
 
 def test_people_and_keypoints_in_real_photos(detector):

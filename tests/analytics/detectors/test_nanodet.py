@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from analytics import DetectorConfig, ModelError, RegionOfInterest
+from analytics import ModelError, NanoDetConfig, RegionOfInterest
 from analytics.detectors import NanoDetDetector, build_detector
-from analytics.detectors.accuracy import image_path, load_image, load_labels, report, score
+from devkit.accuracy import image_path, load_image, load_labels, report, score
 
 LABELS = Path(__file__).parents[2] / "data" / "detector_labels.json"
 VEHICLES_PHONES = [0, 1, 2, 3, 5, 7, 67]
@@ -21,20 +21,20 @@ def labelled() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def nanodet() -> NanoDetDetector:
-    return build_detector(DetectorConfig(kind="nanodet", imgsz=416, classes=VEHICLES_PHONES, confidence=0.3))
+    return build_detector(NanoDetConfig(imgsz=416, classes=VEHICLES_PHONES, confidence=0.3))
 
 
 def test_missing_model_names_the_build_script(tmp_path, monkeypatch):
     monkeypatch.setenv("JIANGUAN_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelError, match=r"NanoDet model not found at .*run scripts/build_nanodet.sh"):
-        build_detector(DetectorConfig(kind="nanodet"))
+        build_detector(NanoDetConfig())
 
 
 def test_not_an_onnx_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load model bad.onnx"):
-        build_detector(DetectorConfig(kind="nanodet", model=str(bad)))
+        build_detector(NanoDetConfig(model=str(bad)))
 
 
 def test_bus_and_people_with_names_in_full_frame_pixels(nanodet, labelled):
@@ -60,7 +60,7 @@ def test_a_phone_on_a_real_photo(nanodet, labelled):
 def test_batch_equals_one_by_one_and_sizes_differ(labelled):
     images = [load_image(labelled[k]) for k in ("bus", "zidane", "licenseplate_motion")]
     for size in (320, 416):
-        det = build_detector(DetectorConfig(kind="nanodet", imgsz=size, classes=VEHICLES_PHONES))
+        det = build_detector(NanoDetConfig(imgsz=size, classes=VEHICLES_PHONES))
         batch = det.detect(images)
         alone = [det.detect([im])[0] for im in images]
         for b, a in zip(batch, alone, strict=True):
@@ -70,10 +70,10 @@ def test_batch_equals_one_by_one_and_sizes_differ(labelled):
 
 def test_classes_filter_and_roi_crop(labelled):
     bus = load_image(labelled["bus"])
-    only_bus = build_detector(DetectorConfig(kind="nanodet", imgsz=416, classes=[5]))
+    only_bus = build_detector(NanoDetConfig(imgsz=416, classes=[5]))
     (full,) = only_bus.detect([bus])
     assert set(full.data["class_name"].tolist()) == {"bus"}
-    people = build_detector(DetectorConfig(kind="nanodet", imgsz=416, classes=[0]))
+    people = build_detector(NanoDetConfig(imgsz=416, classes=[0]))
     roi = RegionOfInterest(x0=0.0, y0=0.3, x1=0.5, y1=1.0)
     (cropped,) = people.detect([bus], [roi])
     h, w = bus.shape[:2]

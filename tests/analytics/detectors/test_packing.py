@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from analytics import DetectorConfig
+from analytics import YoloConfig
 from analytics.config import RegionOfInterest
 from analytics.detectors.packing import GAP, MAX_SIDE, by_shape, plan_calls, shelves, split
 from analytics.detectors.yolo import YoloDetector, model_input
@@ -79,9 +79,9 @@ def test_packed_and_per_shape_calls_find_the_same_people_on_a_real_frame():
     rois = [RegionOfInterest(x0=0.0, y0=0.19, x1=0.23, y1=0.48), RegionOfInterest(x0=0.47, y0=0.24, x1=0.65, y1=0.54),
             RegionOfInterest(x0=0.69, y0=0.09, x1=0.99, y1=0.36)]
     sizes = [352, 288, 448]
-    packed = YoloDetector(DetectorConfig(name="pose"))
+    packed = YoloDetector(YoloConfig(name="pose"))
     assert len(packed.calls([image] * 3, rois, sizes)) == 1
-    apart = YoloDetector(DetectorConfig(name="pose", pack=False))
+    apart = YoloDetector(YoloConfig(name="pose", pack=False))
     assert len(apart.calls([image] * 3, rois, sizes)) == 3
     found = packed.detect([image] * 3, rois, sizes)
     expected = apart.detect([image] * 3, rois, sizes)

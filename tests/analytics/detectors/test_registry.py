@@ -5,19 +5,19 @@ import pytest
 import supervision as sv
 from pydantic import ValidationError
 
-from analytics import DetectorConfig, ZoneConfig
+from analytics import NanoDetConfig, YoloConfig, ZoneConfig
 from analytics.detectors import RegionPlanner, build_detector, detect_tiles, merge_detections
-from analytics.detectors.accuracy import image_path
+from devkit.accuracy import image_path
 
 
 def test_config_defaults_per_kind_and_class_ids():
-    assert DetectorConfig().model == "yolo11n-pose.pt" and DetectorConfig().iou == 0.7
-    nano = DetectorConfig(kind="nanodet", classes=[2, 3, 5, 7, 67])
+    assert YoloConfig().model == "yolo11n-pose.pt" and YoloConfig().iou == 0.7
+    nano = NanoDetConfig(classes=[2, 3, 5, 7, 67])
     assert nano.model == "nanodet-m" and nano.iou == 0.6 and nano.name == "nanodet"
     with pytest.raises(ValidationError, match="COCO class ids are 0..79"):
-        DetectorConfig(classes=[80])
+        YoloConfig(classes=[80])
     with pytest.raises(ValidationError):
-        DetectorConfig(kind="ssd")
+        YoloConfig(kind="ssd")
 
 
 def test_merge_fills_keypoints_and_names():
@@ -36,10 +36,10 @@ def test_merge_fills_keypoints_and_names():
 
 
 def test_crops_default_per_kind():
-    assert DetectorConfig().crops == "zones" and DetectorConfig(kind="nanodet").crops == "roi"
+    assert YoloConfig().crops == "zones" and NanoDetConfig().crops == "roi"
     zones = [ZoneConfig(id="seat-1", polygon=[(0.1, 0.2), (0.3, 0.2), (0.3, 0.5)])]
-    assert RegionPlanner(DetectorConfig(kind="nanodet"), zones).plan((768, 576)) == [(None, None)]
-    assert RegionPlanner(DetectorConfig(), []).plan((768, 576)) == [(None, None)]  # no zone: the whole frame
+    assert RegionPlanner(NanoDetConfig(), zones).plan((768, 576)) == [(None, None)]
+    assert RegionPlanner(YoloConfig(), []).plan((768, 576)) == [(None, None)]  # no zone: the whole frame
 
 
 def test_two_detectors_on_one_batch_with_zone_crops():
@@ -47,10 +47,10 @@ def test_two_detectors_on_one_batch_with_zone_crops():
 
     bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
     zidane = cv2.imread(str(image_path("ultralytics", "assets/zidane.jpg")))
-    pose = build_detector(DetectorConfig(imgsz=320, confidence=0.4))
+    pose = build_detector(YoloConfig(imgsz=320, confidence=0.4))
     # People there are half the picture high (person_height): the two overlapping "zones" share one crop,
     # shrunk to the model's input, and the bus is found once.
-    coco = build_detector(DetectorConfig(kind="nanodet", imgsz=320, classes=[2, 5, 7, 67], crops="zones",
+    coco = build_detector(NanoDetConfig(imgsz=320, classes=[2, 5, 7, 67], crops="zones",
                                          person_height=0.6, min_scale=0.25))
     zones = [ZoneConfig(id="a", polygon=[(0.0, 0.15), (0.8, 0.15), (0.8, 0.75)]),
              ZoneConfig(id="b", polygon=[(0.2, 0.15), (1.0, 0.15), (1.0, 0.75)])]
@@ -76,10 +76,10 @@ def test_yolo_inference_threads_are_set_even_after_ultralytics_set_omp_to_one(th
     import sys
 
     code = ("import ultralytics, torch\n"
-            "from analytics.config import DetectorConfig\n"
+            "from analytics.config import YoloConfig\n"
             "from analytics.detectors.yolo import YoloDetector\n"
             "import numpy as np\n"
-            f"d = YoloDetector(DetectorConfig(threads={threads!r}, imgsz=64))\n"
+            f"d = YoloDetector(YoloConfig(threads={threads!r}, imgsz=64))\n"
             "d.detect([np.zeros((64, 64, 3), np.uint8)])\n"
             "d.detect([np.zeros((64, 64, 3), np.uint8)])\n"
             "print(torch.get_num_threads())\n")

@@ -16,7 +16,7 @@ from analytics.rule_config import (
     ExamPhoneConfig,
     ExamSeatCrowdedConfig,
 )
-from analytics.rules import (
+from analytics.rules.exam import (
     ExamCandidateAbsentRule,
     ExamHeadTurnedRule,
     ExamNoExaminerRule,

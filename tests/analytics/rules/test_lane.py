@@ -15,7 +15,7 @@ from analytics.rule_config import (
     VehicleLeftUninspectedConfig,
     WalkaroundIncompleteConfig,
 )
-from analytics.rules import (
+from analytics.rules.lane import (
     InspectionTooShortRule,
     InspectionWithoutVehicleRule,
     InspectorAbsentRule,

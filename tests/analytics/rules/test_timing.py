@@ -13,8 +13,8 @@ import analytics.rules.common
 import analytics.rules.timing
 import analytics.rules.unattended
 from analytics import Observation, ZoneUnattendedConfig
-from analytics.rules import ZoneUnattendedRule
 from analytics.rules.timing import ActiveHours, Episode, Held
+from analytics.rules.unattended import ZoneUnattendedRule
 
 
 @pytest.mark.parametrize("module", [analytics.rules.timing, analytics.rules.common, analytics.rules.unattended,

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter
 
 from analytics import CameraAnalytics, ExternalEvent, RuleConfig, ZoneConfig
 from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig
-from analytics.rules import StaffPhoneRule, WaitingOverLimitRule
+from analytics.rules.window import StaffPhoneRule, WaitingOverLimitRule
 
 
 @pytest.fixture
