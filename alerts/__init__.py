@@ -10,6 +10,7 @@ from alerts.config import (
     WebhookNotifierConfig,
     WeComNotifierConfig,
 )
+from alerts.evidence import ClipRetention
 from alerts.manager import AlertManager, AlertStats, ClipSource
 from alerts.notifiers import (
     DeliveryError,
@@ -30,6 +31,7 @@ __all__ = [
     "AlertStats",
     "AlertStore",
     "AlertsConfig",
+    "ClipRetention",
     "ClipSource",
     "DeliveryError",
     "DingTalkNotifier",

@@ -26,6 +26,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from alerts.timeline import add_event
 from i18n import N_, Translatable
 
 LINK = "link"  # the holder of a signed acknowledge link (a commander's phone): no account, no role
@@ -133,7 +134,7 @@ def transition(conn: Any, alert_id: int, action: str, actor: str, role: str, *, 
 
 def _lock_evidence(conn: Any, action: str, clip_id: int | None, verdict: str | None) -> None:
     """A clip stays locked unless its alert is closed as a false alarm: unlocked on that close, locked again
-    when such an alert is reopened (ingest/retention.py deletes unlocked clips)."""
+    when such an alert is reopened (alerts/evidence.py lets retention delete unlocked clips)."""
     if clip_id is None or verdict != "false_alarm" or action not in ("close", "reopen"):
         return
     conn.execute("UPDATE clips SET locked = %s WHERE id = %s", (action == "reopen", clip_id))
@@ -141,7 +142,6 @@ def _lock_evidence(conn: Any, action: str, clip_id: int | None, verdict: str | N
 
 def _trail(conn: Any, alert_id: int, actor: str, event: str, audit_action: str, detail: dict[str, Any]) -> None:
     """One lifecycle step, in the caller's transaction: on the alert's timeline and in the audit log."""
-    conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",
-                 (alert_id, actor, event, Jsonb(detail)))
+    add_event(conn, alert_id, actor, event, detail)
     conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, %s, %s, %s)",
                  (actor, audit_action, f"alert:{alert_id}", Jsonb(detail)))

@@ -10,9 +10,12 @@ A sweep, in order:
    free space: while the volume has less than `min_free_share` of its size free, the oldest goes too (the
    budget is a guess made at install time; other files share the disk, and a full disk stops every
    recorder and the metric spools);
-3. clips: a clip file older than `clip_retain_days` goes unless the database says it is held (HELD_SQL);
-   its row stays, marked `deleted_at`/`deleted_reason`, and each alert that showed it gets a
-   `clip_deleted` event on its timeline.
+3. clips: a clip file older than `clip_retain_days` goes unless an alert holds it; its row stays, marked
+   `deleted_at`/`deleted_reason`, and each alert that showed it gets a `clip_deleted` event on its timeline.
+
+What holds a clip, and those rows, are the alerts package's (alerts/evidence.py, `ClipRetention`): the
+sweeper reaches them only through the `ClipLedger` it is given (the node passes alerts' one), so ingest
+neither imports alerts nor writes its tables (docs/design.md, "Table ownership").
 
 Never deleted: the segment ffmpeg is writing and every run's segment list (`Recorder.in_use()`), and the
 segments a clip still to be cut needs (an alert without a clip, younger than `clip_hold_s` and without a
@@ -33,13 +36,12 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
-from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
 from .recorder import Recorder, Segment
@@ -48,28 +50,34 @@ log = logging.getLogger(__name__)
 
 LIST_IDLE_S = 3600.0
 
-# The one rule for evidence: a clip is held while its own `locked` flag is set (set when it is attached to
-# an alert, cleared by the review desk when the alert is closed as a false alarm) or while any alert that
-# shows it is not closed as a false alarm (open, acknowledged, reviewed, or confirmed / needs follow-up;
-# this also covers a closed false alarm whose verdict was later changed back).
-HELD_SQL = """(c.locked OR EXISTS (SELECT 1 FROM alerts a WHERE a.clip_id = c.id
-                                   AND NOT (a.status = 'closed' AND a.verdict IS NOT DISTINCT FROM 'false_alarm')))"""
+class ExpiringClip(Protocol):
+    """A clip whose row the ledger has just marked deleted: its file is the sweeper's to remove."""
 
-_SWEEP_CLIPS_SQL = f"""
-UPDATE clips SET deleted_at = now(), deleted_reason = %(reason)s
-WHERE id IN (SELECT c.id FROM clips c
-             WHERE c.deleted_at IS NULL AND c.created_at < now() - make_interval(secs => %(age_s)s)
-               AND NOT {HELD_SQL}
-             ORDER BY c.created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING id, camera_id, path, bytes
-"""
+    @property
+    def clip_id(self) -> int: ...
 
-# Alerts whose clip is still to be cut (the clip worker waits for the recording to pass the alert's end).
-_PENDING_CLIPS_SQL = """
-SELECT a.camera_id, extract(epoch FROM a.started_at)::float8 FROM alerts a
-WHERE a.clip_id IS NULL AND a.created_at > now() - make_interval(secs => %s)
-  AND NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id AND e.action = 'clip_failed')
-"""
+    @property
+    def camera_id(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+
+class ClipLedger(Protocol):
+    """What the sweeper asks of the database about clips (alerts.ClipRetention); errors propagate."""
+
+    def pending_starts(self, hold_s: float) -> list[tuple[str, float]]:
+        """(camera, epoch start) of the alerts younger than `hold_s` whose clip is still to be cut."""
+        ...
+
+    def expire(self, older_than_s: float, reason: str, limit: int,
+               remove: Callable[[ExpiringClip], bool]) -> Sequence[ExpiringClip]:
+        """Mark the clips older than `older_than_s` that nothing holds, one transaction; `remove(clip)` says
+        whether the file is gone (else the row is unmarked)."""
+        ...
 
 
 def _size(n: float) -> str:
@@ -140,14 +148,14 @@ class _File:
 class RetentionSweeper:
     """Sweeps one node's recordings and clips; `start()` runs `sweep()` every `sweep_every_s` on a thread."""
 
-    def __init__(self, recordings_dir: Path, config: RecordingConfig, pool: ConnectionPool | None = None, *,
+    def __init__(self, recordings_dir: Path, config: RecordingConfig, clips: ClipLedger | None = None, *,
                  recorders: Mapping[str, Recorder] | None = None, keep_s: Mapping[str, float] | None = None,
                  clip_pre_s: float = 5.0, max_clip_s: float = 60.0, clock: Callable[[], float] = time.time,
                  clip_batch: int = 500, disk_usage: Callable[[Path], tuple[int, int, int]] = shutil.disk_usage
                  ) -> None:
         self.recordings_dir = Path(recordings_dir)
         self.config = config
-        self.pool = pool
+        self.clips = clips  # None: no database (segments only; no clip is known to be pending)
         self.recorders = dict(recorders or {})
         self.keep_s = dict(keep_s or {})
         self.clip_pre_s = clip_pre_s
@@ -214,7 +222,7 @@ class RetentionSweeper:
         total -= self._free_space(left, protected, report)
         report.lists = self._drop_empty_lists(files, in_use, now)
         report.kept_bytes = total
-        if pending is not None and self.pool is not None:
+        if pending is not None and self.clips is not None:
             self._sweep_clips(report)
         summary = report.line(budget)
         if report.segment_bytes or report.clips or report.failed or report.over_budget or not report.db_ok:
@@ -298,17 +306,15 @@ class RetentionSweeper:
 
     # -- clips ------------------------------------------------------------------------------------------
     def _pending_clips(self, report: SweepReport) -> list[tuple[str, float]] | None:
-        if self.pool is None:
+        if self.clips is None:
             return []
         try:
-            with self.pool.connection(timeout=5.0) as conn:
-                rows = conn.execute(_PENDING_CLIPS_SQL, (self.config.clip_hold_s,)).fetchall()
+            return self.clips.pending_starts(self.config.clip_hold_s)
         except Exception as exc:  # psycopg errors, pool timeouts: the next sweep tries again
             report.db_ok = False
             log.warning("retention: database unreachable (%s); keeping recent segments, clips not swept",
                         type(exc).__name__)
             return None
-        return [(str(cam), float(t)) for cam, t in rows]
 
     def _needed_by_clips(self, pending: list[tuple[str, float]]) -> set[Path]:
         out: set[Path] = set()
@@ -322,39 +328,32 @@ class RetentionSweeper:
         return out
 
     def _sweep_clips(self, report: SweepReport) -> None:
-        """One transaction: mark the rows (the rule is evaluated under their row locks), delete the files,
-        unmark the rows whose file could not be deleted, and note the deletion on each alert's timeline. If
-        the commit is lost, the next sweep marks the rows again and finds the files already gone."""
-        assert self.pool is not None
+        """Expire the old clips nothing holds: the ledger marks their rows and notes each on its alerts'
+        timelines; the files are deleted here, in its transaction, so a file that cannot be deleted keeps its
+        row unmarked."""
+        assert self.clips is not None
         days = self.config.clip_retain_days
         reason = f"retention: older than {days:g} d, not held by an alert"
+
+        def remove(clip: ExpiringClip) -> bool:
+            try:
+                Path(clip.path).unlink()
+            except FileNotFoundError:
+                report.vanished += 1
+                log.info("retention: clip %s of %s was already gone (%s)", clip.clip_id, clip.camera_id, clip.path)
+            except OSError as exc:
+                report.failed += 1
+                log.warning("retention: cannot delete clip %s (%s): %s", clip.clip_id, clip.path, exc.strerror)
+                return False
+            else:
+                report.clips += 1
+                report.clip_bytes += clip.bytes
+                log.info("retention: deleted clip %s of %s (%s, %.1f MB): %s", clip.clip_id, clip.camera_id,
+                         Path(clip.path).name, clip.bytes / 1e6, reason)
+            return True
+
         try:
-            with self.pool.connection(timeout=5.0) as conn, conn.transaction():
-                rows = conn.execute(_SWEEP_CLIPS_SQL, {"reason": reason, "age_s": days * 86400.0,
-                                                       "limit": self.clip_batch}).fetchall()
-                failed = []
-                for clip_id, cam, path, size in rows:
-                    try:
-                        Path(path).unlink()
-                    except FileNotFoundError:
-                        report.vanished += 1
-                        log.info("retention: clip %s of %s was already gone (%s)", clip_id, cam, path)
-                    except OSError as exc:
-                        report.failed += 1
-                        failed.append(clip_id)
-                        log.warning("retention: cannot delete clip %s (%s): %s", clip_id, path, exc.strerror)
-                        continue
-                    else:
-                        report.clips += 1
-                        report.clip_bytes += int(size)
-                        log.info("retention: deleted clip %s of %s (%s, %.1f MB): %s", clip_id, cam,
-                                 Path(path).name, int(size) / 1e6, reason)
-                    conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail)"
-                                 " SELECT id, 'retention', 'clip_deleted', %s FROM alerts WHERE clip_id = %s",
-                                 (Jsonb({"clip_id": clip_id, "reason": reason}), clip_id))
-                if failed:  # the file is still there: its row must not claim otherwise
-                    conn.execute("UPDATE clips SET deleted_at = NULL, deleted_reason = NULL WHERE id = ANY(%s)",
-                                 (failed,))
+            self.clips.expire(days * 86400.0, reason, self.clip_batch, remove)
         except psycopg.Error as exc:
             report.db_ok = False
             log.warning("retention: clip sweep failed: %s", str(exc).splitlines()[0][:200])

@@ -26,7 +26,7 @@ import numpy as np
 import supervision as sv
 from psycopg_pool import ConnectionPool
 
-from alerts import AlertManager, AlertStore, OutboxWorker, build_notifier
+from alerts import AlertManager, AlertStore, ClipRetention, OutboxWorker, build_notifier
 from analytics import CameraAnalytics, CameraHealth
 from analytics.config import DetectorConfig, RegionOfInterest
 from analytics.detectors import Detector, build_detector
@@ -284,7 +284,7 @@ class Node:
             for rec in recorders.values():
                 rec.start()
             sweeper = RetentionSweeper(
-                cfg.paths.recordings_dir, cfg.recording, pool, recorders=recorders,
+                cfg.paths.recordings_dir, cfg.recording, ClipRetention(pool), recorders=recorders,
                 keep_s={c.id: c.record.keep_s for c in cfg.cameras if c.record.keep_s is not None},
                 clip_pre_s=cfg.alerts.clip_pre_s, max_clip_s=cfg.alerts.max_clip_s)
             sweeper.start()

@@ -1,5 +1,6 @@
 """Retention on real ffmpeg recordings and a real PostgreSQL: age, disk budget, the segment being written,
-segments a pending clip needs, and evidence clips held by their alerts (issue 3)."""
+segments a pending clip needs, and evidence clips held by their alerts (issue 3). The sweeper reaches the
+database through alerts' `ClipRetention`, as the node wires it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from alerts import ClipRetention
 from ingest import Recorder, RecordingConfig, RetentionSweeper, cut_clip
 
 from .conftest import free_port, gray_frame_at, serve, stop_server, wait_for
@@ -67,8 +69,8 @@ def test_age_deletes_old_segments_only(h264, tmp_path, pool):
     segs = rec.segments()
     for i, seg in enumerate(segs):  # the first segment is 8000 s old, the last 1000 s
         age(seg.path, (len(segs) - i) * 1000)
-    sweeper = RetentionSweeper(tmp_path, RecordingConfig(retain_s=3500, disk_budget_gb=None), pool, recorders={
-        "cam1": rec})
+    sweeper = RetentionSweeper(tmp_path, RecordingConfig(retain_s=3500, disk_budget_gb=None), ClipRetention(pool),
+                               recorders={"cam1": rec})
     report = sweeper.sweep()
     assert report.segments == {"age": 5} and report.db_ok and not report.over_budget
     assert [s.path for s in rec.segments()] == [s.path for s in segs[5:]]
@@ -76,8 +78,8 @@ def test_age_deletes_old_segments_only(h264, tmp_path, pool):
     assert report.segment_bytes > 0 and report.kept_bytes == sum(
         p.stat().st_size for p in (tmp_path / "cam1").iterdir())
     # A camera's own keep_s overrides the site's retain_s.
-    RetentionSweeper(tmp_path, RecordingConfig(retain_s=3500, disk_budget_gb=None), pool, recorders={"cam1": rec},
-                     keep_s={"cam1": 1500}).sweep()
+    RetentionSweeper(tmp_path, RecordingConfig(retain_s=3500, disk_budget_gb=None), ClipRetention(pool),
+                     recorders={"cam1": rec}, keep_s={"cam1": 1500}).sweep()
     assert [s.path for s in rec.segments()] == [s.path for s in segs[7:]]
 
 
@@ -94,14 +96,14 @@ def test_budget_deletes_oldest_first_across_cameras(h264, tmp_path, pool):
     sizes = {p: p.stat().st_size for p in order}
     budget = sum(sizes.values()) + csv_bytes - sizes[order[0]] - sizes[order[1]] - sizes[order[2]] // 2
     cfg = RecordingConfig(retain_s=DAY, disk_budget_gb=budget / 1e9)
-    report = RetentionSweeper(tmp_path, cfg, pool, recorders=recs).sweep()
+    report = RetentionSweeper(tmp_path, cfg, ClipRetention(pool), recorders=recs).sweep()
     # Two whole segments and half of a third over: the three oldest go, alternating cameras.
     assert report.segments == {"budget": 3}
     assert seg_files(tmp_path) == set(order[3:])
     assert report.kept_bytes <= budget and not report.over_budget
     assert report.kept_bytes == sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
     # Nothing over the budget now: a second sweep deletes nothing.
-    assert RetentionSweeper(tmp_path, cfg, pool, recorders=recs).sweep().segments == {}
+    assert RetentionSweeper(tmp_path, cfg, ClipRetention(pool), recorders=recs).sweep().segments == {}
 
 
 def test_leftovers_of_earlier_runs_are_swept(h264, tmp_path):
@@ -128,7 +130,7 @@ def test_segment_being_written_survives_a_budget_it_cannot_meet(vtest, tmp_path,
         assert wait_for(lambda: len(rec.segments()) > n, 10)  # a segment just closed: ~3 s until the next
         writing = [p for p in rec.in_use() if p.suffix == ".mp4"]
         assert len(writing) == 1 and writing[0].exists()  # the one ffmpeg has open
-        report = RetentionSweeper(tmp_path, RecordingConfig(disk_budget_gb=1e-9), pool,
+        report = RetentionSweeper(tmp_path, RecordingConfig(disk_budget_gb=1e-9), ClipRetention(pool),
                                   recorders={"cam1": rec}).sweep()
         assert report.segments["budget"] >= 3 and report.over_budget
         assert "over the" in caplog.text
@@ -151,7 +153,8 @@ def test_segments_a_pending_clip_needs_are_kept(h264, tmp_path, pool):
             " VALUES ('cam1:x:z', 's1', 'cam1', 'x', 'major', 't', to_timestamp(%s)) RETURNING id",
             (BASE + 30,)).fetchone()[0]
     cfg = RecordingConfig(retain_s=DAY, disk_budget_gb=1e-9)
-    sweeper = RetentionSweeper(tmp_path, cfg, pool, recorders={"cam1": rec}, clip_pre_s=5, max_clip_s=12)
+    sweeper = RetentionSweeper(tmp_path, cfg, ClipRetention(pool), recorders={"cam1": rec}, clip_pre_s=5,
+                               max_clip_s=12)
     report = sweeper.sweep()
     # The clip will cover [25, 37] s: the segments [20, 30) and [30, 40) stay, the other six go.
     assert report.segments["age"] == 6
@@ -174,7 +177,7 @@ def test_without_database_recent_segments_are_kept(h264, tmp_path, caplog):
     dead = ConnectionPool("host=127.0.0.1 port=1 dbname=x connect_timeout=1", min_size=0, max_size=1, open=True)
     try:
         cfg = RecordingConfig(disk_budget_gb=1e-9, clip_hold_s=450)
-        report = RetentionSweeper(tmp_path, cfg, dead, recorders={"cam1": rec}).sweep()
+        report = RetentionSweeper(tmp_path, cfg, ClipRetention(dead), recorders={"cam1": rec}).sweep()
     finally:
         dead.close()
     assert not report.db_ok and report.segments == {"budget": 4}  # the four older than clip_hold_s
@@ -186,7 +189,7 @@ def test_vanished_files_do_not_break_a_sweep(h264, tmp_path, pool):
     rec = record(h264, tmp_path, "cam1")
     for p in (tmp_path / "cam1").glob("*.mp4"):
         age(p, 2 * DAY)
-    sweeper = RetentionSweeper(tmp_path, RecordingConfig(retain_s=DAY), pool, recorders={"cam1": rec})
+    sweeper = RetentionSweeper(tmp_path, RecordingConfig(retain_s=DAY), ClipRetention(pool), recorders={"cam1": rec})
     files = sweeper._scan()
     victim = next(f.path for f in files if f.path.suffix == ".mp4")
     victim.unlink()  # gone between the scan and the delete (another sweeper, an operator)
@@ -248,8 +251,8 @@ def test_clips_held_by_their_alerts_survive_and_released_ones_go(h264, vtest, tm
     # The recording itself is two days old and goes by age in the same sweep.
     for p in (tmp_path / "rec" / "cam1").glob("*.mp4"):
         age(p, 2 * DAY)
-    report = RetentionSweeper(tmp_path / "rec", RecordingConfig(retain_s=DAY, clip_retain_days=30), pool,
-                              recorders={"cam1": rec}).sweep()
+    report = RetentionSweeper(tmp_path / "rec", RecordingConfig(retain_s=DAY, clip_retain_days=30),
+                              ClipRetention(pool), recorders={"cam1": rec}).sweep()
     gone = {"false_alarm_closed", "no_alert_unlocked", "vanished"}
     assert report.segments == {"age": 8}
     assert report.clips == 2 and report.vanished == 1 and report.clip_bytes == 2 * master.bytes
@@ -277,7 +280,8 @@ def test_clips_held_by_their_alerts_survive_and_released_ones_go(h264, vtest, tm
 
     assert mad(25.0) < 12.0 and mad(15.0) > 2 * mad(25.0)
     # A second sweep finds nothing more to do.
-    again = RetentionSweeper(tmp_path / "rec", RecordingConfig(retain_s=DAY, clip_retain_days=30), pool).sweep()
+    again = RetentionSweeper(tmp_path / "rec", RecordingConfig(retain_s=DAY, clip_retain_days=30),
+                             ClipRetention(pool)).sweep()
     assert again.clips == 0 and again.vanished == 0
 
 
@@ -289,7 +293,7 @@ def test_clip_that_cannot_be_deleted_keeps_its_row(h264, tmp_path, pool):
     with pool.connection() as conn:
         good_id = add_clip(conn, clip.path, clip, status=None, locked=False)
         odd_id = add_clip(conn, odd, clip, status=None, locked=False)
-    report = RetentionSweeper(tmp_path / "rec", RecordingConfig(), pool).sweep()
+    report = RetentionSweeper(tmp_path / "rec", RecordingConfig(), ClipRetention(pool)).sweep()
     assert report.failed == 1 and report.clips == 1 and odd.exists() and not clip.path.exists()
     with pool.connection() as conn:
         marks = dict(conn.execute("SELECT id, deleted_at IS NOT NULL FROM clips").fetchall())
@@ -315,7 +319,7 @@ def test_a_nearly_full_volume_is_freed_oldest_first_whatever_the_budget(h264, tm
         return capacity, used, capacity - used
 
     cfg = RecordingConfig(retain_s=DAY, disk_budget_gb=50, min_free_share=0.3)
-    report = RetentionSweeper(tmp_path, cfg, pool, recorders={"cam1": rec}, disk_usage=usage).sweep()
+    report = RetentionSweeper(tmp_path, cfg, ClipRetention(pool), recorders={"cam1": rec}, disk_usage=usage).sweep()
     deleted = report.segments["free_space"]
     assert deleted >= 1 and not report.low_space and set(report.segments) == {"free_space"}
     assert usage(tmp_path)[2] >= 0.3 * capacity  # the share is free again...
@@ -327,7 +331,7 @@ def test_a_nearly_full_volume_is_freed_oldest_first_whatever_the_budget(h264, tm
     caplog.set_level("CRITICAL")
     dead = ConnectionPool("host=127.0.0.1 port=1 dbname=x connect_timeout=1", min_size=0, max_size=1, open=True)
     try:
-        report = RetentionSweeper(tmp_path, RecordingConfig(retain_s=DAY, min_free_share=0.9), dead,
+        report = RetentionSweeper(tmp_path, RecordingConfig(retain_s=DAY, min_free_share=0.9), ClipRetention(dead),
                                   recorders={"cam1": rec}, disk_usage=usage).sweep()
     finally:
         dead.close()
