@@ -16,18 +16,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import supervision as sv
 from psycopg_pool import ConnectionPool
 
 from alerts import AlertManager, AlertStore, ClipRetention, OutboxWorker, build_notifier
-from analytics import CameraAnalytics, CameraHealth
+from analytics import AnalysisResult, CameraAnalytics, CameraHealth
 from analytics.config import DetectorConfig, RegionOfInterest
 from analytics.detectors import Detector, build_detector
 from analytics.health import Sustained
@@ -124,6 +125,38 @@ def health_figures(health: CameraHealth | None, online: bool) -> tuple[float | l
     return (*(round(float(m[key]), 5) if key in m else None for _, key in _MEASURES), issues or None)
 
 
+class AnalysisObserver(Protocol):
+    """Watches what the node hands to a camera's analytics (`Node(observer=...)`; `jianguan evaluate --record`
+    keeps it so tracking, zones, rules and scoring can be run again without the detector). Called on the
+    analysis thread, once per analysed frame, before the analytics sees it."""
+
+    def frame(self, camera_id: str, ts: float, frame_wh: tuple[int, int], detections: sv.Detections,
+              events: Sequence[ExternalEvent]) -> None:
+        """`events`: the external events fed to the camera's rules just before this frame, in that order."""
+
+
+def camera_analytics(cam: CameraConfig) -> CameraAnalytics:
+    """Everything after the detector for one camera, as the node builds it (a replay builds it here too)."""
+    return CameraAnalytics(cam.id, cam.analysis_fps, cam.zones, cam.analysis_rules, cam.tracking)
+
+
+def analyse_detections(cam_analytics: CameraAnalytics, manager: AlertManager, ts: float, frame_wh: tuple[int, int],
+                       det: sv.Detections, image: np.ndarray | None, events: Sequence[ExternalEvent] = ()
+                       ) -> AnalysisResult:
+    """One frame's detections through the camera's rules to the alert manager: the external events due before
+    it first, then tracking, zones and rules. Shared by the node and `jianguan evaluate --replay`, so a replay
+    judges exactly what the node would have (`image` is the evidence picture; None draws a black one)."""
+    for external in events:
+        for event in cam_analytics.feed_event(external):
+            manager.handle(event, image, sv.Detections.empty(), None)
+    result = cam_analytics.process(ts, frame_wh, det)
+    for event in result.events:
+        zone = next((z for z in cam_analytics.zones if z.id == event.incident.zone_id), None)
+        polygon = zone.pixels(frame_wh) if zone else None
+        manager.handle(event, image, result.observation.detections, polygon)
+    return result
+
+
 def is_file_source(url: str) -> bool:
     return "://" not in url or url.startswith("file:")
 
@@ -173,8 +206,10 @@ class Node:
                  base_ts: float | None = None,
                  progress: Callable[[NodeReport], None] | None = None, progress_every_s: float = 3.0,
                  stats_every_s: float = 5.0, drain_s: float = 30.0, site_services: bool = True,
-                 build_detector: Callable[[DetectorConfig], Detector] = build_detector) -> None:
+                 build_detector: Callable[[DetectorConfig], Detector] = build_detector,
+                 observer: AnalysisObserver | None = None) -> None:
         self.config = config
+        self.observer = observer  # None (the default) costs one comparison per frame
         self.build_detector = build_detector  # preflight's, when `checked` is not given
         # False in a cluster's camera group: the site's services run once, elsewhere (jianguan/site_services.py).
         self.site_services = site_services
@@ -329,8 +364,7 @@ class Node:
               manager: AlertManager, occupancy: BatchWriter, stats: BatchWriter) -> None:
         cams = {c.id: c for c in self.config.cameras}
         self._readers = readers
-        analytics = {c.id: CameraAnalytics(c.id, c.analysis_fps, c.zones, c.analysis_rules, c.tracking)
-                     for c in self.config.cameras}
+        analytics = {c.id: camera_analytics(c) for c in self.config.cameras}
         assert self.checked is not None
         self._detection = CameraDetection(self.checked.detectors, {
             c.id: (self._detector_names[c.id], c.zones, c.detect.roi) for c in self.config.cameras})
@@ -591,17 +625,13 @@ class Node:
         """Rules, alerts, health and occupancy for one frame; returns what the crop planners learn from it
         (`CameraDetection.observe`'s arguments), applied by the detecting thread."""
         h, w = frame.image.shape[:2]
-        for external in self._due_events(cam.id, frame.ts):
-            for event in cam_analytics.feed_event(external):
-                manager.handle(event, frame.image, sv.Detections.empty(), None)
-        result = cam_analytics.process(frame.ts, (w, h), det)
+        due = self._due_events(cam.id, frame.ts)
+        if self.observer is not None:
+            self.observer.frame(cam.id, frame.ts, (w, h), det, due)
         counters = self.report.cameras[cam.id]
         counters.frames_analysed += 1
         counters.detections += len(det)
-        for event in result.events:
-            zone = next((z for z in cam_analytics.zones if z.id == event.incident.zone_id), None)
-            polygon = zone.pixels((w, h)) if zone else None
-            manager.handle(event, frame.image, result.observation.detections, polygon)
+        result = analyse_detections(cam_analytics, manager, frame.ts, (w, h), det, frame.image, due)
         self._last_image[cam.id] = frame.image
         for event in self._health[cam.id].update(frame.ts, frame.image):
             manager.handle(event, frame.image, sv.Detections.empty(), None)
