@@ -1,8 +1,9 @@
 """Lane-sensor events from the intake to the lane rules of a running node.
 
 The intake (ingest/events) stores each accepted lane event in `lane_events` and claims its message id in
-`intake_seen` in the same transaction, stamped `seen_at`. The feed polls `intake_seen` by `seen_at` (indexed)
-for this site's lane events and hands each one, once, to `Node.post_event` for every camera whose lane rules
+`intake_seen` in the same transaction, stamped `seen_at`. The feed polls by `seen_at` (indexed), through
+`ingest.events.lane_events_since` (the tables are ingest's: docs/design.md, "Table ownership"), for this site's
+lane events and hands each one, once, to `Node.post_event` for every camera whose lane rules
 watch that lane (`external_id`, else the lane zone's id). The node then gives it to the rules just before the
 first frame at or after the event's time, so an inspection record and the video stay in order.
 
@@ -25,19 +26,10 @@ import psycopg
 
 from analytics.rule_config import LaneRuleBase
 from analytics.rules import ExternalEvent
+from ingest.events import lane_events_since
 from jianguan.config import SiteConfig
 
 log = logging.getLogger(__name__)
-
-_QUERY = """
-SELECT s.seen_at, s.message_id, e.ts, e.lane_id, e.kind, e.plate, e.inspector_id, e.payload
-FROM intake_seen s
-JOIN lane_events e ON e.message_id = s.message_id AND e.ts = s.ref_ts
-WHERE s.stream = 'lane_events' AND s.seen_at > %(since)s AND e.site_id = %(site)s AND e.lane_id = ANY(%(lanes)s)
-ORDER BY s.seen_at, s.message_id
-LIMIT %(limit)s
-"""
-
 
 def lane_routes(config: SiteConfig) -> dict[str, list[str]]:
     """Lane id (as the sensors spell it) -> the cameras whose lane rules watch that lane."""
@@ -107,21 +99,21 @@ class LaneEventFeed:
         if self.watermark is None:
             now = self._conn.execute("SELECT now()").fetchone()[0]  # the database's clock, as seen_at's
             self.watermark = now - self.start_lookback
-        rows = self._conn.execute(_QUERY, {"since": self.watermark - self.overlap, "site": self.site_id,
-                                           "lanes": list(self.routes), "limit": self.batch}).fetchall()
+        rows = lane_events_since(self._conn, self.site_id, list(self.routes), self.watermark - self.overlap,
+                                 self.batch)
         new = 0
-        for seen_at, message_id, ts, lane_id, kind, plate, inspector_id, payload in rows:
-            if message_id in self._passed:
+        for row in rows:
+            if row.message_id in self._passed:
                 continue
-            extra = {k: v for k, v in (("plate", plate), ("inspector_id", inspector_id)) if v is not None}
-            event = ExternalEvent(ts.timestamp(), kind, lane_id, {**(payload or {}), **extra,
-                                                                   "message_id": message_id})
-            for camera_id in self.routes.get(lane_id, []):
+            extra = {k: v for k, v in (("plate", row.plate), ("inspector_id", row.inspector_id)) if v is not None}
+            event = ExternalEvent(row.ts.timestamp(), row.kind, row.lane_id, {**(row.payload or {}), **extra,
+                                                                               "message_id": row.message_id})
+            for camera_id in self.routes.get(row.lane_id, []):
                 self.post(camera_id, event)
             self.posted += 1
             new += 1
-            self._passed[message_id] = seen_at
-            self.watermark = max(self.watermark, seen_at)
+            self._passed[row.message_id] = row.seen_at
+            self.watermark = max(self.watermark, row.seen_at)
         self._forget()
         return new
 

@@ -8,7 +8,7 @@ disk while the database is away). See docs/intake.md.
 from ingest.events.intake import Intake, StoreUnavailable
 from ingest.events.models import KIND_ALIASES, LANE_KINDS, LaneEvent, Transaction
 from ingest.events.spool import Spool
-from ingest.events.store import EventStore, Outcome
+from ingest.events.store import EventStore, Outcome, StoredLaneEvent, lane_events_since
 from ingest.events.validate import Accepted, DeadLetter, parse_batch, validate_message
 
 __all__ = [
@@ -22,7 +22,9 @@ __all__ = [
     "Outcome",
     "Spool",
     "StoreUnavailable",
+    "StoredLaneEvent",
     "Transaction",
+    "lane_events_since",
     "parse_batch",
     "validate_message",
 ]

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -300,3 +300,40 @@ def _merge(t: Transaction, row: tuple) -> tuple[Outcome, tuple | None]:
     wait = (new_called - queued).total_seconds() if new_called else None
     handle = (new_finished - new_called).total_seconds() if new_finished and new_called else None
     return Outcome("updated", mid, note), (new_called, new_finished, new_ticket, new_staff, wait, handle, mid, queued)
+
+
+# -- reading what the intake stored -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredLaneEvent:
+    """A lane event as stored, with when the intake stored it (`seen_at`: the storing transaction's start)."""
+
+    seen_at: datetime
+    message_id: str
+    ts: datetime
+    lane_id: str
+    kind: str
+    plate: str | None
+    inspector_id: str | None
+    payload: dict[str, Any] | None
+
+
+# `intake_seen` is indexed by seen_at, and keeps each lane event's time key (ref_ts), so the join is by key.
+_LANE_EVENTS_SINCE = """
+SELECT s.seen_at, s.message_id, e.ts, e.lane_id, e.kind, e.plate, e.inspector_id, e.payload
+FROM intake_seen s
+JOIN lane_events e ON e.message_id = s.message_id AND e.ts = s.ref_ts
+WHERE s.stream = 'lane_events' AND s.seen_at > %(since)s AND e.site_id = %(site)s AND e.lane_id = ANY(%(lanes)s)
+ORDER BY s.seen_at, s.message_id
+LIMIT %(limit)s
+"""
+
+
+def lane_events_since(conn: psycopg.Connection, site_id: str, lanes: Sequence[str], since: datetime,
+                      limit: int) -> list[StoredLaneEvent]:
+    """The site's lane events on `lanes` stored after `since`, in the order they were stored, at most `limit`.
+
+    For readers outside the intake (the node's lane feed): the tables are ingest's (docs/design.md, "Table
+    ownership"), and how a stored event is found (its id claimed in `intake_seen`) is the intake's business."""
+    rows = conn.execute(_LANE_EVENTS_SINCE, {"since": since, "site": site_id, "lanes": list(lanes),
+                                             "limit": limit}).fetchall()
+    return [StoredLaneEvent(*row) for row in rows]
