@@ -2,9 +2,9 @@
 
 Run: .venv/bin/python bench/bench_business.py [--days 90] [--occupancy-every 300] [--runs 3]
 
-Seeds the 112-camera office (`storage.seed`, with the partner outlets and testing lines of
-`storage.seed_business`) for --days into a throwaway embedded PostgreSQL, plants the standard anomalies
-(`storage.seed_anomalies`) in the last full week but one, then times `analytics.business.run_checks`:
+Seeds the 112-camera office (`devkit.seed`, with the partner outlets and testing lines of
+`devkit.seed_business`) for --days into a throwaway embedded PostgreSQL, plants the standard anomalies
+(`devkit.seed_anomalies`) in the last full week but one, then times `analytics.business.run_checks`:
 
 - over the whole period (a backfill: every hour, inspection and day of --days judged once), and
 - over the scheduled re-check window (the last 2 days, what `jianguan business run` reads every hour),
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from analytics.business import BusinessConfig, run_checks
+from devkit.seed import seed
+from devkit.seed_anomalies import inject, score, seeded_short_inspections
 from storage import EmbeddedPostgres, migrate
-from storage.seed import seed
-from storage.seed_anomalies import inject, score, seeded_short_inspections
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench_node import run_node, site_config
 
-from ingest.simulator import DEFAULT_SOURCE, start_simulator
+from devkit.simulator import DEFAULT_SOURCE, start_simulator
 
 
 def busy_jiffies() -> tuple[int, int]:

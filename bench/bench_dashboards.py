@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/bench_dashboards.py [--days 7] [--runs 5] [--ranges 
      JIANGUAN_BENCH_DSN=... JIANGUAN_BENCH_TIMESCALE_DSN=... .venv/bin/python bench/bench_dashboards.py \
          --existing --end 2026-12-07T06:00
 
-Without --existing: seeds the office (`storage.seed`, what `jianguan seed` writes: stats and occupancy every
+Without --existing: seeds the office (`devkit.seed`, what `jianguan seed` writes: stats and occupancy every
 minute) for --days into a throwaway database on plain PostgreSQL (embedded, or a new one on $JIANGUAN_DSN's
 server) and, when $JIANGUAN_TIMESCALE_DSN names a TimescaleDB server, into one there too (same data); runs
 VACUUM ANALYZE and `refresh_rollups`, benchmarks, and drops them afterwards. A 90-day seed takes minutes
@@ -51,9 +51,9 @@ from psycopg.conninfo import make_conninfo
 from dashboards import all_dashboards, dashboard_models, expand_macros, variable_options
 from dashboards.check import auto_interval_s
 from dashboards.macros import parse_interval
+from devkit.seed import seed
 from storage import migrate
 from storage.rollups import backend_of, refresh_rollups
-from storage.seed import seed
 
 TARGET_MS = {"plain": 1000.0, "timescaledb": 200.0}  # issue 15: p95 per panel over 90 days x 112 cameras
 LABEL = {"plain": "plain", "timescaledb": "tsdb"}

@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from devkit.simulator import start_simulator
 from ingest import CameraReader, Recorder, RecordingConfig, RetentionSweeper
-from ingest.simulator import start_simulator
 
 TICK = os.sysconf("SC_CLK_TCK")
 

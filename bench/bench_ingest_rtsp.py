@@ -14,8 +14,8 @@ import resource
 import time
 from pathlib import Path
 
+from devkit.simulator import start_simulator
 from ingest import CameraReader
-from ingest.simulator import start_simulator
 
 
 def cpu_self() -> float:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.simulator import DEFAULT_SOURCE, start_simulator
+from devkit.simulator import DEFAULT_SOURCE, start_simulator
 from jianguan.config import SiteConfig
 from jianguan.node import Node, preflight
 from scenarios.real import load_clip

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_store.py [--days 90] [--stats-every 60] [--occupancy-every 60] [--runs 5]
 
-1. seeds the 112-camera office (`storage.seed`, the `jianguan seed` generator) for --days into a throwaway
+1. seeds the 112-camera office (`devkit.seed`, the `jianguan seed` generator) for --days into a throwaway
    embedded PostgreSQL (or a new database on $JIANGUAN_DSN's server, dropped afterwards) and reports the
    rows per second of the whole seed (generation in Python + COPY, one transaction per day);
 2. times the two writer paths the node uses for 200,000 camera_stats rows in batches of 500: plain COPY
@@ -33,8 +33,8 @@ from psycopg_pool import ConnectionPool
 
 from dashboards import all_dashboards, dashboard_models, expand_macros, variable_options
 from dashboards.check import auto_interval_s
+from devkit.seed import seed
 from storage import BatchWriter
-from storage.seed import seed
 
 STATS_COLUMNS = ["ts", "camera_id", "online", "camera_fps", "process_fps", "skipped_fps", "detection_fps",
                  "decode_ms", "lag_s", "reconnects"]

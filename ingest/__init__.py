@@ -4,7 +4,6 @@ from .clips import ClipError, ClipFile, cut_clip
 from .reader import CameraReader, CameraStats, Frame
 from .recorder import Recorder, Segment
 from .retention import RecordingConfig, RetentionSweeper, SweepReport
-from .simulator import SimulatorError, SimulatorHandle, start_simulator
 from .source import SourceError, SourceInfo, probe
 from .urls import redact_url
 
@@ -18,13 +17,10 @@ __all__ = [
     "RecordingConfig",
     "RetentionSweeper",
     "Segment",
-    "SimulatorError",
-    "SimulatorHandle",
     "SourceError",
     "SourceInfo",
     "SweepReport",
     "cut_clip",
     "probe",
     "redact_url",
-    "start_simulator",
 ]

@@ -154,8 +154,8 @@ def inject_cmd(days: tuple[datetime, ...], site: str, truth: Path, data_dir: Pat
     """Plant known anomalies into a seeded database on local DAYS (demos, evaluation; never in production)."""
     import psycopg
 
+    from devkit.seed_anomalies import inject, write_truth
     from storage import StorageConfig, resolve_dsn
-    from storage.seed_anomalies import inject, write_truth
 
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))
     try:

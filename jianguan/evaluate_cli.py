@@ -50,7 +50,7 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
             click.echo(f"{s.id:<40} {s.kind:<9} {','.join(sorted(s.rule_names)):<28} {s.title}")
         return
     if via_rtsp:
-        from ingest.simulator import missing_reason
+        from devkit.simulator import missing_reason
 
         why = missing_reason()
         if why is not None:

@@ -49,7 +49,7 @@ from jianguan.node import Node, NodeReport, Preflight, preflight
 from scenarios import Scenario
 
 if TYPE_CHECKING:
-    from ingest.simulator import SimulatorHandle
+    from devkit.simulator import SimulatorHandle
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def batches(scenarios: Sequence[Scenario], size: int) -> list[list[Scenario]]:
 def run_live(scenarios: Sequence[Scenario], videos: Mapping[str, Path], work_dir: Path, dsn: str, *,
              model: str, imgsz: int, batch: int = 2, say: Callable[[str], None] = lambda _m: None) -> LiveRun:
     """Serve and analyse the scenarios `batch` at a time; incidents relative to each scenario's time zero."""
-    from ingest.simulator import MAIN, start_simulator
+    from devkit.simulator import MAIN, start_simulator
 
     fps = {sc.fps for sc in scenarios}
     if any(SERVE_FPS % f for f in fps):

@@ -90,14 +90,21 @@ def _time(path: Path, images: list, sizes: list[int], rounds: int = 5) -> float:
     return (time.perf_counter() - t0) / (rounds * len(images)) * 1000
 
 
+def _bus_jpg() -> Path:
+    """The real photo the timings run on: the one Ultralytics ships (here, since it exports with it). Not
+    devkit's picture finder: a production command never imports dev tooling."""
+    from ultralytics.utils import ASSETS
+
+    return Path(ASSETS) / "bus.jpg"
+
+
 def _choose_best(source: Path, exports: dict[str, Path]) -> None:
     """Time the .pt and its exports on zone-crop-like inputs of a real frame and record the fastest."""
     import cv2
 
     from analytics.detectors import record_best
-    from analytics.detectors.accuracy import image_path
 
-    image = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
+    image = cv2.imread(str(_bus_jpg()))
     h, w = image.shape[:2]
     # the sizes zone crops come in (a region at its scale), from small to a whole frame at 640
     images = [image[: h // 2, : w // 2], image[: h // 2], image, image]
@@ -120,9 +127,8 @@ def _compare(pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
 
     from analytics.config import DetectorConfig
     from analytics.detectors import YoloDetector
-    from analytics.detectors.accuracy import image_path
 
-    image = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
+    image = cv2.imread(str(_bus_jpg()))
     for label, path in (("torch", pt), (export.suffix.lstrip(".") or "openvino", export)):
         det = YoloDetector(DetectorConfig(model=str(path), imgsz=imgsz))
         det.detect([image])  # warm-up

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jianguan.messages import _
 
-# The example office config references secrets by ${ENV}; seeding needs none of them.
-_DUMMY_ENV = {"JIANGUAN_CAMERA_PASSWORD": "unused", "JIANGUAN_WEBHOOK_URL": "http://127.0.0.1:9/unused",
-              "JIANGUAN_WEBHOOK_SECRET": "unused"}
+if TYPE_CHECKING:
+    from devkit.seed import SeedSite
 
 
-def example_office_config() -> Path:
-    return Path(str(resources.files("jianguan").joinpath("examples", "office-112.yaml")))
-
-
-def site_from_config(path: Path):
-    """A storage.seed.SeedSite with the site and cameras (ids, names, areas, fps, zones) of a site config."""
+def site_of_file(path: Path) -> SeedSite:
+    """The seeder's site (a devkit.seed.SeedSite) from a site config file. devkit is dev tooling: imported
+    here, inside the dev command, never when the module loads."""
     import os
 
+    from devkit.office import PLACEHOLDER_ENV
+    from devkit.seed import site_from_config
     from jianguan.config import load_config
-    from storage.seed import SeedCamera, SeedSite, SeedZone
 
-    cfg = load_config(path, env={**_DUMMY_ENV, **os.environ})
-    cams = tuple(SeedCamera(c.id, c.name, c.area, c.detect.fps,
-                            tuple(SeedZone(z.id, z.kind, tuple(tuple(p) for p in z.polygon)) for z in c.zones))
-                 for c in cfg.cameras)
-    return SeedSite(cfg.site.id, cfg.site.name, cfg.site.timezone, cams)
+    return site_from_config(load_config(path, env={**PLACEHOLDER_ENV, **os.environ}))
 
 
 @click.command("seed")
@@ -50,12 +43,13 @@ def site_from_config(path: Path):
 def seed(config_file: Path | None, days: int, end: datetime | None, seed_value: int, stats_every: int,
          occupancy_every: int, truncate: bool, data_dir: Path) -> None:
     """Fill the store with DAYS of synthetic office data: transactions, camera stats, occupancy, lanes, alerts."""
+    from devkit.seed import office_112
+    from devkit.seed import seed as run_seed
     from jianguan.config import ConfigError
     from storage import StorageConfig, migrate, redact_dsn, resolve_dsn
-    from storage.seed import seed as run_seed
 
     try:
-        site = site_from_config(config_file or example_office_config())
+        site = site_of_file(config_file) if config_file else office_112()
     except ConfigError as exc:
         raise click.ClickException("; ".join(exc.problems)) from None
     dsn, embedded = resolve_dsn(StorageConfig(data_dir=data_dir))

@@ -54,7 +54,7 @@ def simulate(count: int | None, config_file: Path | None, port: int | None, host
              user: str | None, password_env: str, source: Path | None) -> None:
     """Serve simulated cameras over RTSP: rtsp://HOST:PORT/<id>/main (768x576) and /<id>/sub (640x360),
     H.264 from real footage, until interrupted."""
-    from ingest.simulator import DEFAULT_SOURCE, SimulatorError, start_simulator
+    from devkit.simulator import DEFAULT_SOURCE, SimulatorError, start_simulator
 
     if (count is None) == (config_file is None):
         raise click.UsageError(_("give exactly one of --cameras N or --config FILE"))

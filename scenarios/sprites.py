@@ -211,7 +211,7 @@ class SpriteBank:
         if self._model is None:
             from ultralytics import YOLO
 
-            from analytics.detector import resolve_model
+            from analytics.detectors.yolo import resolve_model
 
             self._model = YOLO(str(resolve_model(self.pose_model or "yolo11n-pose.pt")))
         result = self._model.predict(image, imgsz=640, conf=0.25, verbose=False)[0]

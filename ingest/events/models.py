@@ -37,7 +37,7 @@ from pydantic import (
 DEFAULT_MAX_FUTURE_S = 300.0
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
-# Canonical kinds are the names already in the store (storage/seed.py, dashboards); the spelled-out
+# Canonical kinds are the names already in the store (devkit/seed.py, dashboards); the spelled-out
 # forms some sensors send are accepted and stored under the canonical name.
 LANE_KINDS = ("vehicle_in", "vehicle_out", "inspection_start", "inspection_end")
 KIND_ALIASES = {"vehicle_entered": "vehicle_in", "vehicle_left": "vehicle_out",

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from analytics import DetectorConfig, YoloDetector
 from analytics.config import RegionOfInterest
-from analytics.detectors.accuracy import image_path
 from analytics.detectors.yolo import BEST_FILE
+from devkit.accuracy import image_path
 from jianguan.cli import cli
 
 

@@ -13,10 +13,10 @@ from psycopg_pool import ConnectionPool
 
 from alerts import OutboxWorker, RetryConfig
 from dashboards import ALL, all_dashboards, system_model
+from devkit.simulator import missing_reason, start_simulator
 from ingest.events.intake import Intake
 from ingest.events.store import EventStore
 from ingest.events.validate import DeadLetter
-from ingest.simulator import missing_reason, start_simulator
 from jianguan.config import parse_config
 from jianguan.metrics import intake_families, outbox_families, scrape_config, serve_role_metrics, supervisor_families
 from jianguan.supervisor import Supervisor

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from devkit.simulator import missing_reason, start_simulator
 from ingest import CameraReader, Frame
-from ingest.simulator import missing_reason, start_simulator
 from jianguan.config import SiteConfig
 from jianguan.node import Node, Preflight
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from analytics.detectors import YoloDetector
 from dashboards import cluster_model
-from ingest.simulator import DEFAULT_SOURCE, missing_reason, start_simulator
+from devkit.simulator import DEFAULT_SOURCE, missing_reason, start_simulator
 from jianguan.cli import cli
 from jianguan.cluster import NAMESPACE, group_statuses, plan_groups, run_cluster
 from jianguan.config import parse_config

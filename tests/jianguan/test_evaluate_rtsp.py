@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from ingest.simulator import missing_reason
+from devkit.simulator import missing_reason
 from jianguan.evaluate import Evaluation, _needs_objects, analysis_rate, evaluate, format_table, threshold_of
 from jianguan.evaluate_rtsp import LEAD_IN_S, USER
 from scenarios.library import build_library

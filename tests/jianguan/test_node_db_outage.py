@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.simulator import missing_reason, start_simulator
+from devkit.simulator import missing_reason, start_simulator
 from jianguan.config import parse_config
 from jianguan.demo import WebhookReceiver
 from jianguan.node import Node

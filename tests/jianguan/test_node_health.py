@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from ingest.simulator import missing_reason, start_simulator
+from devkit.simulator import missing_reason, start_simulator
 from tests.testkit.net import wait_until
 from tests.testkit.node import camera, running_node, site
 

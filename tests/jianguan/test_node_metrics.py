@@ -6,7 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.simulator import missing_reason, start_simulator
+from devkit.simulator import missing_reason, start_simulator
 from tests.testkit.net import free_port, wait_until
 from tests.testkit.node import camera, running_node, site
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import yaml
 
-from ingest.simulator import missing_reason, start_simulator
+from devkit.simulator import missing_reason, start_simulator
 from tests.testkit.node import camera, site
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.simulator import missing_reason, start_simulator
+from devkit.simulator import missing_reason, start_simulator
 from jianguan.config import ROLE_PORT_OFFSET
 from tests.testkit.net import alive, free_port, free_port_run, wait_until
 from tests.testkit.node import HOOK, camera, site

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from devkit.simulator import missing_reason
 from ingest import probe
-from ingest.simulator import missing_reason
 from jianguan.simulate import cameras_of_config, simulate
 
 OFFICE = Path(str(resources.files("jianguan") / "examples" / "office-112.yaml"))

@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 from alerts import AlertsConfig
 from alerts.business import BusinessAlerts, rectification_step
 from analytics.business import BusinessConfig, run_checks
-from storage.seed import seed
+from devkit.seed import seed
 from tests.analytics.business.conftest import TZ, small_office
 
 END = datetime(2024, 4, 14, 16, 0, tzinfo=UTC)   # 2024-04-15 00:00 local (a Monday)

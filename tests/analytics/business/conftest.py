@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from storage.seed import SeedSite, office_112, seed
-from storage.seed_anomalies import Injected, inject
+from devkit.seed import SeedSite, office_112, seed
+from devkit.seed_anomalies import Injected, inject
 
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2024, 4, 14, 16, 0, tzinfo=UTC)       # Monday 2024-04-15 00:00 local: 42 whole days

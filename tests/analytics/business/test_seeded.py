@@ -8,7 +8,7 @@ from datetime import timedelta
 import psycopg
 
 from analytics.business import BusinessConfig, run_checks
-from storage.seed_anomalies import score, seeded_short_inspections
+from devkit.seed_anomalies import score, seeded_short_inspections
 from tests.analytics.business.conftest import END, TZ, week
 
 

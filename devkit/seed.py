@@ -3,7 +3,7 @@
 What it writes, for `days` local calendar days ending at `end` (default: now):
 
 - the site, its cameras and zones (by default the 112 camera points of `jianguan/examples/office-112.yaml`,
-  generated here with the same ids, names, areas, rates and zones as `scripts/gen_office_config.py`);
+  built from the one definition of that office, `devkit.office`, as the node would load it);
 - `transactions` from a queue simulation per service window: arrivals follow the office's rhythm (open
   08:30-17:30 Monday to Friday and 08:30-12:00 on Saturday, morning and afternoon peaks, a lunch dip,
   Monday busiest), each window serves one ticket at a time, so waits grow at the peaks; handling times
@@ -32,16 +32,13 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from devkit.office import office_config
 from i18n import N_
+from jianguan.config import SiteConfig
 from storage.dsn import connect
 from storage.errors import StorageError
 
 Progress = Callable[[str], None]
-
-STAFF = ((0.25, 0.45), (0.75, 0.45), (0.75, 0.95), (0.25, 0.95))
-WAITING = ((0.0, 0.3), (1.0, 0.3), (1.0, 1.0), (0.0, 1.0))
-LANE = ((0.1, 0.2), (0.9, 0.2), (0.9, 0.95), (0.1, 0.95))
-ROOM = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 
 # business type -> (handling minutes low, high, weight); "2-30 min by type", as the offices report.
 BUSINESS = {
@@ -85,6 +82,14 @@ class SeedSite:
     name: str
     timezone: str
     cameras: tuple[SeedCamera, ...]
+    # The site config's inspection lanes (SiteConfig.lane_ids). None, for a site put together by hand: the
+    # lanes of its inspection-lane cameras, named `<lane>-<view>` as the config's cameras are.
+    lanes: tuple[str, ...] | None = None
+
+    def lane_ids(self) -> list[str]:
+        if self.lanes is not None:
+            return list(self.lanes)
+        return sorted({c.id.rsplit("-", 1)[0] for c in self.cameras if c.area == "inspection_lane" and "-" in c.id})
 
 
 @dataclass
@@ -99,27 +104,18 @@ class SeedReport:
         return sum(self.rows.values())
 
 
+def site_from_config(cfg: SiteConfig) -> SeedSite:
+    """The site, cameras (ids, names, areas, fps, zones) and lanes of a loaded site config, to seed."""
+    cams = tuple(SeedCamera(c.id, c.name, c.area, c.detect.fps,
+                            tuple(SeedZone(z.id, z.kind, tuple((float(x), float(y)) for x, y in z.polygon))
+                                  for z in c.zones))
+                 for c in cfg.cameras)
+    return SeedSite(cfg.site.id, cfg.site.name, cfg.site.timezone, cams, tuple(cfg.lane_ids()))
+
+
 def office_112() -> SeedSite:
-    """The 112 camera points of jianguan/examples/office-112.yaml (same ids, names, areas, fps, zones)."""
-    cams: list[SeedCamera] = []
-    staff, waiting = SeedZone("staff", "staff", STAFF), SeedZone("waiting", "waiting", WAITING)
-    for i in range(1, 31):
-        cams.append(SeedCamera(f"win-{i:02d}", f"Service window {i:02d}", "window", 5, (staff,)))
-    for lane in range(1, 7):
-        for view in ("front", "rear", "left", "right"):
-            cams.append(SeedCamera(f"lane-{lane}-{view}", f"Inspection lane {lane} {view}", "inspection_lane", 5,
-                                   (SeedZone("lane", "lane", LANE),)))
-    for room in (1, 2):
-        for view in range(1, 13):
-            cams.append(SeedCamera(f"exam-{room}-{view:02d}", f"Exam room {room} view {view:02d}", "exam_room", 5,
-                                   (SeedZone("room", "room", ROOM),)))
-    for i in range(1, 21):
-        cams.append(SeedCamera(f"outlet-{i:02d}", f"Partner outlet {i:02d}", "outlet", 2, (staff,)))
-    for i in range(1, 9):
-        cams.append(SeedCamera(f"hall-{i}", f"Service hall {i}", "hall", 2, (waiting,)))
-    for i in range(1, 7):
-        cams.append(SeedCamera(f"self-{i}", f"24-hour self-service {i}", "self_service", 2, (waiting,)))
-    return SeedSite("office-01", "Vehicle & driver administration office 01", "Asia/Shanghai", tuple(cams))
+    """The 112 camera points of jianguan/examples/office-112.yaml, from the office's one definition."""
+    return site_from_config(office_config())
 
 
 def activity(hours: np.ndarray, weekday: int) -> np.ndarray:
@@ -208,7 +204,7 @@ def _prepare(conn: psycopg.Connection, site: SeedSite, truncate: bool) -> None:
                         " ON CONFLICT (camera_id, id) DO UPDATE SET kind = EXCLUDED.kind, polygon = EXCLUDED.polygon",
                         [(c.id, z.id, z.kind, Jsonb([list(p) for p in z.polygon])) for c in site.cameras
                          for z in c.zones])
-    from storage.seed_business import seed_units  # beside this module; imports it back
+    from devkit.seed_business import seed_units  # beside this module; imports it back
 
     seed_units(conn, site)
 
@@ -227,7 +223,7 @@ def _seed_day(conn: psycopg.Connection, site: SeedSite, state: _State, day: date
     weekday = day.weekday()
     outages = _outages(site, state, day, horizon_s)
     counts["transactions"] = _transactions(conn, site, state, day, day_start, weekday, end)
-    from storage.seed_business import business_day  # partner outlets and testing lines (issue 7)
+    from devkit.seed_business import business_day  # partner outlets and testing lines (issue 7)
 
     for table, k in business_day(conn, site, state.seed, day, day_start, weekday, end).items():
         counts[table] = counts.get(table, 0) + k
@@ -340,7 +336,7 @@ def _queue(rng: random.Random, site: SeedSite, window: str, prefix: str, types: 
 def _lanes(conn: psycopg.Connection, site: SeedSite, state: _State, day: date, day_start: datetime, weekday: int,
            end: datetime) -> tuple[int, int]:
     events, inspections = [], []
-    lane_ids = sorted({c.id.rsplit("-", 1)[0] for c in site.cameras if c.area == "inspection_lane"})
+    lane_ids = site.lane_ids()
     close_h = 17.5 if weekday < 5 else 12.0
     for lane in lane_ids:
         rng = _rng(state.seed, "lane", day, lane)

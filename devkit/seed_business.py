@@ -1,4 +1,4 @@
-"""Business data beside `storage.seed` for the early-warning rules and reports (issue 7).
+"""Business data beside `devkit.seed` for the early-warning rules and reports (issue 7).
 
 Per day: transactions at the partner outlets (警邮/警银/警保 and dealers: 09:00-17:00 on weekdays, mornings
 on Saturday, one clerk each, licence and certificate business) and vehicle tests at four private testing
@@ -16,7 +16,7 @@ from datetime import date, datetime
 
 import psycopg
 
-from storage.seed import WEEKDAY_FACTOR, SeedSite, _queue, _rng
+from devkit.seed import WEEKDAY_FACTOR, SeedSite, _queue, _rng
 
 OUTLET_TYPES = ("licence_renewal", "licence_replacement", "violation_processing", "inspection_certificate")
 PARTNERS = (("post", "Post office outlets (警邮)"), ("bank", "Bank outlets (警银)"),
@@ -107,7 +107,7 @@ def seed_units(conn: psycopg.Connection, site: SeedSite) -> None:
                 members.append(("camera", cam.id, f"{s}-exam"))
             elif cam.area == "inspection_lane":
                 members.append(("camera", cam.id, f"{s}-inspection"))
-        for lane in sorted({c.id.rsplit("-", 1)[0] for c in site.cameras if c.area == "inspection_lane"}):
+        for lane in site.lane_ids():
             members.append(("lane", lane, f"{s}-inspection"))
         members += [("testing_line", line, f"{s}-testing-{inst}") for line, inst, _ in TESTING_LINES]
         cur.executemany("INSERT INTO unit_members (site_id, member_kind, member_id, unit_id) VALUES (%s, %s, %s, %s)"

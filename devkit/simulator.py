@@ -17,7 +17,7 @@ picture (live source, publish clock and offset), never a rewind.
 goes silent (a later reader gets 404), and the server writes the wall-clock epoch at which it sent frame 0 to
 a file the parent reads (`SimulatorHandle.started`): that epoch is the footage's time zero on the stream.
 
-This file is also the server's script: `python ingest/simulator.py` runs the server side, which imports
+This file is also the server's script: `python devkit/simulator.py` runs the server side, which imports
 only the standard library and `gi`. The parent runs it with an interpreter that has GStreamer's RTSP
 server through PyGObject: this venv's when `PyGObject<3.51` is installed, else Debian's `/usr/bin/python3`
 (with `python3-gi`).

@@ -1,4 +1,4 @@
-"""`storage.seed` writes the camera-health figures of migration 0008 the way the node does."""
+"""`devkit.seed` writes the camera-health figures of migration 0008 the way the node does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from storage.seed import seed
+from devkit.seed import seed
 
 END = datetime(2024, 5, 15, 10, 0, tzinfo=UTC)  # Wednesday 18:00 in Asia/Shanghai
 

@@ -4,6 +4,7 @@ Twenty cameras survive a frozen server (SIGSTOP/SIGCONT) and a server restart on
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,10 +13,13 @@ import numpy as np
 import pytest
 
 from analytics.health import CameraHealth, CameraHealthConfig
+from devkit.simulator import MAIN, SUB, encode_variant, missing_reason, split_access_units, start_simulator
 from ingest import CameraReader, Frame, SourceError, probe
-from ingest.simulator import MAIN, SUB, encode_variant, missing_reason, split_access_units, start_simulator
+from tests.ingest.conftest import VTEST, gray_frame_at, wait_for
 
-from .conftest import VTEST, gray_frame_at, wait_for
+# As the ingest tests (whose helpers these are): real footage and real ffmpeg, else nothing to test.
+pytestmark = pytest.mark.skipif(not VTEST.exists() or shutil.which("ffmpeg") is None,
+                                reason="needs vtest.avi (opencv-doc) and ffmpeg")
 
 _missing = missing_reason()
 needs_gst = pytest.mark.skipif(_missing is not None, reason=f"RTSP simulator unavailable: {_missing}")
