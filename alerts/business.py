@@ -25,6 +25,8 @@ from psycopg_pool import ConnectionPool
 from alerts.config import AlertsConfig
 from alerts.enqueue import enqueue
 from alerts.routing import SEVERITY_ORDER, AlertFacts, route
+from alerts.store import open_alert
+from alerts.timeline import add_event
 from analytics.business.texts import explain
 from analytics.texts import alert_title
 from i18n import DEFAULT_LOCALE
@@ -97,19 +99,15 @@ class BusinessAlerts:
             site = site_zone_and_language(conn, f.site_id)
             unit_id = responsible_unit(conn, f.site_id, *f.unit_member, staff_id=(
                 f.source_id if f.source_kind == "staff" else None))
-            alert_id, created = conn.execute(
-                "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, source_id, unit_id, rule, zone_id,"
-                " severity, title, started_at, ended_at) VALUES (%s, %s, %s, NULL, %s, %s, %s, NULL, %s, %s, %s, %s)"
-                " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
-                " SET updated_at = now(), ended_at = GREATEST(alerts.ended_at, EXCLUDED.ended_at)"
-                " RETURNING id, (xmax = 0)",
-                (dedup_key(f), incident_id, f.site_id, f.source_id, unit_id, f.rule, f.severity,
-                 title(f, site[1]), f.started_at, f.ended_at)).fetchone()
-            detail = {"incident_id": incident_id, "finding_key": f.key, "measures": f.measures,
-                      "explanation": evidence["explanation"]}
-            conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, 'system', %s, %s)",
-                         (alert_id, "opened" if created else "incident_merged", Jsonb(detail)))
-            if not created:
+            # The same opening as a video alert's (alerts/store.py), without a camera: a repeat of the finding
+            # while its alert is live extends that alert's end.
+            opening = open_alert(
+                conn, dedup_key=dedup_key(f), incident_id=incident_id, site_id=f.site_id, source_id=f.source_id,
+                unit_id=unit_id, rule=f.rule, severity=f.severity, title=title(f, site[1]), started_at=f.started_at,
+                ended_at=f.ended_at, detail={"incident_id": incident_id, "finding_key": f.key, "measures": f.measures,
+                                             "explanation": evidence["explanation"]})
+            alert_id = opening.alert_id
+            if not opening.created:
                 stats.merged += 1
                 return
             stats.alerts_opened += 1
@@ -230,8 +228,7 @@ def rectification_step(conn, alert_id: int, action: str, actor: str, note: str =
     detail = {"from": status, "to": target, "note": note}
     conn.execute("INSERT INTO rectification_events (rectification_id, actor, action, note, detail)"
                  " VALUES (%s, %s, %s, %s, %s)", (rect_id, actor, action, note or None, Jsonb(detail)))
-    conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",
-                 (alert_id, actor, f"rectification_{action}", Jsonb(detail)))
+    add_event(conn, alert_id, actor, f"rectification_{action}", detail)
     conn.execute("INSERT INTO audit_log (actor, action, object, detail) VALUES (%s, %s, %s, %s)",
                  (actor, f"rectification_{action}", f"alert:{alert_id}", Jsonb(detail)))
     return target

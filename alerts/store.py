@@ -1,4 +1,8 @@
-"""The alert lifecycle in the database: incidents, alerts (deduplicated), events, clips, outbox rows."""
+"""The alert lifecycle in the database: incidents, alerts (deduplicated), events, clips, outbox rows.
+
+`open_alert` is the one statement that opens an alert (or folds an incident into the live alert of its key):
+video incidents (`AlertStore.record_incident`) and business findings (alerts/business.py) both go through it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from alerts.enqueue import enqueue
+from alerts.timeline import add_event
 from analytics import Incident
 
 
@@ -26,6 +32,41 @@ class AlertRef:
     alert_id: int
     incident_id: int
     created: bool  # False: an ongoing alert with the same key absorbed this incident
+
+
+@dataclass(frozen=True)
+class Opening:
+    alert_id: int
+    created: bool  # a new alert
+    reopened: bool  # the live alert's last incident was over and `repage` made it live again
+
+
+def open_alert(conn: psycopg.Connection, *, dedup_key: str, incident_id: int, site_id: str, rule: str,
+               severity: str, title: str, started_at: datetime | None, detail: dict[str, Any],
+               camera_id: str | None = None, source_id: str | None = None, unit_id: str | None = None,
+               zone_id: str | None = None, ended_at: datetime | None = None,
+               snapshot: tuple[str, str] | None = None, repage: bool = False) -> Opening:
+    """Open an alert for the incident, in the caller's transaction, unless a live alert (open or acknowledged)
+    holds `dedup_key` already (the partial unique index on it): then the incident is merged into that one,
+    whose end moves to the later of the two (a video incident has no end yet: NULL leaves it). The step goes
+    on the alert's timeline with `detail`: `opened`, `incident_merged`, or with `repage`, when the live
+    alert's last incident was over, `reopened` (its end cleared: a camera lost a second time is news again)."""
+    row = conn.execute(
+        "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, source_id, unit_id, rule, zone_id, severity,"
+        " title, started_at, ended_at, snapshot_path, snapshot_sha256)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
+        " SET updated_at = now(), ended_at = GREATEST(alerts.ended_at, EXCLUDED.ended_at)"
+        " RETURNING id, (xmax = 0) AS inserted, ended_at IS NOT NULL",
+        (dedup_key, incident_id, site_id, camera_id, source_id, unit_id, rule, zone_id, severity, title, started_at,
+         ended_at, snapshot[0] if snapshot else None, snapshot[1] if snapshot else None),
+    ).fetchone()
+    alert_id, created, was_over = int(row[0]), bool(row[1]), bool(row[2])
+    reopened = not created and repage and was_over
+    if reopened:
+        conn.execute("UPDATE alerts SET ended_at = NULL WHERE id = %s", (alert_id,))
+    add_event(conn, alert_id, "system", "opened" if created else "reopened" if reopened else "incident_merged", detail)
+    return Opening(alert_id, created, reopened)
 
 
 class AlertStore:
@@ -67,29 +108,18 @@ class AlertStore:
                     " AND updated_at > now() - make_interval(secs => %s) ORDER BY updated_at DESC LIMIT 1",
                     (inc.key, cooldown_s)).fetchone()
                 if recent is not None:
-                    self._event(conn, int(recent[0]), "system", "incident_during_cooldown",
-                                {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
+                    add_event(conn, int(recent[0]), "system", "incident_during_cooldown",
+                              {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
                     return AlertRef(int(recent[0]), incident_id, False)
-            row = conn.execute(
-                "INSERT INTO alerts (dedup_key, incident_id, site_id, camera_id, rule, zone_id, severity, title,"
-                " started_at, snapshot_path, snapshot_sha256) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (dedup_key) WHERE status IN ('open', 'acknowledged') DO UPDATE"
-                " SET updated_at = now() RETURNING id, (xmax = 0) AS inserted, ended_at IS NOT NULL",
-                (inc.key, incident_id, site_id, inc.camera_id, inc.rule, inc.zone_id, inc.severity, title,
-                 ts(inc.started_at), snapshot[0] if snapshot else None, snapshot[1] if snapshot else None),
-            ).fetchone()
-            alert_id, created, was_over = int(row[0]), bool(row[1]), bool(row[2])
-            detail = {"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures}
-            if created:
-                self._event(conn, alert_id, "system", "opened", detail)
-            elif repage and was_over:
-                # The last incident of this alert was over and a new one began (a camera lost a second time):
-                # the alert is live again and pages again, not folded silently into an unread alert.
-                conn.execute("UPDATE alerts SET ended_at = NULL WHERE id = %s", (alert_id,))
-                self._event(conn, alert_id, "system", "reopened", detail)
-            else:
-                self._event(conn, alert_id, "system", "incident_merged", detail)
-            if messages is not None and (created or (repage and was_over)):
+            # A reopened alert (the last incident of this alert was over and a new one began: a camera lost a
+            # second time) is live again and pages again, not folded silently into an unread alert.
+            opening = open_alert(
+                conn, dedup_key=inc.key, incident_id=incident_id, site_id=site_id, camera_id=inc.camera_id,
+                rule=inc.rule, zone_id=inc.zone_id, severity=inc.severity, title=title,
+                started_at=ts(inc.started_at), snapshot=snapshot, repage=repage,
+                detail={"incident_id": incident_id, "confidence": inc.confidence, "measures": inc.measures})
+            alert_id, created = opening.alert_id, opening.created
+            if messages is not None and (created or opening.reopened):
                 for channel, payload, key in messages(alert_id):
                     if not created:
                         payload, key = {**payload, "event": "alert.reopened", "incident_id": incident_id}, \
@@ -124,7 +154,7 @@ class AlertStore:
             )
             conn.execute("UPDATE alerts SET ended_at = %s, updated_at = now() WHERE id = %s",
                          (ts(inc.ended_at), ref.alert_id))
-            self._event(conn, ref.alert_id, "system", "incident_ended", {"ended_at": inc.ended_at})
+            add_event(conn, ref.alert_id, "system", "incident_ended", {"ended_at": inc.ended_at})
 
     def attach_clip(self, alert_id: int, camera_id: str, clip: Any) -> int:
         """Store the clip row (locked: evidence of a live alert) and link it to the alert."""
@@ -135,14 +165,9 @@ class AlertStore:
                 (camera_id, ts(clip.start_ts), ts(clip.end_ts), str(clip.path), clip.sha256, clip.bytes),
             ).fetchone()[0]
             conn.execute("UPDATE alerts SET clip_id = %s, updated_at = now() WHERE id = %s", (clip_id, alert_id))
-            self._event(conn, alert_id, "system", "clip_attached", {"clip_id": clip_id, "sha256": clip.sha256})
+            add_event(conn, alert_id, "system", "clip_attached", {"clip_id": clip_id, "sha256": clip.sha256})
         return int(clip_id)
 
     def clip_failed(self, alert_id: int, reason: str) -> None:
         with self.pool.connection() as conn, conn.transaction():
-            self._event(conn, alert_id, "system", "clip_failed", {"reason": reason})
-
-    @staticmethod
-    def _event(conn, alert_id: int, actor: str, action: str, detail: dict[str, Any]) -> None:
-        conn.execute("INSERT INTO alert_events (alert_id, actor, action, detail) VALUES (%s, %s, %s, %s)",
-                     (alert_id, actor, action, Jsonb(detail)))
+            add_event(conn, alert_id, "system", "clip_failed", {"reason": reason})
