@@ -13,6 +13,7 @@ from analytics.geometry import ground_points
 from analytics.presence import PresenceMemory
 from analytics.rule_config import RuleConfig
 from analytics.rules import ExternalEvent, Incident, IncidentEvent, Observation, build_rule
+from analytics.scene import Scene
 from analytics.tracking import CameraTracker
 from analytics.zones import Zone
 
@@ -46,8 +47,10 @@ class CameraAnalytics:
             unknown = [z for z in r.zone_ids() if z not in by_id]
             if unknown:
                 raise ValueError(f"rule {r.type} refers to unknown zone(s) {', '.join(map(repr, unknown))}")
+        # One tracker per lane zone, shared by the camera's rules (analytics/scene.py).
+        self.scene = Scene(by_id, fps)
         # Rules that default to zones of a kind (exam seats, rooms) raise ValueError here when there are none.
-        self.rules = [build_rule(r, fps, by_id) for r in rules]
+        self.rules = [build_rule(r, fps, by_id, self.scene) for r in rules]
         self.tracking = tracking or TrackingConfig()
         self.tracker = CameraTracker(fps, lost_track_seconds=self.tracking.lost_track_s)
         self._occluders = [np.asarray(o, dtype=float) for z in zones for o in z.occluders]
@@ -65,7 +68,8 @@ class CameraAnalytics:
             self.memory = PresenceMemory(self.tracking, [o * (w, h) for o in self._occluders])
         tracked = self.memory.update(ts, tracked)
         in_zone = {z.id: z.contains(tracked, frame_wh) for z in self.zones}
-        obs = Observation(self.camera_id, ts, frame_wh, tracked, in_zone)
+        obs = Observation(self.camera_id, ts, frame_wh, tracked, in_zone, scene=self.scene)
+        self.scene.update(obs)
         result = AnalysisResult(obs)
         for rule in self.rules:
             result.events.extend(self._stamp(rule.update(obs)))
@@ -76,6 +80,7 @@ class CameraAnalytics:
         """Pass an event from outside the video (lane sensor, inspection or exam record) to the rules that read
         them. Feed it in time order with the frames: a rule judges a record against the video around it."""
         events: list[IncidentEvent] = []
+        self.scene.record(event)
         for rule in self.rules:
             on_event = getattr(rule, "on_event", None)
             if on_event is not None:
@@ -84,6 +89,7 @@ class CameraAnalytics:
 
     def flush(self, ts: float) -> list[IncidentEvent]:
         events = []
+        self.scene.flush(ts)
         for rule in self.rules:
             events.extend(self._stamp(rule.flush(ts)))
         return events

@@ -115,6 +115,44 @@ Point = tuple[float, float]
 SEATED_KINDS = ("seat", "room", "patrol")  # zones of exam rooms, where people sit behind desks
 
 
+class LaneConfig(Strict):
+    """How an inspection lane is watched: which boxes are its vehicle, when a visit starts and ends, who counts
+    as its inspector, and which external records belong to it. One lane tracker per lane zone follows this,
+    and every lane rule on the zone reads the same visits (analytics/scene.py; docs/rules.md)."""
+
+    vehicle_classes: list[int] = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
+    vehicle_confirm_s: float = Field(2.0, ge=0, description="a vehicle counts once seen this long (flicker)")
+    vehicle_gap_s: float = Field(6.0, gt=0, description="a vehicle moving when last seen (or whose place another "
+                                 "vehicle took) has left after this long unseen; seen driving out: at once")
+    vehicle_lost_s: float = Field(20.0, gt=0, description="a vehicle last seen standing at its place has left "
+                                  "only after this long unseen: inspectors hide parked cars and detectors drop "
+                                  "them for seconds; seen again at its place, the visit goes on")
+    near_margin: float = Field(0.5, ge=0, le=3, description="inspector area: the vehicle box grown by this "
+                               "share of its width/height on each side")
+    anchor_y: float = Field(0.5, ge=0, le=1, description="height of the reference point in the vehicle box "
+                            "(0 top, 1 bottom); raise it for low cameras where the footprint is the box's foot")
+    max_step_deg: float = Field(120.0, gt=0, lt=180, description="walk-round: larger jumps between an "
+                                "inspector's positions are not joined")
+    inspector_zones: list[str] = Field(default_factory=list, description="if set, an inspector must stand "
+                                       "(bottom-centre) in one of these zones, e.g. the lane's staff walkway")
+    external_id: str | None = Field(None, description="this lane's id in lane-sensor / business events; "
+                                    "defaults to the zone id")
+    record_kinds: list[str] = Field(default_factory=lambda: ["inspection_start", "inspection_end", "inspection"],
+                                    description="external event kinds that record an inspection")
+    record_tolerance_s: float = Field(30.0, ge=0, description="a record may be entered this long after the "
+                                      "vehicle left (records are often typed after the inspection)")
+    record_lead_s: float = Field(2.0, ge=0, description="a record may precede the vehicle's arrival by this much "
+                                 "(clock skew); also how long a record waits for a vehicle before it alerts")
+
+    @field_validator("vehicle_classes")
+    @classmethod
+    def _coco_ids(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 0 <= c < 80]
+        if bad:
+            raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
+        return v
+
+
 class ZoneConfig(Strict):
     """A polygon in coordinates relative to the frame (0..1), so it survives a change of resolution."""
 
@@ -133,6 +171,8 @@ class ZoneConfig(Strict):
     occluders: list[list[Point]] = Field(default_factory=list, description="polygons of what hides people in "
                                          "or near the zone (a pole, a counter, a sign): someone lost behind one "
                                          "is still counted for tracking.occluded_hold_s")
+    lane: LaneConfig | None = Field(None, description="kind lane: how its vehicle and inspector are followed "
+                                   "(defaults when unset)")
 
     @field_validator("polygon")
     @classmethod
@@ -143,6 +183,10 @@ class ZoneConfig(Strict):
     def _default_anchor(self) -> ZoneConfig:
         if self.anchor is None:
             self.anchor = "box" if self.kind in SEATED_KINDS else "pose"
+        if self.lane is not None and self.kind != "lane":
+            raise TranslatableError(N_("`lane` settings belong to zones of kind lane"))
+        if self.kind == "lane" and self.lane is None:
+            self.lane = LaneConfig()
         return self
 
     @field_validator("occluders")
@@ -175,8 +219,7 @@ class TrackingConfig(Strict):
                                 "person found again keeps their id")
 
 
-# The rule configs live in analytics/rule_config.py (one model per rule type, registered with its rule);
-# `RuleConfig` is imported above for the packages that compose a camera's config.
+# The rule configs live in analytics/rule_config.py (one model per rule type, registered with its rule).
 
 
 class RegionOfInterest(Strict):

@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from analytics.config import LaneConfig
 from common.model import Severity, Strict, TimeZone
 from common.registry import Registry, key_of
 from i18n import N_, TranslatableError
@@ -64,7 +65,7 @@ class RuleBase(Strict):
     def zone_ids(self) -> list[str]:
         """Every zone id this rule names explicitly (the camera must have them)."""
         ids: list[str] = []
-        for name in ("zone", "inspector_zones", "seats", "zones", "walkways"):
+        for name in ("zone", "seats", "zones", "walkways"):
             value = getattr(self, name, None)
             ids += [value] if isinstance(value, str) else list(value or [])
         return ids
@@ -85,30 +86,23 @@ class ZoneUnattendedConfig(RuleBase):
 
 
 class LaneRuleBase(RuleBase):
+    """A rule over the visits of one lane zone. How the lane is watched (vehicle classes, gaps, inspector
+    area, records) is the zone's `lane` block, shared by every rule on the zone."""
+
     needs_objects: ClassVar[bool] = True  # the vehicle in the lane
 
-    zone: str = Field(description="the lane zone: a vehicle whose bottom-centre is inside is in the lane")
-    vehicle_classes: list[int] = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
-    vehicle_confirm_s: float = Field(2.0, ge=0, description="a vehicle counts once seen this long (flicker)")
-    vehicle_gap_s: float = Field(6.0, gt=0, description="a vehicle moving when last seen (or whose place another "
-                                 "vehicle took) has left after this long unseen; seen driving out: at once")
-    vehicle_lost_s: float = Field(20.0, gt=0, description="a vehicle last seen standing at its place has left "
-                                  "only after this long unseen: inspectors hide parked cars and detectors drop "
-                                  "them for seconds; seen again at its place, the visit goes on")
-    near_margin: float = Field(0.5, ge=0, le=3, description="inspector area: the vehicle box grown by this "
-                               "share of its width/height on each side")
-    anchor_y: float = Field(0.5, ge=0, le=1, description="height of the reference point in the vehicle box "
-                            "(0 top, 1 bottom); raise it for low cameras where the footprint is the box's foot")
-    inspector_zones: list[str] = Field(default_factory=list, description="if set, an inspector must stand "
-                                       "(bottom-centre) in one of these zones, e.g. the lane's staff walkway")
-    external_id: str | None = Field(None, description="this lane's id in lane-sensor / business events; "
-                                    "defaults to the zone id")
-    record_kinds: list[str] = Field(default_factory=lambda: ["inspection_start", "inspection_end", "inspection"],
-                                    description="external event kinds that record an inspection")
-    record_tolerance_s: float = Field(30.0, ge=0, description="a record may be entered this long after the "
-                                      "vehicle left (records are often typed after the inspection)")
-    record_lead_s: float = Field(2.0, ge=0, description="a record may precede the vehicle's arrival by this much "
-                                 "(clock skew); also how long a record waits for a vehicle before it alerts")
+    zone: str = Field(description="the lane zone (kind lane): a vehicle whose bottom-centre is inside is in the lane")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_to_the_zone(cls, data: object) -> object:
+        # These were rule settings until one tracker per lane zone served all its rules (issue 19): say where
+        # they went instead of "unknown field".
+        moved = sorted(set(data) & set(LaneConfig.model_fields)) if isinstance(data, dict) else []
+        if moved:
+            raise TranslatableError(N_("{fields} now belong to the lane zone: write them under the zone's `lane:` "
+                                       "(zones[].lane.{first})"), fields=", ".join(moved), first=moved[0])
+        return data
 
 
 class InspectorAbsentConfig(LaneRuleBase):
@@ -138,7 +132,6 @@ class WalkaroundIncompleteConfig(LaneRuleBase):
     min_degrees: float = Field(270.0, gt=0, le=360)
     min_sides: int | None = Field(None, ge=1, le=4, description="if set, judge by sides visited instead")
     side_share: float = Field(1 / 3, gt=0, le=1, description="share of a side's 90° that counts as visited")
-    max_step_deg: float = Field(120.0, gt=0, lt=180, description="larger jumps between positions are not joined")
     min_near_s: float = Field(5.0, ge=0, description="judge only vehicles someone inspected this long")
 
 

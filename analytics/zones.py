@@ -3,13 +3,13 @@ analytics placed them by their pose, else the bottom-centre of the box)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import supervision as sv
 
-from analytics.config import ZoneConfig
+from analytics.config import LaneConfig, ZoneConfig
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,13 @@ class Zone:
     kind: str
     polygon: tuple[tuple[float, float], ...]
     anchor: str = "pose"  # or "box": the bottom-centre even where a pose anchor exists (seats: people sit)
+    # Kind lane: how its vehicle and inspector are followed (defaults if None); not part of the zone's identity.
+    lane: LaneConfig | None = field(default=None, compare=False)
 
     @classmethod
     def from_config(cls, cfg: ZoneConfig) -> Zone:
-        return cls(cfg.id, cfg.kind, tuple((float(x), float(y)) for x, y in cfg.polygon), cfg.anchor or "pose")
+        return cls(cfg.id, cfg.kind, tuple((float(x), float(y)) for x, y in cfg.polygon), cfg.anchor or "pose",
+                   cfg.lane)
 
     def pixels(self, frame_wh: tuple[int, int]) -> np.ndarray:
         w, h = frame_wh

@@ -120,6 +120,11 @@ class CameraConfig(Strict):
                 if zone not in ids:
                     raise TranslatableError(N_("rules[{i}] ({rule}) refers to zone {zone!r}, which this camera lacks"),
                                             i=i, rule=rule.type, zone=zone)
+        for z in self.zones:
+            for zone in z.lane.inspector_zones if z.lane else ():
+                if zone not in ids:
+                    raise TranslatableError(N_("zone {lane!r}: lane.inspector_zones names zone {zone!r}, which this "
+                                               "camera lacks"), lane=z.id, zone=zone)
         return self
 
 

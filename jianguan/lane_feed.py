@@ -4,7 +4,7 @@ The intake (ingest/events) stores each accepted lane event in `lane_events` and 
 `intake_seen` in the same transaction, stamped `seen_at`. The feed polls by `seen_at` (indexed), through
 `ingest.events.lane_events_since` (the tables are ingest's: docs/design.md, "Table ownership"), for this site's
 lane events and hands each one, once, to `Node.post_event` for every camera whose lane rules
-watch that lane (`external_id`, else the lane zone's id). The node then gives it to the rules just before the
+watch that lane (the lane zone's `lane.external_id`, else its id). The node then gives it to the rules just before the
 first frame at or after the event's time, so an inspection record and the video stay in order.
 
 Why a poll and not LISTEN/NOTIFY: a notification sent while the feed was disconnected is lost, and a poll by
@@ -35,9 +35,11 @@ def lane_routes(config: SiteConfig) -> dict[str, list[str]]:
     """Lane id (as the sensors spell it) -> the cameras whose lane rules watch that lane."""
     routes: dict[str, list[str]] = {}
     for cam in config.cameras:
+        lanes = {z.id: z.lane for z in cam.zones}
         for rule in cam.rules:
             if isinstance(rule, LaneRuleBase):
-                cams = routes.setdefault(rule.external_id or rule.zone, [])
+                lane = lanes.get(rule.zone)  # the zone's `lane` settings name the lane as the sensors do
+                cams = routes.setdefault((lane.external_id if lane else None) or rule.zone, [])
                 if cam.id not in cams:
                     cams.append(cam.id)
     return routes

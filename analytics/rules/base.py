@@ -19,6 +19,11 @@ class Observation:
     frame_wh: tuple[int, int]
     detections: sv.Detections
     in_zone: dict[str, np.ndarray]  # zone id -> boolean mask over detections
+    # What the camera's Scene (analytics/scene.py) worked out once for every rule: each lane zone's frame
+    # (a LaneFrame), the scene itself, and a memo of per-frame work several rules share (seat placement).
+    lanes: dict[str, Any] = field(default_factory=dict)
+    scene: Any = None
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass

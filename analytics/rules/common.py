@@ -9,6 +9,7 @@ phone); a missing `class_id` means a person-only model, so every row is a person
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
@@ -18,6 +19,9 @@ from analytics.rule_config import RuleBase
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.timing import ActiveHours, Episode
 from analytics.zones import Zone
+
+if TYPE_CHECKING:
+    from analytics.scene import Scene
 
 PERSON, PHONE = 0, 67
 
@@ -115,8 +119,16 @@ class EpisodeRule:
 
     name = ""
 
-    def __init__(self, config: RuleBase, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
+    def __init__(self, config: RuleBase, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
         self.config, self.fps, self.zones = config, fps, dict(zones or {})
+        # The camera's shared scene (one lane tracker per lane zone); a rule built alone gets its own, which
+        # whoever feeds it frames updates (CameraAnalytics does it once for all of a camera's rules).
+        if scene is None:
+            from analytics.scene import Scene  # the scene's lane tracker itself reads this module's helpers
+
+            scene = Scene(self.zones, fps)
+        self.scene = scene
         self.hours = ActiveHours(config.active_hours, config.timezone)
         self.episodes: dict[str, Episode] = {}
 

@@ -10,6 +10,7 @@ never placed at a seat: an examiner walking the aisle overlaps the seats beside 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,14 +39,16 @@ from analytics.rules.common import (
 from analytics.rules.timing import Held
 from analytics.zones import Zone
 
-_LAST: tuple[Observation, dict] | None = None  # the latest frame's seat placements, by rule settings
+if TYPE_CHECKING:
+    from analytics.scene import Scene
 
 
 class _SeatRule(EpisodeRule):
     config: ExamRuleBase
 
-    def __init__(self, config: ExamRuleBase, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
-        super().__init__(config, fps, zones)
+    def __init__(self, config: ExamRuleBase, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.seats = zones_of_kind(self.zones, config.seats, ["seat"], self.name)
         self.walkways = (config.walkways if config.walkways is not None
                          else [z.id for z in self.zones.values() if z.kind == "patrol"])
@@ -57,21 +60,17 @@ class _SeatRule(EpisodeRule):
         return np.array([p for p in people if any(obs.in_zone[w][p] for w in self.walkways) == inside], dtype=int)
 
     def place(self, obs: Observation) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
-        # The exam rules of one camera place the same people at the same seats: compute once per frame.
-        global _LAST
-        key = (tuple(self.seats), tuple(self.walkways), self.config.min_overlap,
+        # The exam rules of one camera place the same people at the same seats: once per frame, kept in the
+        # observation's memo by the settings that decide it.
+        key = ("seats", tuple(self.seats), tuple(self.walkways), self.config.min_overlap,
                tuple(id(self.zones[s]) for s in self.seats))
-        last = _LAST
-        if last is not None and last[0] is obs and key in last[1]:
-            return last[1][key]
-        polygons = self.polygons(self.seats, obs.frame_wh)
-        # Someone standing in the aisle is walking past (an examiner on patrol), not sitting at the seat beside.
-        people = self.walkway_people(obs, inside=False)
-        placed = polygons, assign_people(obs.detections, people, polygons, self.config.min_overlap)
-        if last is None or last[0] is not obs:
-            last = (obs, {})
-        last[1][key] = placed
-        _LAST = last
+        placed = obs.memo.get(key)
+        if placed is None:
+            polygons = self.polygons(self.seats, obs.frame_wh)
+            # Someone standing in the aisle is walking past (an examiner on patrol), not sitting at the seat.
+            people = self.walkway_people(obs, inside=False)
+            placed = obs.memo[key] = polygons, assign_people(obs.detections, people, polygons,
+                                                             self.config.min_overlap)
         return placed
 
 
@@ -120,8 +119,9 @@ class ExamCandidateAbsentRule(_SeatRule):
     external event of a `release_kinds` kind names it (or '*'), e.g. the candidate finished the exam."""
 
 
-    def __init__(self, config: ExamCandidateAbsentConfig, fps: float, zones: Mapping[str, Zone] | None = None):
-        super().__init__(config, fps, zones)
+    def __init__(self, config: ExamCandidateAbsentConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: ExamCandidateAbsentConfig = config
         self._sitting = {s: Held(config.occupied_s, config.inertia) for s in self.seats}
         self._occupied = dict.fromkeys(self.seats, False)
@@ -164,8 +164,9 @@ class ExamHeadTurnedRule(_SeatRule):
     A turn under way holds down to `min_yaw_deg - yaw_hysteresis_deg`."""
 
 
-    def __init__(self, config: ExamHeadTurnedConfig, fps: float, zones: Mapping[str, Zone] | None = None):
-        super().__init__(config, fps, zones)
+    def __init__(self, config: ExamHeadTurnedConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: ExamHeadTurnedConfig = config
         self._neighbours: dict[str, dict[int, str | None]] = {}
         self._wh: tuple[int, int] | None = None
@@ -231,8 +232,9 @@ class ExamNoExaminerRule(_SeatRule):
     (second best placed) counts as an examiner, so an examiner bending over a candidate's desk still counts."""
 
 
-    def __init__(self, config: ExamNoExaminerConfig, fps: float, zones: Mapping[str, Zone] | None = None):
-        super().__init__(config, fps, zones)
+    def __init__(self, config: ExamNoExaminerConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: ExamNoExaminerConfig = config
         self.rooms = zones_of_kind(self.zones, config.zones, ["room", "patrol"], self.name)
         self._ep = self.episode(self.rooms[0], config.seconds, duration_key="absent_s")

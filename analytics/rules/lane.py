@@ -1,7 +1,8 @@
 """Inspection-lane rules over `LaneTracker` sessions (see lane_session.py for who is the vehicle and who the
 inspector). `inspector_absent` is a held condition; the others judge a whole visit when the vehicle has left,
 or an inspection record against the video. Records are `ExternalEvent`s of `record_kinds` whose target is the
-lane (`external_id`, else the zone id). Visits are judged as soon as the vehicle has left, except where a rule
+lane (the zone's `lane.external_id`, else the zone id). One tracker per lane zone (analytics/scene.py) follows
+the visits; every rule here reads them. Visits are judged as soon as the vehicle has left, except where a rule
 needs a record that may come late: `inspection_too_short` on a lane that sends records waits up to
 `record_tolerance_s` for a closing record (`inspection_end` or a single record), and `vehicle_left_uninspected`
 with `require_record` waits `record_grace_s` for any record.
@@ -10,6 +11,7 @@ with `require_record` waits `record_grace_s` for any record.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from analytics.rule_config import (
     InspectionTooShortConfig,
@@ -22,24 +24,28 @@ from analytics.rule_config import (
 )
 from analytics.rules.base import ExternalEvent, Incident, IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
-from analytics.rules.lane_session import LaneSession, LaneTracker
+from analytics.rules.lane_session import LaneSession
 from analytics.zones import Zone
+
+if TYPE_CHECKING:
+    from analytics.scene import Scene
 
 
 class _LaneRule(EpisodeRule):
     config: LaneRuleBase
 
-    def __init__(self, config: LaneRuleBase, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
-        super().__init__(config, fps, zones)
-        self.lane = LaneTracker(config, fps, self.zones)
+    def __init__(self, config: LaneRuleBase, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
+        self.lane = self.scene.lane(config.zone)  # shared with every lane rule on the zone; only read here
         self._pending: list[LaneSession] = []
 
     def update(self, obs: Observation) -> list[IncidentEvent]:
-        near, finished = self.lane.update(obs)  # the session is followed through closed hours too
+        lane = obs.lanes[self.config.zone]  # the scene followed the session, through closed hours too
         active = self.hours.contains(obs.ts)
-        events = self.frame(obs, near, active)
-        if finished is not None:
-            self._pending.append(finished)
+        events = self.frame(obs, lane.near, active)
+        if lane.finished is not None:
+            self._pending.append(lane.finished)
         while self._pending and obs.ts >= (self._pending[0].ended_at or 0.0) + self._wait(self._pending[0]):
             session = self._pending.pop(0)
             if active:
@@ -50,13 +56,9 @@ class _LaneRule(EpisodeRule):
         """How long after the departure this rule waits for late records before judging a visit."""
         return 0.0
 
-    def on_event(self, event: ExternalEvent) -> list[IncidentEvent]:
-        self.lane.record(event)
-        return []
-
     def flush(self, ts: float) -> list[IncidentEvent]:
         events = super().flush(ts)
-        gone = self.lane.flush(ts)
+        gone = self.scene.flushed.get(self.config.zone)  # the scene flushed its lanes first
         if gone is not None:
             self._pending.append(gone)
         for session in self._pending:
@@ -111,7 +113,7 @@ class InspectionTooShortRule(_LaneRule):
         # Not on a video-only lane, nor once the visit has a closing record (inspection_end, or a single one).
         if not self.lane.records_seen or any(r.kind != "inspection_start" for r in self.lane.records_of(session)):
             return 0.0
-        return self.config.record_tolerance_s
+        return self.lane.config.record_tolerance_s
 
     def judge(self, session: LaneSession, now: float) -> list[IncidentEvent]:
         records = self.lane.records_of(session)
@@ -182,13 +184,14 @@ class InspectionWithoutVehicleRule(_LaneRule):
 
     config: InspectionWithoutVehicleConfig
 
-    def __init__(self, config: InspectionWithoutVehicleConfig, fps: float, zones: Mapping[str, Zone] | None = None):
-        super().__init__(config, fps, zones)
+    def __init__(self, config: InspectionWithoutVehicleConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self._open: dict | None = None  # the record in progress: start, end, incident, judged
         self._singles: list[float] = []
 
     def on_event(self, event: ExternalEvent) -> list[IncidentEvent]:
-        if not self.lane.record(event):
+        if not self.lane.is_record(event):  # the scene keeps the record; this rule judges it
             return []
         if event.kind == "inspection_start":
             events = self._finish(event.ts)
@@ -203,7 +206,7 @@ class InspectionWithoutVehicleRule(_LaneRule):
         return self._judge_records(obs.ts, active)
 
     def _judge_records(self, now: float, active: bool, raised: float | None = None) -> list[IncidentEvent]:
-        back, lead, events = self.config.record_tolerance_s, self.config.record_lead_s, []
+        back, lead, events = self.lane.config.record_tolerance_s, self.lane.config.record_lead_s, []
         if self.lane.session is not None and not self.lane.session.confirmed and raised is None:
             return []  # a vehicle is arriving: wait until it counts (or proves a flicker) before judging
         rec = self._open
@@ -227,7 +230,7 @@ class InspectionWithoutVehicleRule(_LaneRule):
 
     def flush(self, ts: float) -> list[IncidentEvent]:
         # Nothing more will be seen: judge what is pending as if its tolerance had passed.
-        events = self._judge_records(ts + self.config.record_lead_s, self.hours.contains(ts), raised=ts)
+        events = self._judge_records(ts + self.lane.config.record_lead_s, self.hours.contains(ts), raised=ts)
         if self._open is not None and self._open["incident"] is not None:
             self._open["incident"].measures["closed_by_end_of_observation"] = 1.0
         return events + self._finish(ts)
@@ -244,6 +247,6 @@ class InspectionWithoutVehicleRule(_LaneRule):
     def _incident(self, start: float, now: float) -> Incident:
         return Incident(camera_id="", rule=self.name, zone_id=self.config.zone, severity=self.config.severity,
                         started_at=start, raised_at=now, confidence=1.0,
-                        measures={"lead_s": self.config.record_lead_s, "lookback_s": self.config.record_tolerance_s,
-                                  "vehicle_seen": 0.0})
+                        measures={"lead_s": self.lane.config.record_lead_s,
+                                  "lookback_s": self.lane.config.record_tolerance_s, "vehicle_seen": 0.0})
 

@@ -1,5 +1,6 @@
 """The inspection-lane session: a vehicle standing in the lane zone, the people near it, and how far round it
-they walked. Every lane rule runs its own `LaneTracker` over the same observations (cheap: a few boxes).
+they walked. One `LaneTracker` per lane zone (analytics/scene.py), set by the zone's `lane` settings; every
+lane rule on the zone reads its sessions.
 
 - Vehicle: the largest box of `vehicle_classes` whose bottom-centre lies in the lane zone. Its run starts at
   the first frame it is seen; it counts (a *confirmed visit*) once held `vehicle_confirm_s`. It has left at
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
+from analytics.config import LaneConfig
 from analytics.geometry import ArcCover, angle_around_box, bottom_centre, box_intersection_share, points_in_polygon
-from analytics.rule_config import LaneRuleBase
 from analytics.rules.base import ExternalEvent, Observation
 from analytics.rules.common import PERSON, of_class, track_ids
 from analytics.rules.timing import Held
@@ -75,11 +76,11 @@ class LaneSession:
 
 
 class LaneTracker:
-    def __init__(self, config: LaneRuleBase, fps: float, zones: Mapping[str, Zone]) -> None:
-        for z in [config.zone, *config.inspector_zones]:
+    def __init__(self, config: LaneConfig, zone: str, fps: float, zones: Mapping[str, Zone]) -> None:
+        for z in [zone, *config.inspector_zones]:
             if z not in zones:
-                raise ValueError(f"lane rule refers to unknown zone {z!r}")
-        self.config, self.fps, self.zones = config, fps, zones
+                raise ValueError(f"lane {zone!r} refers to unknown zone {z!r}")
+        self.config, self.zone, self.fps, self.zones = config, zone, fps, zones
         # The longest wait is the inertia; the shorter decisions (gap, driving out) cut the run explicitly.
         longest = max(config.vehicle_gap_s, config.vehicle_lost_s)
         self.vehicle = Held(config.vehicle_confirm_s, inertia=max(1, round(longest * fps)))
@@ -87,12 +88,16 @@ class LaneTracker:
         self.visits: deque[list] = deque(maxlen=500)  # confirmed vehicle presence [start, end or None]
         self.records: deque[ExternalEvent] = deque(maxlen=500)
         self.records_seen = False  # any inspection record ever: then decisions wait for late records
-        self.key = config.external_id or config.zone
+        self.key = config.external_id or zone
         self._prev_ts: float | None = None
+
+    def is_record(self, event: ExternalEvent) -> bool:
+        """Whether an event is an inspection record of this lane."""
+        return event.kind in self.config.record_kinds and event.target in (self.key, "*")
 
     def record(self, event: ExternalEvent) -> bool:
         """Keep an inspection record of this lane; True if it was one."""
-        if event.kind in self.config.record_kinds and event.target in (self.key, "*"):
+        if self.is_record(event):
             self.records.append(event)
             self.records_seen = True
             return True
@@ -112,7 +117,7 @@ class LaneTracker:
         det, ts = obs.detections, obs.ts
         dt = 0.0 if self._prev_ts is None else min(ts - self._prev_ts, 2.0 / self.fps)
         self._prev_ts = ts
-        in_lane = obs.in_zone[self.config.zone]
+        in_lane = obs.in_zone[self.zone]
         all_vehicles = of_class(det, self.config.vehicle_classes)
         vehicles = [i for i in all_vehicles if in_lane[i]]
         finished = None
@@ -233,7 +238,7 @@ class LaneTracker:
         return near
 
     def _max_step(self) -> float:
-        return float(getattr(self.config, "max_step_deg", 120.0))
+        return self.config.max_step_deg
 
 
 def _same_place(boxes: np.ndarray, ref: np.ndarray, min_iou: float = 0.6) -> np.ndarray:

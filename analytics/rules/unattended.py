@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from analytics.rule_config import ZoneUnattendedConfig, register_rule
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import EpisodeRule, evidence
 from analytics.rules.timing import Episode
 from analytics.zones import Zone
+
+if TYPE_CHECKING:
+    from analytics.scene import Scene
 
 
 @register_rule(ZoneUnattendedConfig)
@@ -35,8 +39,9 @@ class ZoneUnattendedRule(EpisodeRule):
     """
 
 
-    def __init__(self, config: ZoneUnattendedConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
-        super().__init__(config, fps, zones)
+    def __init__(self, config: ZoneUnattendedConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: ZoneUnattendedConfig = config
         self._episode: Episode = self.episode(config.zone, config.seconds, duration_key="empty_s")
 

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from analytics.rule_config import StaffPhoneConfig, WaitingOverLimitConfig, register_rule
 from analytics.rules.base import IncidentEvent, Observation
 from analytics.rules.common import PERSON, EpisodeRule, assign_people, confidences, evidence, of_class, phones_in
 from analytics.zones import Zone
+
+if TYPE_CHECKING:
+    from analytics.scene import Scene
 
 
 @register_rule(StaffPhoneConfig)
@@ -18,8 +22,9 @@ class StaffPhoneRule(EpisodeRule):
     confidence the frame's confidence."""
 
 
-    def __init__(self, config: StaffPhoneConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
-        super().__init__(config, fps, zones)
+    def __init__(self, config: StaffPhoneConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: StaffPhoneConfig = config
         self._ep = self.episode(config.zone, config.seconds, min_frames=config.min_frames, duration_key="phone_s")
 
@@ -40,8 +45,9 @@ class WaitingOverLimitRule(EpisodeRule):
     the timer."""
 
 
-    def __init__(self, config: WaitingOverLimitConfig, fps: float, zones: Mapping[str, Zone] | None = None) -> None:
-        super().__init__(config, fps, zones)
+    def __init__(self, config: WaitingOverLimitConfig, fps: float, zones: Mapping[str, Zone] | None = None,
+                 scene: Scene | None = None) -> None:
+        super().__init__(config, fps, zones, scene)
         self.config: WaitingOverLimitConfig = config
         self._ep = self.episode(config.zone, config.seconds, duration_key="over_s")
 

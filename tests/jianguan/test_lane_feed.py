@@ -26,18 +26,20 @@ def site(cameras: list[dict]) -> dict:
     return {"site": {"id": "hq", "name": "HQ"}, "cameras": cameras}
 
 
-def camera(cid: str, rules: list[dict], zones: tuple[str, ...] = ("lane1", "lane2")) -> dict:
+def camera(cid: str, rules: list[dict], zones: tuple[str, ...] = ("lane1", "lane2"), **external_ids: str) -> dict:
+    """A lane camera; `external_ids` (zone id -> the sensors' lane id) go on the zones' `lane` settings."""
     return {"id": cid, "name": cid, "area": "inspection_lane", "streams": {"detect": "rtsp://127.0.0.1:1/x"},
             "rules": rules,
-            "zones": [{"id": z, "kind": "lane", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]} for z in zones]}
+            "zones": [{"id": z, "kind": "lane", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]],
+                       "lane": {"external_id": external_ids.get(z)}} for z in zones]}
 
 
 def test_routes_follow_the_lane_rules_external_ids() -> None:
     config = parse_config(site([
-        camera("lane-cam-1", [lane_rule("inspector_absent", "lane1", external_id="L1"),
-                              lane_rule("inspection_without_vehicle", "lane1", external_id="L1")]),
+        camera("lane-cam-1", [lane_rule("inspector_absent", "lane1"),
+                              lane_rule("inspection_without_vehicle", "lane1")], lane1="L1"),
         camera("lane-cam-2", [lane_rule("vehicle_left_uninspected", "lane2")]),   # no external id: the zone id
-        camera("lane-cam-3", [lane_rule("walkaround_incomplete", "lane1", external_id="L1")]),  # a second view
+        camera("lane-cam-3", [lane_rule("walkaround_incomplete", "lane1")], lane1="L1"),  # a second view
         camera("window-1", [{"type": "zone_unattended", "zone": "lane1"}]),
     ]), source="test")
     assert lane_routes(config) == {"L1": ["lane-cam-1", "lane-cam-3"], "lane2": ["lane-cam-2"]}

@@ -14,6 +14,7 @@ import pytest
 import supervision as sv
 
 from analytics import ExternalEvent, IncidentEvent, Observation, Zone
+from analytics.config import LaneConfig
 
 WH = (1000, 1000)
 FPS = 5.0
@@ -62,13 +63,16 @@ def detections(objs: Sequence[Obj]) -> sv.Detections:
 class Scene:
     zones: dict[str, Zone] = field(default_factory=dict)
 
-    def zone(self, zid: str, kind: str, x0: float, y0: float, x1: float, y1: float) -> Scene:
-        self.zones[zid] = Zone(zid, kind, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)))
+    def zone(self, zid: str, kind: str, x0: float, y0: float, x1: float, y1: float, **lane) -> Scene:
+        """A rectangular zone; for kind lane, keyword arguments are its `lane` settings (LaneConfig)."""
+        settings = LaneConfig(**lane) if kind == "lane" else None
+        self.zones[zid] = Zone(zid, kind, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), lane=settings)
         return self
 
-    def obs(self, ts: float, objs: Sequence[Obj]) -> Observation:
+    def obs(self, ts: float, objs: Sequence[Obj], scene=None) -> Observation:
         det = detections(objs)
-        return Observation("cam", ts, WH, det, {z.id: z.contains(det, WH) for z in self.zones.values()})
+        return Observation("cam", ts, WH, det, {z.id: z.contains(det, WH) for z in self.zones.values()},
+                           scene=scene)
 
     def run(self, rule, frames: Iterable[tuple[float, Sequence[Obj]]],
             events: Iterable[ExternalEvent] = (), flush: bool = True) -> list:
@@ -81,13 +85,24 @@ class Scene:
         def keep(evs):
             out.extend(IncidentEvent(e.kind, copy.deepcopy(e.incident)) for e in evs)
 
+        # As CameraAnalytics does: the rule's scene (lane trackers) is updated first, the rule reads it.
+        scene = rule.scene
+
+        def event(e):
+            scene.record(e)
+            if hasattr(rule, "on_event"):  # rules that read records besides the scene's
+                keep(rule.on_event(e))
+
         for t, objs in frames:
             while pending and pending[0].ts <= t:
-                keep(rule.on_event(pending.pop(0)))
-            keep(rule.update(self.obs(t, objs)))
+                event(pending.pop(0))
+            obs = self.obs(t, objs, scene)
+            scene.update(obs)
+            keep(rule.update(obs))
         for e in pending:
-            keep(rule.on_event(e))
+            event(e)
         if flush:
+            scene.flush(t)
             keep(rule.flush(t))
         return out
 

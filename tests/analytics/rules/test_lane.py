@@ -28,13 +28,17 @@ GAP = 2.0  # vehicle_gap_s and vehicle_lost_s in these tests
 
 
 def lane_cfg(cls, **kw):
-    return cls(**{"zone": "lane", "vehicle_gap_s": GAP, "vehicle_lost_s": GAP, **kw})
+    return cls(**{"zone": "lane", **kw})
+
+
+def lane_zone(scene, x0=0.2, x1=0.8, **settings):
+    """The lane zone with its `lane` settings: GAP for both gaps unless given (the zone's, not the rules')."""
+    return scene.zone("lane", "lane", x0, 0.2, x1, 0.9, **{"vehicle_gap_s": GAP, "vehicle_lost_s": GAP, **settings})
 
 
 @pytest.fixture
 def lane(kit):
-    s = kit.Scene().zone("lane", "lane", 0.2, 0.2, 0.8, 0.9).zone("walkway", "staff", 0.0, 0.0, 1.0, 0.6)
-    return s
+    return lane_zone(kit.Scene()).zone("walkway", "staff", 0.0, 0.0, 1.0, 0.6)
 
 
 def at(kit, angle_deg, tid=1, jitter=(0.0, 0.0)):
@@ -166,7 +170,8 @@ def test_vehicle_left_uninspected_and_look_alikes(kit, lane):
 def test_inspector_must_stand_in_the_configured_zone(kit, lane):
     # The walkway zone covers y < 600; the inspector stands below the car at y = 540 (inside) or the zone is
     # the top strip only (outside): then nobody inspected.
-    cfg = lane_cfg(VehicleLeftUninspectedConfig, type="vehicle_left_uninspected", inspector_zones=["walkway"])
+    lane_zone(lane, inspector_zones=["walkway"])
+    cfg = lane_cfg(VehicleLeftUninspectedConfig, type="vehicle_left_uninspected")
     frames = visit(kit, lambda t: [kit.standing_at(500, 540, 3)], (0.0, 30.0), 34.0)
     assert lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames) == []
     lane.zone("walkway", "staff", 0.0, 0.0, 1.0, 0.3)
@@ -178,8 +183,8 @@ def test_inspection_too_short_from_records(kit, lane):
         return [at(kit, 90.0, 1)] if 5 <= t < 55 else []
     frames = visit(kit, inspector, (0.0, 60.0), 75.0)
     records = [kit.ExternalEvent(10.0, "inspection_start", "L1"), kit.ExternalEvent(40.0, "inspection_end", "L1")]
-    cfg = lane_cfg(InspectionTooShortConfig, type="inspection_too_short", external_id="L1", min_seconds=40,
-                                   record_tolerance_s=10)
+    lane_zone(lane, external_id="L1", record_tolerance_s=10)
+    cfg = lane_cfg(InspectionTooShortConfig, type="inspection_too_short", min_seconds=40)
     events = lane.run(InspectionTooShortRule(cfg, 5, lane.zones), frames, records)
     # recorded 30 s < 40 although the inspector stood there 50 s; the record is closed (inspection_end), so
     # it is judged as soon as the car has left (61.8), not after the tolerance
@@ -201,7 +206,8 @@ def test_inspection_too_short_from_records(kit, lane):
 
 
 def test_inspection_without_vehicle(kit, lane):
-    cfg = lane_cfg(InspectionWithoutVehicleConfig, type="inspection_without_vehicle", external_id="L1")
+    lane_zone(lane, external_id="L1")
+    cfg = lane_cfg(InspectionWithoutVehicleConfig, type="inspection_without_vehicle")
     empty = visit(kit, lambda t: [], (0.0, 0.0), 60.0)
     # A single record at 20 s, no vehicle all along: judged after record_lead_s (2 s).
     single = [kit.ExternalEvent(20.0, "inspection", "L1")]
@@ -251,15 +257,16 @@ def test_vehicle_seen_driving_out_ends_the_visit_at_once(kit, lane):
         assert kit.summary(events)[0] == ("opened", "vehicle_left_uninspected", "lane", 0.0, 33.2, 33.2)
     # Untracked, the car is still seen covering its old place when it leaves the zone only in a tight lane.
     # (lane 400..600: the feet are out at 31.2 s, x 380, and the box still covers 40 % of the reference)
-    tight = kit.Scene().zone("lane", "lane", 0.4, 0.2, 0.6, 0.9)
+    tight = lane_zone(kit.Scene(), 0.4, 0.6)
     frames = [(t, [kit.car(o.box, -1) for o in objs]) for t, objs in frames_with(False)]
     events = tight.run(VehicleLeftUninspectedRule(cfg, 5, tight.zones), frames)
     assert kit.summary(events)[0] == ("opened", "vehicle_left_uninspected", "lane", 0.0, 31.2, 31.2)
 
 
 def test_vehicle_left_without_record_when_required(kit, lane):
-    cfg = lane_cfg(VehicleLeftUninspectedConfig, type="vehicle_left_uninspected", external_id="L1",
-                                       require_record=True, record_grace_s=5)
+    lane_zone(lane, external_id="L1")
+    cfg = lane_cfg(VehicleLeftUninspectedConfig, type="vehicle_left_uninspected", require_record=True,
+                   record_grace_s=5)
     frames = visit(kit, walk_then_leave(kit), (0.0, 60.0), 70.0)
     events = lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames)
     assert kit.summary(events)[0] == ("opened", "vehicle_left_uninspected", "lane", 0.0, 65.0, 60.0)
@@ -277,13 +284,14 @@ def test_a_parked_car_lost_by_the_detector_is_one_visit(kit, lane):
     frames = visit(kit, walk_then_leave(kit), end=90.0, vehicle_seen=lost)
     # min_near_s so high that every visit is "uninspected": each visit found is one alert
     cfg = VehicleLeftUninspectedConfig(type="vehicle_left_uninspected", zone="lane", min_near_s=1000)
+    lane.zone("lane", "lane", 0.2, 0.2, 0.8, 0.9)  # the default gaps (6 s moving, 20 s standing)
     events = lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames)
     assert [(e.kind, e.incident.started_at, e.incident.ended_at) for e in events] == [
         ("opened", 0.0, 60.0), ("closed", 0.0, 60.0)]  # one visit
     # The car vanished where it stood at 60 s: its departure is 60 s, decided 20 s after it was last seen.
     assert events[0].incident.raised_at == 79.8  # 20 s after its last sighting at 59.8 s
-    split = lane.run(VehicleLeftUninspectedRule(cfg.model_copy(update={"vehicle_lost_s": 6.0}), 5, lane.zones),
-                     frames)
+    lane.zone("lane", "lane", 0.2, 0.2, 0.8, 0.9, vehicle_lost_s=6.0)
+    split = lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames)
     assert [(e.kind, e.incident.started_at, e.incident.ended_at) for e in split] == [
         ("opened", 0.0, 20.0), ("closed", 0.0, 20.0), ("opened", 32.0, 60.0), ("closed", 32.0, 60.0)]
 
@@ -297,6 +305,7 @@ def test_a_car_moving_when_last_seen_has_left_after_the_gap(kit, lane):
         x = 500 - max(0.0, t - 30) * 100
         frames.append((t, [kit.car([x - 100, 400, x + 100, 500], 100)] if t < 32 else []))
     cfg = VehicleLeftUninspectedConfig(type="vehicle_left_uninspected", zone="lane")
+    lane.zone("lane", "lane", 0.2, 0.2, 0.8, 0.9)  # the default gaps
     events = lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames)
     assert kit.summary(events)[0] == ("opened", "vehicle_left_uninspected", "lane", 0.0, 37.8, 32.0)
 
@@ -312,6 +321,7 @@ def test_another_car_in_the_lane_ends_a_lost_visit(kit, lane):
         return []
     frames = [(round(i / 5, 6), scene_at(round(i / 5, 6))) for i in range(60 * 5)]
     cfg = VehicleLeftUninspectedConfig(type="vehicle_left_uninspected", zone="lane")
+    lane.zone("lane", "lane", 0.2, 0.2, 0.8, 0.9)  # the default gaps
     events = lane.run(VehicleLeftUninspectedRule(cfg, 5, lane.zones), frames, flush=False)
     assert [(e.kind, e.incident.started_at, e.incident.raised_at, e.incident.ended_at) for e in events
             if e.kind == "opened"] == [("opened", 0.0, 30.0, 20.0)]  # the second car is still unjudged at 60 s

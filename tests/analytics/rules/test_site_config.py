@@ -6,7 +6,8 @@ import pytest
 from analytics import CameraAnalytics
 from jianguan.config import ConfigError, parse_config
 
-ZONES = [{"id": "lane", "kind": "lane", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.9]]},
+ZONES = [{"id": "lane", "kind": "lane", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.9]],
+          "lane": {"external_id": "lane-1", "vehicle_gap_s": 4}},
          {"id": "s1", "kind": "seat", "polygon": [[0, 0], [0.1, 0], [0.1, 0.1]]},
          {"id": "s2", "kind": "seat", "polygon": [[0.2, 0], [0.3, 0], [0.3, 0.1]]},
          {"id": "room", "kind": "room", "polygon": [[0, 0], [1, 0], [1, 1]]},
@@ -16,7 +17,7 @@ ZONES = [{"id": "lane", "kind": "lane", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8
 RULES = [
     {"type": "zone_unattended", "zone": "desk", "seconds": 60, "active_hours": ["08:30-12:00", "13:30-17:30"]},
     {"type": "inspector_absent", "zone": "lane", "seconds": 60},
-    {"type": "inspection_too_short", "zone": "lane", "min_seconds": 300, "external_id": "lane-1"},
+    {"type": "inspection_too_short", "zone": "lane", "min_seconds": 300},
     {"type": "walkaround_incomplete", "zone": "lane", "min_sides": 3},
     {"type": "inspection_without_vehicle", "zone": "lane"},
     {"type": "vehicle_left_uninspected", "zone": "lane", "require_record": True},
@@ -49,7 +50,7 @@ def test_opening_hours_take_the_site_time_zone():
 
 @pytest.mark.parametrize(("rule", "needle"), [
     ({"type": "exam_phone", "seats": ["s1", "s7"]}, "引用的区域 's7' 在本摄像机中不存在"),
-    ({"type": "inspector_absent", "zone": "lane", "inspector_zones": ["walk"]}, "引用的区域 'walk'"),
+    ({"type": "inspector_absent", "zone": "lane", "vehicle_gap_s": 3}, "vehicle_gap_s 现属于查验道区域"),
     ({"type": "staff_phone", "zone": "desk", "active_hours": ["8:30-12"]}, "'8:30-12' 不是 HH:MM-HH:MM 格式"),
     ({"type": "staff_phone", "zone": "desk", "timezone": "Mars/Base"}, "未知时区 'Mars/Base'"),
     ({"type": "waiting_over_limit", "zone": "wait"}, "limit：缺少必填项"),
@@ -59,3 +60,22 @@ def test_errors_name_the_field(rule, needle):
         parse_config(site([rule]), env={})
     (problem,) = info.value.problems
     assert needle in problem and "rules[0]" in problem
+
+
+def test_lane_settings_live_on_the_zone_and_its_zones_are_checked():
+    cfg = parse_config(site(RULES), env={})
+    lane = cfg.cameras[0].zones[0].lane
+    assert lane.external_id == "lane-1" and lane.vehicle_gap_s == 4 and lane.vehicle_lost_s == 20
+    analytics = CameraAnalytics("c1", 5, cfg.cameras[0].zones, cfg.cameras[0].rules)
+    assert list(analytics.scene.lanes) == ["lane"]  # one tracker for the lane's five rules
+    assert {r.lane for r in analytics.rules if hasattr(r, "lane")} == {analytics.scene.lanes["lane"]}
+    bad = site(RULES[1:2])
+    bad["cameras"][0]["zones"] = [dict(ZONES[0], lane={"inspector_zones": ["walk"]}), *ZONES[1:]]
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad, env={})
+    assert info.value.problems == ["config：cameras[0]：区域 'lane'：lane.inspector_zones 引用的区域 'walk' "
+                                   "在本摄像机中不存在"]
+    bad["cameras"][0]["zones"] = [*ZONES[1:], dict(ZONES[4], lane={"vehicle_gap_s": 3})]
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad, env={})
+    assert any("cameras[0].zones[5]：" in p for p in info.value.problems)  # a desk zone with lane settings

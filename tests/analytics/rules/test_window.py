@@ -59,15 +59,16 @@ def test_waiting_over_limit_with_count_measure(kit, window):
     assert window.run(WaitingOverLimitRule(cfg, 5, window.zones), frames(40, at_limit)) == []
 
 
-ZONES = [ZoneConfig(id="lane", kind="lane", polygon=[(0.2, 0.2), (0.8, 0.2), (0.8, 0.9), (0.2, 0.9)]),
+ZONES = [ZoneConfig(id="lane", kind="lane", polygon=[(0.2, 0.2), (0.8, 0.2), (0.8, 0.9), (0.2, 0.9)],
+                    lane={"external_id": "L1", "record_tolerance_s": 2}),
          ZoneConfig(id="s1", kind="seat", polygon=[(0.0, 0.0), (0.1, 0.0), (0.1, 0.1)])]
 
 
 def test_camera_analytics_validates_zones_of_every_rule():
     rule = TypeAdapter(RuleConfig).validate_python
+    walk = ZONES[0].model_copy(update={"lane": ZONES[0].lane.model_copy(update={"inspector_zones": ["walk"]})})
     with pytest.raises(ValueError, match="unknown zone.*'walk'"):
-        CameraAnalytics("c", 5, ZONES, [rule({"type": "inspector_absent", "zone": "lane",
-                                              "inspector_zones": ["walk"]})])
+        CameraAnalytics("c", 5, [walk, *ZONES[1:]], [rule({"type": "inspector_absent", "zone": "lane"})])
     with pytest.raises(ValueError, match="unknown zone.*'s9'"):
         CameraAnalytics("c", 5, ZONES, [rule({"type": "exam_phone", "seats": ["s1", "s9"]})])
     with pytest.raises(ValueError, match="room/patrol"):  # no room zone on this camera
@@ -76,8 +77,7 @@ def test_camera_analytics_validates_zones_of_every_rule():
 
 
 def test_camera_analytics_passes_external_events_with_real_tracking():
-    cfg = TypeAdapter(RuleConfig).validate_python({"type": "inspection_without_vehicle", "zone": "lane",
-                                                   "external_id": "L1", "record_tolerance_s": 2})
+    cfg = TypeAdapter(RuleConfig).validate_python({"type": "inspection_without_vehicle", "zone": "lane"})
     cam = CameraAnalytics("cam-7", 5, ZONES, [cfg])
     assert cam.feed_event(ExternalEvent(1.0, "inspection", "L1")) == []
     events = []
