@@ -132,6 +132,18 @@ def transition(conn: Any, alert_id: int, action: str, actor: str, role: str, *, 
     return target
 
 
+def withdraw_live(conn: Any, camera_ids: list[str], actor: str, reason: str) -> list[int]:
+    """Withdraw every live (open or acknowledged) alert of these cameras, each by the `withdraw` step, in the
+    caller's transaction: a restarted demo starts clean, or deduplication would fold its new incident into an
+    alert of the previous run. The ids withdrawn."""
+    ids = [int(r[0]) for r in conn.execute(
+        "SELECT id FROM alerts WHERE camera_id = ANY(%s) AND status IN ('open', 'acknowledged') ORDER BY id",
+        (camera_ids,)).fetchall()]
+    for alert_id in ids:
+        transition(conn, alert_id, "withdraw", actor, SYSTEM, reason=reason)
+    return ids
+
+
 def _lock_evidence(conn: Any, action: str, clip_id: int | None, verdict: str | None) -> None:
     """A clip stays locked unless its alert is closed as a false alarm: unlocked on that close, locked again
     when such an alert is reopened (alerts/evidence.py lets retention delete unlocked clips)."""

@@ -109,15 +109,11 @@ def close_stale_alerts(dsn: str, config: SiteConfig) -> int:
     (with an audit event), or deduplication would fold the new incident into them."""
     import psycopg
 
-    from alerts.workflow import SYSTEM, transition
+    from alerts.workflow import withdraw_live
 
-    cams = [c.id for c in config.cameras]
+    # The workflow's `withdraw` step (status, timeline and audit log), on the alerts the workflow finds.
     with psycopg.connect(dsn) as conn, conn.transaction():
-        rows = conn.execute("SELECT id FROM alerts WHERE camera_id = ANY(%s) AND status IN ('open', 'acknowledged')"
-                            " ORDER BY id", (cams,)).fetchall()
-        for (alert_id,) in rows:  # the workflow's `withdraw` step: status, timeline and audit log
-            transition(conn, alert_id, "withdraw", "demo", SYSTEM, reason="demo restarted")
-    return len(rows)
+        return len(withdraw_live(conn, [c.id for c in config.cameras], "demo", "demo restarted"))
 
 
 def run_demo(config: SiteConfig, dsn: str, checked: Preflight | None = None, progress=None,
