@@ -258,4 +258,5 @@ def may_take(action: str) -> Callable[..., Acting]:
             raise refusal(desk, user, alert_id, action, exc) from None
         return Acting(user, alert_in_scope(desk, user, alert_id), action)
 
+    dependency.__name__ = dependency.__qualname__ = f"may_take_{action}"  # as tracebacks and route listings say
     return dependency
