@@ -3,7 +3,7 @@
 For each N the RTSP simulator (a separate process) serves N cameras of real footage (vtest.avi, looped, and
 the scenario library's rendered scenes where they are cached), and a real `Node` (readers, detector, tracking,
 zones, rules, alerts, PostgreSQL, camera_stats) analyses them in this process for `--seconds` after a warm-up.
-The cameras carry the real-footage set's zones and rules (scenarios/real/vtest.clip.yaml), so zone crops and
+The cameras carry the real-footage set's zones and rules (devkit/scenarios/real/vtest.clip.yaml), so zone crops and
 alerts run as they would in an office. Printed per N:
 
 - analysed frames/s per camera (min / mean), the mean rate the cameras' rules need, the worst camera's
@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from devkit.scenarios.real import load_clip
 from devkit.simulator import DEFAULT_SOURCE, start_simulator
 from jianguan.config import SiteConfig
 from jianguan.node import Node, preflight
-from scenarios.real import load_clip
 
 
 def cpu_self() -> float:
@@ -85,8 +85,8 @@ def office_config(urls: dict[str, str], scenes: dict[str, str | None], data_dir:
                   record: bool) -> SiteConfig:
     """Cameras showing library scenes carry their scenario's zones and rules (as `jianguan evaluate` runs
     them); the vtest cameras the real clip's office zones."""
+    from devkit.scenarios.library import build_library
     from jianguan.evaluate import site_config as library_site
-    from scenarios.library import build_library
 
     lib = {sc.id: sc for sc in build_library()}
     vtest = site_config({c: u for c, u in urls.items() if scenes[c] is None}, data_dir, detector, fps, record)

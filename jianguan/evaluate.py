@@ -24,9 +24,9 @@ from pydantic import TypeAdapter
 from analytics.config import RuleConfig
 from analytics.rule_config import analysis_fps
 from analytics.rules import ExternalEvent
+from devkit.scenarios import Scenario, SpriteBank, Truth, render
 from jianguan.config import SiteConfig, parse_config
 from jianguan.node import Node, NodeReport, preflight
-from scenarios import Scenario, SpriteBank, Truth, render
 
 MATCH_TOLERANCE_S = 2.0
 

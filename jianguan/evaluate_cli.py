@@ -37,8 +37,8 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
     if real:
         _evaluate_real(work_dir, model, imgsz, crops, variants, json_out)
         return
+    from devkit.scenarios.library import build_library
     from jianguan.evaluate import evaluate, format_table
-    from scenarios.library import build_library
     from storage import StorageConfig, migrate, resolve_dsn
 
     library = build_library()

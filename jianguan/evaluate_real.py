@@ -33,11 +33,11 @@ from analytics.detectors import build_detector
 from analytics.motion import MotionGate
 from analytics.multidetect import CameraDetection
 from analytics.rule_config import analysis_fps, at_rate
+from devkit.scenarios.media import media_path
+from devkit.scenarios.real import Clip, RealTruth, clip_ids, load_clip
 from ingest import CameraReader
 from jianguan.config import DetectSettings
 from jianguan.evaluate import MATCH_TOLERANCE_S, Found, RuleScore, match
-from scenarios.media import media_path
-from scenarios.real import Clip, RealTruth, clip_ids, load_clip
 
 # ffmpeg filters of the degraded copies. Every copy is analysed at the rate the clip's rules need, as the node
 # does (`analysis_fps`: 2 frames/s for these dwell rules), except "5fps", the original at the old fixed rate.

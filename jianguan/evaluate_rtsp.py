@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from analytics.rules import ExternalEvent
+from devkit.scenarios import Scenario
 from jianguan.evaluate import Found, analysis_rate, load_found, site_config
 from jianguan.node import Node, NodeReport, Preflight, preflight
-from scenarios import Scenario
 
 if TYPE_CHECKING:
     from devkit.simulator import SimulatorHandle

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.scenarios import Truth
+from devkit.scenarios.library import build_library
 from jianguan.evaluate import Found, analysis_rate, evaluate, format_table, match, score
-from scenarios import Truth
-from scenarios.library import build_library
 from tests.testkit.pg import clone_template
 
 # The library run analyses ~9,800 frames with two detectors on the CPU: about 15 minutes on 2 cores.

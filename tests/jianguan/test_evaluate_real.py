@@ -1,5 +1,5 @@
 """`jianguan evaluate --real`: the rules on real footage with the product's default detector, against people's
-positions read by eye (scenarios/real). This is the real-footage gate: every rule at precision and recall of
+positions read by eye (devkit/scenarios/real). This is the real-footage gate: every rule at precision and recall of
 at least 0.9 on the original and on each degraded copy taken together, and the zone counts right most of the
 time. It runs the detector over five copies of vtest.avi (about 4 minutes on 2 cores)."""
 
@@ -11,8 +11,8 @@ import pytest
 
 from analytics import DetectorConfig
 from analytics.config import TrackingConfig
+from devkit.scenarios.real import load_clip
 from jianguan.evaluate_real import VARIANTS, evaluate_real, record, replay
-from scenarios.real import load_clip
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from devkit.scenarios.library import build_library
 from devkit.simulator import missing_reason
 from jianguan.evaluate import Evaluation, _needs_objects, analysis_rate, evaluate, format_table, threshold_of
 from jianguan.evaluate_rtsp import LEAD_IN_S, USER
-from scenarios.library import build_library
 from tests.testkit.pg import clone_template
 
 _missing = missing_reason()

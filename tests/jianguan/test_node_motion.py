@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from analytics.motion import MotionConfig
+from devkit.scenarios import SpriteBank, render
+from devkit.scenarios.library import build_library
 from jianguan.evaluate import load_found, site_config
 from jianguan.node import Node, preflight
-from scenarios import SpriteBank, render
-from scenarios.library import build_library
 
 
 def test_static_scene_is_mostly_gated_and_nobody_goes_missing(db_dsn: str) -> None:

@@ -1,7 +1,7 @@
 """The real-footage set: real videos, people's positions read by eye, zones and rules, and the truth derived
 from them by this script (never from a model).
 
-A clip (`scenarios/real/<id>.clip.yaml`) names a video, its labels (`<id>.labels.yaml`: every `step_s`
+A clip (`devkit/scenarios/real/<id>.clip.yaml`) names a video, its labels (`<id>.labels.yaml`: every `step_s`
 seconds, one point per visible person where they stand, in pixels; a third element "?" marks an ambiguous
 point) and the zones and rules to judge. Zones are written in pixels of the labelled frame and become
 relative `ZoneConfig`s, so the same zones fit the degraded copies (half resolution, ...).

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from scenarios.media import media_path
+from devkit.scenarios.media import media_path
 
 CATALOGUE_VERSION = 4  # 4: GrabCut seeded, so a sprite no longer depends on what was cut before it
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from analytics.detectors import build_detector
-from scenarios import Scenario, SpriteBank, media_path
-from scenarios.library import exam_phone_scenarios, window_phone_scenarios
-from scenarios.render import frames
-from scenarios.sprites import CATALOGUE, HELD
+from devkit.scenarios import Scenario, SpriteBank, media_path
+from devkit.scenarios.library import exam_phone_scenarios, window_phone_scenarios
+from devkit.scenarios.render import frames
+from devkit.scenarios.sprites import CATALOGUE, HELD
 
 PHONE = 67
 # The outline in the catalogue is traced on this very file (Debian opencv-doc 4.6.0+dfsg-12).

@@ -1,13 +1,13 @@
 """The scenario library: violations of every rule and the look-alike normal behaviour that must not alert.
 
 Scenes share one real background (the empty campus of Debian's vtest.avi) and a few real people cut out of
-real photos (`scenarios.sprites.CATALOGUE`). Positions are where feet stand, relative to the 768x576 frame.
+real photos (`devkit.scenarios.sprites.CATALOGUE`). Positions are where feet stand, relative to the 768x576 frame.
 Ground truth is the author's reading of the script: "the clerk walks out at 10 s and is back at 52 s".
 """
 
 from __future__ import annotations
 
-from scenarios.spec import Actor, ExternalEventSpec, Prop, Scenario, Segment, Truth
+from devkit.scenarios.spec import Actor, ExternalEventSpec, Prop, Scenario, Segment, Truth
 
 # -- small script helpers ---------------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import yaml
 
-from scenarios.media import media_path
-from scenarios.real import HERE, Clip, ClipSpec, ZoneSpec, clip_ids, load_clip
+from devkit.scenarios.media import media_path
+from devkit.scenarios.real import HERE, Clip, ClipSpec, ZoneSpec, clip_ids, load_clip
 
 
 def test_every_clip_has_labels_at_every_step_inside_the_frame():

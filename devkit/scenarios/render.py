@@ -14,9 +14,9 @@ import av
 import cv2
 import numpy as np
 
-from scenarios.media import media_path
-from scenarios.spec import Prop, Scenario
-from scenarios.sprites import SpriteBank
+from devkit.scenarios.media import media_path
+from devkit.scenarios.spec import Prop, Scenario
+from devkit.scenarios.sprites import SpriteBank
 
 RENDER_VERSION = 2  # 2: sprites v4 (deterministic GrabCut)
 

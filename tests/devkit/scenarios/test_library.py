@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from analytics.config import DetectorConfig
-from scenarios import Scenario, SpriteBank
-from scenarios.library import build_library
-from scenarios.render import frames
-from scenarios.sprites import CATALOGUE, cut_out
+from devkit.scenarios import Scenario, SpriteBank
+from devkit.scenarios.library import build_library
+from devkit.scenarios.render import frames
+from devkit.scenarios.sprites import CATALOGUE, cut_out
 
 VISION_RULES = {"zone_unattended", "waiting_over_limit", "exam_no_examiner", "exam_candidate_absent",
                 "exam_seat_crowded", "exam_head_turned", "inspector_absent", "inspection_too_short",
@@ -110,8 +110,8 @@ def test_a_cut_out_is_the_same_whatever_was_cut_before_it() -> None:
 
     import cv2
 
-    from scenarios.media import media_path
-    from scenarios.sprites import CATALOGUE, cut_out
+    from devkit.scenarios.media import media_path
+    from devkit.scenarios.sprites import CATALOGUE, cut_out
 
     car = next(s for s in CATALOGUE if s.id == "car")
     image = cv2.imread(str(media_path(car.media)))
