@@ -6,8 +6,9 @@ motion boxes; boxes smaller than `min_area` of the frame are noise. The node (`N
 boxes to `analytics.multidetect.CameraDetection.detect`, which runs only the planned crops a box touches (a
 whole crop, or the whole frame with `crops: full`; none on a static frame) and carries over what was last
 found in the others; when `keepalive_s` seconds have passed since the last full look (`due`) every crop runs,
-so a person who stands still (a clerk at a window) is still seen and tracked. The node hands over the decoded frame's Y plane, so no second colour
-conversion is made. Costs a few ms a frame at width 160 (bench/bench_detectors.py).
+so a person who stands still (a clerk at a window) is still seen and tracked. The node hands over the decoded
+frame's Y plane, so no second colour conversion is made. Costs a few ms a frame at width 160
+(bench/bench_detectors.py).
 
 >>> import numpy as np
 >>> gate = MotionGate(MotionConfig(keepalive_s=5))
