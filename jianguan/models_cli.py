@@ -77,10 +77,10 @@ def _export(source: Path, fmt: str, imgsz: int, out_dir: Path) -> tuple[Path, Pa
 
 def _time(path: Path, images: list, sizes: list[int], rounds: int = 5) -> float:
     """Milliseconds per input, one input at a time (as the node runs a camera's crops), after a warm-up."""
-    from analytics.config import DetectorConfig
+    from analytics.config import YoloConfig
     from analytics.detectors import YoloDetector
 
-    det = YoloDetector(DetectorConfig(model=str(path), runtime="torch"))
+    det = YoloDetector(YoloConfig(model=str(path), runtime="torch"))
     for image, size in zip(images, sizes, strict=True):
         det.detect([image], sizes=[size])  # warm-up: a runtime may prepare each shape once
     t0 = time.perf_counter()
@@ -125,12 +125,12 @@ def _compare(pt: Path, export: Path, imgsz: int, frames: int = 10) -> None:
     """Milliseconds per frame of the .pt and of its export on a real photo, same size, one frame at a time."""
     import cv2
 
-    from analytics.config import DetectorConfig
+    from analytics.config import YoloConfig
     from analytics.detectors import YoloDetector
 
     image = cv2.imread(str(_bus_jpg()))
     for label, path in (("torch", pt), (export.suffix.lstrip(".") or "openvino", export)):
-        det = YoloDetector(DetectorConfig(model=str(path), imgsz=imgsz))
+        det = YoloDetector(YoloConfig(model=str(path), imgsz=imgsz))
         det.detect([image])  # warm-up
         t0 = time.perf_counter()
         for _frame in range(frames):

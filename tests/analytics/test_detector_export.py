@@ -10,7 +10,7 @@ import pytest
 import supervision as sv
 from click.testing import CliRunner
 
-from analytics import DetectorConfig, YoloDetector
+from analytics import YoloConfig, YoloDetector
 from analytics.config import RegionOfInterest
 from analytics.detectors.yolo import BEST_FILE
 from devkit.accuracy import image_path
@@ -32,11 +32,11 @@ def exports(tmp_path_factory) -> dict[str, str]:
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_export_gives_the_same_people_and_keypoints(exports, fmt, tmp_path):
     bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
-    (torch_det,) = YoloDetector(DetectorConfig(imgsz=320, confidence=0.4)).detect([bus])
+    (torch_det,) = YoloDetector(YoloConfig(imgsz=320, confidence=0.4)).detect([bus])
     # Renamed without "pose": the task must come from the export's metadata, not the file name.
     renamed = tmp_path / ("people.onnx" if fmt == "onnx" else "people_openvino_model")
     (shutil.copy if fmt == "onnx" else shutil.copytree)(exports[fmt], renamed)
-    detector = YoloDetector(DetectorConfig(model=str(renamed), imgsz=320, confidence=0.4))
+    detector = YoloDetector(YoloConfig(model=str(renamed), imgsz=320, confidence=0.4))
     assert detector.pose
     det, det_b = detector.detect([bus, bus[:, ::-1].copy()])  # a batch of two through one export
     assert len(det) == len(torch_det) >= 3 and len(det_b) >= 3
@@ -59,8 +59,8 @@ def test_an_export_runs_zone_crops_at_their_own_sizes(exports, fmt):
     bus = cv2.imread(str(image_path("ultralytics", "assets/bus.jpg")))
     h, w = bus.shape[:2]
     crop_roi = RegionOfInterest(x0=0.0, y0=0.2, x1=1.0, y1=0.9)
-    torch_det = YoloDetector(DetectorConfig(confidence=0.4, runtime="torch"))
-    export_det = YoloDetector(DetectorConfig(model=exports[fmt], confidence=0.4))
+    torch_det = YoloDetector(YoloConfig(confidence=0.4, runtime="torch"))
+    export_det = YoloDetector(YoloConfig(model=exports[fmt], confidence=0.4))
     for size in (256, 448, 640):
         (a,) = torch_det.detect([bus], [crop_roi], sizes=[size])
         (b,) = export_det.detect([bus], [crop_roi], sizes=[size])
@@ -78,8 +78,8 @@ def test_export_best_makes_the_fastest_runtime_the_default(tmp_path, monkeypatch
     (entry,) = table.values()
     assert set(entry["ms_per_input"]) == {"torch", "onnx", "openvino"}
     chosen = Path(entry["path"])
-    assert YoloDetector(DetectorConfig()).path == chosen  # runtime auto: what was measured fastest
-    assert YoloDetector(DetectorConfig(runtime="torch")).path.suffix == ".pt"
+    assert YoloDetector(YoloConfig()).path == chosen  # runtime auto: what was measured fastest
+    assert YoloDetector(YoloConfig(runtime="torch")).path.suffix == ".pt"
     if chosen.suffix != ".pt":
         shutil.rmtree(chosen) if chosen.is_dir() else chosen.unlink()  # gone: back to the .pt, no error
-        assert YoloDetector(DetectorConfig()).path.suffix == ".pt"
+        assert YoloDetector(YoloConfig()).path.suffix == ".pt"

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from analytics import DetectorConfig, ZoneConfig
+from analytics import YoloConfig, ZoneConfig
 from analytics.config import RegionOfInterest
 from analytics.detectors import build_detector
 from analytics.multidetect import CameraDetection
@@ -37,7 +37,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 @pytest.fixture(scope="module")
 def detection() -> CameraDetection:
-    config = DetectorConfig(name="pose", imgsz=320)
+    config = YoloConfig(name="pose", imgsz=320)
     zones = [_zone("left", 0.0, 0.35, 0.2, 0.46), _zone("right", 0.73, 0.52, 1.0, 0.75)]
     return CameraDetection({"pose": build_detector(config)}, {"cam": (["pose"], zones, None)})
 

@@ -4,7 +4,7 @@ import numpy as np
 import supervision as sv
 
 from analytics import Observation, ZoneUnattendedConfig
-from analytics.rules import ZoneUnattendedRule
+from analytics.rules.unattended import ZoneUnattendedRule
 
 FPS = 5.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import DetectorConfig
+from analytics import YoloConfig
 from analytics.config import TrackingConfig
 from devkit.scenarios.real import load_clip
 from jianguan.evaluate_real import VARIANTS, evaluate_real, record, replay
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(1800)
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     work = tmp_path_factory.mktemp("real")
-    res = evaluate_real(work, [DetectorConfig(name="pose")], say=print)
+    res = evaluate_real(work, [YoloConfig(name="pose")], say=print)
     print(res.table())
     return res, work
 
@@ -40,6 +40,6 @@ def test_replay_gives_the_same_outcome_without_the_detector(result) -> None:
     res, work = result
     clip = load_clip("vtest")
     original = next(c for c in res.copies if c.variant == "original")
-    rec = record(clip, "original", [DetectorConfig(name="pose")], TrackingConfig(), Path(work))  # cached
+    rec = record(clip, "original", [YoloConfig(name="pose")], TrackingConfig(), Path(work))  # cached
     again = replay(clip, "original", rec, TrackingConfig())
     assert again.found == original.found and again.count_exact == original.count_exact

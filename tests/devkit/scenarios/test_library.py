@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.config import DetectorConfig
+from analytics.config import YoloConfig
 from devkit.scenarios import Scenario, SpriteBank
 from devkit.scenarios.library import build_library
 from devkit.scenarios.render import frames
@@ -95,7 +95,7 @@ def test_the_detector_sees_the_composited_people(tmp_path: Path, library: list[S
     from analytics.detectors import build_detector
 
     bank = SpriteBank(tmp_path / "sprites")
-    detector = build_detector(DetectorConfig(imgsz=640))
+    detector = build_detector(YoloConfig(imgsz=640))
     scenario = next(s for s in library if s.id == "exam-examiner-patrols")
     image = next(iter(frames(scenario.model_copy(update={"duration_s": 0.2}), bank, tmp_path)))
     found = detector.detect([image])[0]
