@@ -28,15 +28,14 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from analytics.config import RegionOfInterest
+from common.model import Strict
 
 
-class MotionConfig(BaseModel):
+class MotionConfig(Strict):
     """`motion:` of a camera's detect settings."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     width: int = Field(160, ge=32, le=1280, description="width of the grey picture compared, px")

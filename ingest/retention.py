@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import Protocol
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from common.model import Strict
 
 from .recorder import Recorder, Segment
 
@@ -85,10 +87,8 @@ def _size(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
-class RecordingConfig(BaseModel):
+class RecordingConfig(Strict):
     """`recording:` of a site: how long rolling segments and evidence clips are kept, and the start spread."""
-
-    model_config = ConfigDict(extra="forbid")
 
     retain_s: float = Field(24 * 3600.0, ge=60, description="segments older than this are deleted (a camera's "
                             "`record.keep_s` overrides it)")

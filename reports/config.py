@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from common.model import Strict
 
 
-class Targets(BaseModel):
+class Targets(Strict):
     """Service targets the report measures against (the offices' own figures)."""
 
-    model_config = ConfigDict(extra="forbid")
     avg_wait_min: float = Field(10.0, gt=0, description="average wait from ticket to call")
     avg_handle_min: float = Field(12.0, gt=0, description="average handling at the window")
     within_30_min_share: float = Field(0.9, gt=0, le=1, description="tickets finished within 30 min of the ticket")
     camera_uptime: float = Field(0.98, gt=0, le=1)
 
 
-class ReportsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReportsConfig(Strict):
     archive_dir: Path = Field(Path("var/reports"), description="reports are archived here (sha256 in the database)")
     commanders: list[str] = Field(default_factory=list, description="notifier ids that receive each report's link;"
                                   " empty: the supervision centre's and commanders' unit contacts")

@@ -19,8 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from common.model import Strict
 from storage.embedded import EmbeddedPostgres
 from storage.roles import dsn_env, dsn_from_env
 
@@ -29,12 +28,10 @@ DSN_ENV = "JIANGUAN_DSN"
 log = logging.getLogger(__name__)
 
 
-class StorageConfig(BaseModel):
+class StorageConfig(Strict):
     """`dsn: null` (the default) means the embedded PostgreSQL in `data_dir`. The DSN may carry a password:
     prefer the JIANGUAN_DSN environment variable (or a `${ENV}` reference) to writing it in the YAML. It is
     the owner's (migrations); each process kind's DSN comes from $JIANGUAN_DSN_<KIND> (docs/security.md)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dsn: str | None = None
     data_dir: Path = Path("var/pg")

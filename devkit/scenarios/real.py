@@ -36,20 +36,17 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from analytics.config import ZoneConfig
+from common.model import Strict
 
 HERE = Path(__file__).parent / "real"
 EDGE_PX = 6.0  # labels are read to ±3-5 px: a point this close to a zone's edge may be on either side
 SLACK_S = 1.0
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ZoneSpec(_Strict):
+class ZoneSpec(Strict):
     id: str
     kind: str = "custom"
     polygon: list[tuple[float, float]]  # pixels of the labelled frame
@@ -57,7 +54,7 @@ class ZoneSpec(_Strict):
     note: str = ""
 
 
-class ClipSpec(_Strict):
+class ClipSpec(Strict):
     id: str
     title: str
     video: str  # a media name (scenarios.media_path), e.g. opencv:vtest.avi

@@ -11,18 +11,15 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from analytics.config import ZoneConfig
+from common.model import Strict
 
 Point = tuple[float, float]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Segment(_Strict):
+class Segment(Strict):
     """An actor shown from `t0` to `t1`, moving in a straight line from `start` to `end` (or standing)."""
 
     t0: float = Field(ge=0)
@@ -46,20 +43,20 @@ class Segment(_Strict):
         return (self.start[0] + f * (self.end[0] - self.start[0]), self.start[1] + f * (self.end[1] - self.start[1]))
 
 
-class Actor(_Strict):
+class Actor(Strict):
     id: str
     role: str  # staff, customer, inspector, candidate, examiner, vehicle, ... (for the reader of the script)
     segments: list[Segment] = Field(min_length=1)
 
 
-class Prop(_Strict):
+class Prop(Strict):
     """A static rectangle drawn in front of actors (a desk hiding a seated candidate's legs, a counter)."""
 
     box: tuple[float, float, float, float]  # relative x0, y0, x1, y1
     color: tuple[int, int, int] = (60, 90, 130)  # BGR
 
 
-class ExternalEventSpec(_Strict):
+class ExternalEventSpec(Strict):
     """A lane-sensor or business record arriving at `t` seconds into the scenario."""
 
     t: float = Field(ge=0)
@@ -68,7 +65,7 @@ class ExternalEventSpec(_Strict):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class Truth(_Strict):
+class Truth(Strict):
     """One ground-truth incident: rule, zone and the interval in which the violation really happens."""
 
     rule: str
@@ -77,7 +74,7 @@ class Truth(_Strict):
     end: float
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     title: str
     scene: Literal["window", "lane", "exam"]
