@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from jianguan.messages import _, error_text
+
 
 class _RealVariants(click.Choice):
     """--variant's choices, the degraded copies of jianguan.evaluate_real, read when the option is parsed or
@@ -47,15 +49,34 @@ class _RealVariants(click.Choice):
               help="With --real: the copies to judge (repeatable); default all.")
 @click.option("--crops", type=click.Choice(["zones", "full", "roi"]), default=None,
               help="With --real: what the detector looks at (default: the detector's own, zones for YOLO).")
-def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: int, json_out: Path | None,
-                 list_only: bool, via_rtsp: bool, rtsp_batch: int, real: bool, variants: tuple[str, ...],
-                 crops: str | None) -> None:
+@click.option("--record", "record_dir", type=click.Path(path_type=Path), default=None,
+              help="Also keep every analysed frame's detections (and the events fed to the rules) in this folder, "
+              "for --replay.")
+@click.option("--replay", "replay_dir", type=click.Path(path_type=Path), default=None,
+              help="Judge the rules again on the detections recorded with --record: tracking, zones, rules and "
+              "alerts as the node runs them, without detector or database (the whole library in under a minute).")
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: int,
+                 json_out: Path | None, list_only: bool, via_rtsp: bool, rtsp_batch: int, real: bool,
+                 variants: tuple[str, ...], crops: str | None, record_dir: Path | None, replay_dir: Path | None
+                 ) -> None:
     """Run the real pipeline on every labelled scenario and print, per rule, precision, recall and delay."""
+    if record_dir is not None or replay_dir is not None:
+        if record_dir is not None and replay_dir is not None:
+            raise click.UsageError(_("--record and --replay cannot be used together"))
+        if real or via_rtsp:
+            # A live run's frames depend on timing and the real set keeps its own cache (jianguan/evaluate_real.py).
+            raise click.UsageError(_("--record and --replay are for the scenario library, not with --real or "
+                                     "--via-rtsp"))
+    if replay_dir is not None and not list_only:
+        _replay(ctx, replay_dir, patterns, model, imgsz, json_out)
+        return
     if real:
         _evaluate_real(work_dir, model, imgsz, crops, variants, json_out)
         return
     from devkit.scenarios.library import build_library
     from jianguan.evaluate import evaluate, format_table
+    from jianguan.evaluate_replay import RecordingError
     from storage import StorageConfig, migrate, resolve_dsn
 
     library = build_library()
@@ -77,10 +98,36 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
     try:
         migrate(dsn)
         result = evaluate(chosen, work_dir, dsn, model=model, imgsz=imgsz,
-                          say=lambda m: click.echo(f"  ... {m}", err=True), via_rtsp=via_rtsp, rtsp_batch=rtsp_batch)
+                          say=lambda m: click.echo(f"  ... {m}", err=True), via_rtsp=via_rtsp, rtsp_batch=rtsp_batch,
+                          record=None if record_dir is None else record_dir.resolve())
+    except RecordingError as exc:
+        raise click.ClickException(error_text(exc)) from None
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
+    click.echo(format_table(result))
+    if record_dir is not None:
+        click.echo(_("detections recorded in {path}: `jianguan evaluate --replay {path}` judges them again",
+                     path=str(record_dir)), err=True)
+    if json_out is not None:
+        json_out.write_text(json.dumps(to_json(result), indent=1))
+
+
+def _replay(ctx: click.Context, directory: Path, patterns: tuple[str, ...], model: str, imgsz: int,
+            json_out: Path | None) -> None:
+    """--replay: the recorded scenarios through the analytics and alert path again, no detector, no database."""
+    from devkit.scenarios.library import build_library
+    from jianguan.evaluate import format_table, replay
+    from jianguan.evaluate_replay import RecordingError
+
+    # Only what was asked for is checked against the recording: the defaults are not a request.
+    explicit = {name: ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+                for name in ("model", "imgsz")}
+    try:
+        result = replay(directory, build_library(), patterns=patterns, model=model if explicit["model"] else None,
+                        imgsz=imgsz if explicit["imgsz"] else None, say=lambda m: click.echo(f"  ... {m}", err=True))
+    except RecordingError as exc:
+        raise click.ClickException(error_text(exc)) from None
     click.echo(format_table(result))
     if json_out is not None:
         json_out.write_text(json.dumps(to_json(result), indent=1))
@@ -88,10 +135,10 @@ def evaluate_cmd(work_dir: Path, patterns: tuple[str, ...], model: str, imgsz: i
 
 def _evaluate_real(work_dir: Path, model: str, imgsz: int, crops: str | None, variants: tuple[str, ...],
                    json_out: Path | None) -> None:
-    from analytics import DetectorConfig
+    from analytics import YoloConfig
     from jianguan.evaluate_real import evaluate_real
 
-    detector = DetectorConfig(name="pose", model=model, imgsz=imgsz, crops=crops)
+    detector = YoloConfig(name="pose", model=model, imgsz=imgsz, crops=crops)
     result = evaluate_real(work_dir.resolve() / "real", [detector], variants=variants or None,
                            say=lambda m: click.echo(f"  ... {m}", err=True))
     click.echo(result.table())

@@ -6,13 +6,14 @@ least 0.9, and a median alert delay no more than 3 s beyond the rule's own thres
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from devkit.scenarios import Truth
 from devkit.scenarios.library import build_library
-from jianguan.evaluate import Found, analysis_rate, evaluate, format_table, match, score
+from jianguan.evaluate import Evaluation, Found, analysis_rate, evaluate, format_table, match, replay, score
 from tests.testkit.pg import clone_template
 
 # The library run analyses ~9,800 frames with two detectors on the CPU: about 15 minutes on 2 cores.
@@ -59,7 +60,8 @@ def test_score_counts_per_rule_and_measures_delay_from_the_true_start() -> None:
 
 
 @pytest.fixture(scope="module")
-def library_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: pytest.TempPathFactory):
+def _library_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: pytest.TempPathFactory):
+    """The library through the real node, recorded for the replay test (recording costs next to nothing)."""
     import uuid
 
     import psycopg
@@ -69,14 +71,19 @@ def library_run(pg_admin_dsn: str, _migrated_template: str, tmp_path_factory: py
     clone_template(pg_admin_dsn, _migrated_template, name)
     work = Path(tmp_path_factory.mktemp("evaluation"))
     try:
-        result = evaluate(build_library(), work, make_conninfo(pg_admin_dsn, dbname=name))
+        result = evaluate(build_library(), work, make_conninfo(pg_admin_dsn, dbname=name), record=work / "recording")
         # Kept beside the run's files for whoever wants the figures (pytest shows it only with -s).
         (work / "table.txt").write_text(format_table(result) + "\n")
         print("\n" + format_table(result))
-        yield result
+        yield result, work / "recording"
     finally:
         with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def library_run(_library_run: tuple[Evaluation, Path]) -> Evaluation:
+    return _library_run[0]
 
 
 def test_every_rule_meets_the_floors_on_the_library(library_run) -> None:
@@ -94,3 +101,23 @@ def test_every_frame_of_every_scenario_was_analysed(library_run) -> None:
     expected = {s.id: int(round(s.duration_s * analysis_rate(s))) for s in build_library()}
     for cam_id, counters in library_run.node.cameras.items():
         assert abs(counters.frames_analysed - expected[cam_id]) <= 1, cam_id
+
+
+def judged(evaluation: Evaluation) -> tuple[list[str], dict, dict]:
+    """The table but for its last line (times), every rule's figures, and what each scenario was found to have."""
+    table = format_table(evaluation).splitlines()
+    return (table[:-1], {r: (s.threshold_s, s.tp, s.fp, s.fn, s.delays) for r, s in evaluation.scores.items()},
+            {o.scenario.id: (o.found, o.matched, o.missed, o.false_alarms) for o in evaluation.outcomes})
+
+
+def test_a_replay_of_the_recorded_library_gives_the_full_runs_table_in_under_a_minute(
+        _library_run: tuple[Evaluation, Path]) -> None:
+    """`jianguan evaluate --replay`: tracking, zones, rules and alerts again on the recorded detections, with the
+    node's own code, no detector and no database: every figure of the full run, in seconds instead of minutes."""
+    full, recording = _library_run
+    started = time.monotonic()
+    again = replay(recording, build_library())
+    spent = time.monotonic() - started
+    assert judged(again) == judged(full)
+    assert again.node.frames == full.node.frames
+    assert spent < 60.0, f"replay took {spent:.1f} s"
