@@ -24,6 +24,7 @@ import json
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -189,6 +190,13 @@ class Tape:
 
 
 def load_tape(path: Path) -> Tape:
+    try:
+        return _load_tape(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a file cut short, or not ours
+        raise RecordingError(N_("{path} cannot be read: {error}"), path=str(path), error=str(exc)) from None
+
+
+def _load_tape(path: Path) -> Tape:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         fields = list(meta["fields"])
@@ -307,12 +315,14 @@ def replay_cameras(config: SiteConfig, directory: Path, recorded: Mapping[str, A
                                camera_name_of=config.camera_name, zone_name_of=config.zone_name)
         try:
             for i, cam in enumerate(config.cameras, 1):
-                tape = load_tape(directory / recorded["cameras"][cam.id]["file"])
+                # A camera the node never analysed a frame of has no file: nothing to run, as in the node.
+                entry = recorded["cameras"].get(cam.id)
+                tape = None if entry is None else load_tape(directory / entry["file"])
                 analytics = camera_analytics(cam)
                 counters = report.cameras[cam.id]
                 blank: dict[tuple[int, int], np.ndarray] = {}  # the evidence picture: no pixels were kept
                 last: float | None = None
-                for ts, wh, det, events in tape.frames():
+                for ts, wh, det, events in tape.frames() if tape is not None else ():
                     image = blank.get(wh)
                     if image is None:
                         image = blank[wh] = np.zeros((wh[1], wh[0], 3), np.uint8)

@@ -132,6 +132,13 @@ def test_a_replay_is_refused_when_the_library_or_the_config_changed(recording: t
     assert _refused(directory).startswith("{path} was recorded in another format")
 
 
+def test_a_file_cut_short_is_refused_not_misread(recording: tuple[Path, list]) -> None:
+    directory, _chosen = recording
+    npz = directory / "cameras" / "lane-record-no-vehicle.npz"
+    npz.write_bytes(npz.read_bytes()[:200])
+    assert _refused(directory) == "{path} cannot be read: {error}"
+
+
 def test_a_recording_replaces_a_recording_but_no_other_files(recording: tuple[Path, list], tmp_path: Path) -> None:
     directory, _chosen = recording
     prepare_record_dir(directory)  # a recording again: replaced
