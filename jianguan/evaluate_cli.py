@@ -43,7 +43,7 @@ class _RealVariants(click.Choice):
               "analyse the streams in real time (costs each scenario's duration, batch by batch).")
 @click.option("--rtsp-batch", type=click.IntRange(1, 64), default=2, show_default=True,
               help="With --via-rtsp: scenarios served and analysed at once (as many as the machine keeps up with).")
-@click.option("--real", is_flag=True, help="Judge the rules on the real-footage set (scenarios/real: people's "
+@click.option("--real", is_flag=True, help="Judge the rules on the real-footage set (devkit/scenarios/real: people's "
               "positions read by eye) and its degraded copies, instead of the scenario library.")
 @click.option("--variant", "variants", multiple=True, type=_RealVariants(),
               help="With --real: the copies to judge (repeatable); default all.")
@@ -138,7 +138,8 @@ def _evaluate_real(work_dir: Path, model: str, imgsz: int, crops: str | None, va
     from analytics import YoloConfig
     from jianguan.evaluate_real import evaluate_real
 
-    detector = YoloConfig(name="pose", model=model, imgsz=imgsz, crops=crops)
+    # No --crops: the kind's own default (zone crops for YOLO).
+    detector = YoloConfig(name="pose", model=model, imgsz=imgsz, **({"crops": crops} if crops else {}))
     result = evaluate_real(work_dir.resolve() / "real", [detector], variants=variants or None,
                            say=lambda m: click.echo(f"  ... {m}", err=True))
     click.echo(result.table())

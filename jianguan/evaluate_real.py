@@ -1,10 +1,10 @@
 """`jianguan evaluate --real`: the rules on real footage, judged against people's positions read by eye.
 
-For each clip of the real-footage set (`scenarios/real/`) and each copy of it (the original, and degraded
+For each clip of the real-footage set (`devkit/scenarios/real/`) and each copy of it (the original, and degraded
 copies: half resolution, dark and noisy, H.264 at CRF 40, 2 frames/s), the node's own detection
 (`CameraDetection`: the site's detectors, crops planned around the zones) and analytics (`CameraAnalytics`:
 tracking, presence memory, zones, rules) run over the footage, decoded by the node's reader. Incidents are
-matched to the truth derived from the labels (`scenarios.real`): certain incidents count for precision and
+matched to the truth derived from the labels (`devkit.scenarios.real`): certain incidents count for precision and
 recall, optional ones (an ambiguous label decides them) neither way. Beside them: how often the zone's count
 equals the labelled one (where both are sure), and the detector's cost per frame.
 

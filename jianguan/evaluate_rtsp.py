@@ -1,6 +1,6 @@
 """`jianguan evaluate --via-rtsp`: the labelled scenarios as live cameras, through the RTSP simulator.
 
-Each scenario is served by `ingest.simulator` in play-once mode as its own camera (its rendered file is the
+Each scenario is served by `devkit.simulator` in play-once mode as its own camera (its rendered file is the
 footage, rtsp://evaluation:<random password>@127.0.0.1:<port>/<scenario id>/main), and an ordinary `Node`
 reads the rtsp:// URLs exactly as it reads a real site's cameras. Streams run in real time, so scenarios go
 in batches small enough for the machine to analyse as they play.
