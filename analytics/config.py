@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from common.model import Strict
 from common.registry import Registry
 from i18n import N_, TranslatableError
+
+
+def _coco_ids(v: list[int]) -> list[int]:
+    bad = [c for c in v if not 0 <= c < 80]
+    if bad:
+        raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
+    return v
+
+
+CocoIds = Annotated[list[int], AfterValidator(_coco_ids)]  # class ids of the COCO set the detectors know
 
 # Every detector kind, by its config's `kind` (Frigate's detector plugins): analytics/detectors/ registers the
 # built-in ones, each with its config class below. A detector without `kind` is YOLO.
@@ -27,7 +37,7 @@ class DetectorBase(Strict):
     imgsz: int = Field(640, ge=64, le=2048, description="model input size in pixels")
     confidence: float = Field(0.3, gt=0.0, lt=1.0)
     iou: float = Field(gt=0.0, le=1.0, description="NMS IoU threshold")
-    classes: list[int] = Field(default_factory=lambda: [0], description="COCO class ids to keep (0..79)")
+    classes: CocoIds = Field(default_factory=lambda: [0], description="COCO class ids to keep (0..79)")
     crops: Literal["roi", "zones", "full"] = Field(
         description="zones: tiles around the camera's zones at the scale people need; roi: the camera's roi, "
         "else the full frame; full: the whole frame")
@@ -52,14 +62,6 @@ class DetectorBase(Strict):
     def _multiple_of_32(cls, v: int) -> int:
         if v % 32:
             raise TranslatableError(N_("must be a multiple of 32 (YOLO strides), got {value}"), value=v)
-        return v
-
-    @field_validator("classes")
-    @classmethod
-    def _coco_ids(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if not 0 <= c < 80]
-        if bad:
-            raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
         return v
 
     def __init__(self, **data: object) -> None:
@@ -120,7 +122,7 @@ class LaneConfig(Strict):
     as its inspector, and which external records belong to it. One lane tracker per lane zone follows this,
     and every lane rule on the zone reads the same visits (analytics/scene.py; docs/rules.md)."""
 
-    vehicle_classes: list[int] = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
+    vehicle_classes: CocoIds = Field(default_factory=lambda: [2, 5, 7], description="COCO car, bus, truck")
     vehicle_confirm_s: float = Field(2.0, ge=0, description="a vehicle counts once seen this long (flicker)")
     vehicle_gap_s: float = Field(6.0, gt=0, description="a vehicle moving when last seen (or whose place another "
                                  "vehicle took) has left after this long unseen; seen driving out: at once")
@@ -143,14 +145,6 @@ class LaneConfig(Strict):
                                       "vehicle left (records are often typed after the inspection)")
     record_lead_s: float = Field(2.0, ge=0, description="a record may precede the vehicle's arrival by this much "
                                  "(clock skew); also how long a record waits for a vehicle before it alerts")
-
-    @field_validator("vehicle_classes")
-    @classmethod
-    def _coco_ids(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if not 0 <= c < 80]
-        if bad:
-            raise TranslatableError(N_("COCO class ids are 0..79, got {bad}"), bad=bad)
-        return v
 
 
 class ZoneConfig(Strict):
