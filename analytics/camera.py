@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from analytics.config import TrackingConfig, ZoneConfig
+from analytics.config import SeatingConfig, TrackingConfig, ZoneConfig
 from analytics.geometry import ground_points
 from analytics.presence import PresenceMemory
 from analytics.rule_config import RuleConfig
@@ -38,7 +38,7 @@ class CameraAnalytics:
 
     def __init__(
         self, camera_id: str, fps: float, zones: Sequence[ZoneConfig], rules: Sequence[RuleConfig],
-        tracking: TrackingConfig | None = None,
+        tracking: TrackingConfig | None = None, seating: SeatingConfig | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.zones = [Zone.from_config(z) for z in zones]
@@ -48,7 +48,7 @@ class CameraAnalytics:
             if unknown:
                 raise ValueError(f"rule {r.type} refers to unknown zone(s) {', '.join(map(repr, unknown))}")
         # One tracker per lane zone, shared by the camera's rules (analytics/scene.py).
-        self.scene = Scene(by_id, fps)
+        self.scene = Scene(by_id, fps, seating)
         # Rules that default to zones of a kind (exam seats, rooms) raise ValueError here when there are none.
         self.rules = [build_rule(r, fps, by_id, self.scene) for r in rules]
         self.tracking = tracking or TrackingConfig()

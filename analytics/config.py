@@ -147,6 +147,16 @@ class LaneConfig(Strict):
                                  "(clock skew); also how long a record waits for a vehicle before it alerts")
 
 
+class SeatingConfig(Strict):
+    """How an exam-room camera places people at its seats, once per frame for all its exam rules
+    (analytics/scene.py): at the seat holding the largest share of their box, unless they stand in a walkway."""
+
+    min_overlap: float = Field(0.3, gt=0, le=1, description="share of a person's box inside a seat that places "
+                               "them there (seated people's feet are hidden)")
+    walkways: list[str] | None = Field(None, description="people whose feet stand in these zones are passing by, "
+                                       "never at a seat; default: every zone of kind 'patrol'")
+
+
 class ZoneConfig(Strict):
     """A polygon in coordinates relative to the frame (0..1), so it survives a change of resolution."""
 

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from analytics.config import LaneConfig
+from analytics.config import LaneConfig, SeatingConfig
 from common.model import Severity, Strict, TimeZone
 from common.registry import Registry, key_of
 from i18n import N_, TranslatableError
@@ -65,10 +65,19 @@ class RuleBase(Strict):
     def zone_ids(self) -> list[str]:
         """Every zone id this rule names explicitly (the camera must have them)."""
         ids: list[str] = []
-        for name in ("zone", "seats", "zones", "walkways"):
+        for name in ("zone", "seats", "zones"):
             value = getattr(self, name, None)
             ids += [value] if isinstance(value, str) else list(value or [])
         return ids
+
+
+def _moved(data: object, home: type[Strict], message: str) -> object:
+    """Refuse rule settings that moved to the scene (one lane tracker per zone, one seat placement per camera:
+    issue 19), saying where they went instead of "unknown field"."""
+    moved = sorted(set(data) & set(home.model_fields)) if isinstance(data, dict) else []
+    if moved:
+        raise TranslatableError(message, fields=", ".join(moved), first=moved[0])
+    return data
 
 
 class ZoneUnattendedConfig(RuleBase):
@@ -96,13 +105,8 @@ class LaneRuleBase(RuleBase):
     @model_validator(mode="before")
     @classmethod
     def _moved_to_the_zone(cls, data: object) -> object:
-        # These were rule settings until one tracker per lane zone served all its rules (issue 19): say where
-        # they went instead of "unknown field".
-        moved = sorted(set(data) & set(LaneConfig.model_fields)) if isinstance(data, dict) else []
-        if moved:
-            raise TranslatableError(N_("{fields} now belong to the lane zone: write them under the zone's `lane:` "
-                                       "(zones[].lane.{first})"), fields=", ".join(moved), first=moved[0])
-        return data
+        return _moved(data, LaneConfig, N_("{fields} now belong to the lane zone: write them under the zone's "
+                                           "`lane:` (zones[].lane.{first})"))
 
 
 class InspectorAbsentConfig(LaneRuleBase):
@@ -159,11 +163,16 @@ class VehicleLeftUninspectedConfig(LaneRuleBase):
 
 
 class ExamRuleBase(RuleBase):
+    """A rule over the seats of an exam room. How people are placed at seats (`min_overlap`, `walkways`) is the
+    camera's `seating` block, shared by all its exam rules."""
+
     seats: list[str] = Field(default_factory=list, description="seat zones; empty: every zone of kind 'seat'")
-    min_overlap: float = Field(0.3, gt=0, le=1, description="share of a person's box inside a seat that "
-                               "places them there (seated people's feet are hidden)")
-    walkways: list[str] | None = Field(None, description="people whose feet stand in these zones are passing "
-                                       "by, never at a seat; default: every zone of kind 'patrol'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_to_the_camera(cls, data: object) -> object:
+        return _moved(data, SeatingConfig, N_("{fields} now belong to the camera: write them under its `seating:` "
+                                              "(cameras[].seating.{first})"))
 
 
 class ExamPhoneConfig(ExamRuleBase):

@@ -1,6 +1,7 @@
 """What the rules of one camera share, computed once per frame (`CameraAnalytics` owns one `Scene`): one
-`LaneTracker` per lane zone, following its vehicle and inspectors by the zone's `lane` settings, and a memo on
-the observation for work several rules repeat (the exam rules' seat placement). Rules read it through the
+`LaneTracker` per lane zone, following its vehicle and inspectors by the zone's `lane` settings; the camera's
+`seating` (how people are placed at exam seats); and a memo on the observation for work several rules repeat
+(the exam rules' seat placement, by the seats each judges). Rules read it through the
 observation (`obs.lanes`, `obs.memo`) and never update it: one vehicle is one visit, judged by every lane rule
 on its zone with the same facts.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analytics.config import LaneConfig
+from analytics.config import LaneConfig, SeatingConfig
 from analytics.rules.base import ExternalEvent, Observation
 from analytics.rules.lane_session import LaneSession, LaneTracker
 from analytics.zones import Zone
@@ -31,9 +32,16 @@ class LaneFrame:
 
 
 class Scene:
-    def __init__(self, zones: Mapping[str, Zone], fps: float) -> None:
+    def __init__(self, zones: Mapping[str, Zone], fps: float, seating: SeatingConfig | None = None) -> None:
         self.lanes = {z.id: LaneTracker(z.lane or LaneConfig(), z.id, fps, zones)
                       for z in zones.values() if z.kind == "lane"}
+        self.seating = seating or SeatingConfig()
+        walkways = self.seating.walkways
+        unknown = [w for w in walkways or () if w not in zones]
+        if unknown:
+            raise ValueError(f"seating.walkways refers to unknown zone(s) {', '.join(map(repr, unknown))}")
+        # Where people pass by, never at a seat: the configured zones, else every zone of kind patrol.
+        self.walkways = walkways if walkways is not None else [z.id for z in zones.values() if z.kind == "patrol"]
         self.flushed: dict[str, LaneSession | None] = {}
 
     def update(self, obs: Observation) -> None:

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from alerts import AlertsConfig
 from analytics import CameraHealthConfig, DetectorConfig, RegionOfInterest, RuleConfig, ZoneConfig
 from analytics.business import BusinessConfig
-from analytics.config import TrackingConfig, YoloConfig
+from analytics.config import SeatingConfig, TrackingConfig, YoloConfig
 from analytics.motion import MotionConfig
 from analytics.rule_config import analysis_fps, at_rate
 from common.model import Strict, TimeZone
@@ -95,6 +95,7 @@ class CameraConfig(Strict):
     record: RecordSettings = Field(default_factory=RecordSettings)
     zones: list[ZoneConfig] = Field(default_factory=list)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    seating: SeatingConfig = Field(default_factory=SeatingConfig)  # exam rooms: how people are placed at seats
     rules: list[RuleConfig] = Field(default_factory=list)
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
 
@@ -120,6 +121,9 @@ class CameraConfig(Strict):
                 if zone not in ids:
                     raise TranslatableError(N_("rules[{i}] ({rule}) refers to zone {zone!r}, which this camera lacks"),
                                             i=i, rule=rule.type, zone=zone)
+        for zone in self.seating.walkways or ():
+            if zone not in ids:
+                raise TranslatableError(N_("seating.walkways names zone {zone!r}, which this camera lacks"), zone=zone)
         for z in self.zones:
             for zone in z.lane.inspector_zones if z.lane else ():
                 if zone not in ids:

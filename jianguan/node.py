@@ -137,7 +137,7 @@ class AnalysisObserver(Protocol):
 
 def camera_analytics(cam: CameraConfig) -> CameraAnalytics:
     """Everything after the detector for one camera, as the node builds it (a replay builds it here too)."""
-    return CameraAnalytics(cam.id, cam.analysis_fps, cam.zones, cam.analysis_rules, cam.tracking)
+    return CameraAnalytics(cam.id, cam.analysis_fps, cam.zones, cam.analysis_rules, cam.tracking, cam.seating)
 
 
 def analyse_detections(cam_analytics: CameraAnalytics, manager: AlertManager, ts: float, frame_wh: tuple[int, int],

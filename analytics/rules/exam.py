@@ -1,10 +1,12 @@
 """Exam-room rules over per-seat zones: a phone at a seat, a crowded seat, an absent candidate, a head turned
 toward an occupied neighbouring seat, and no examiner in the room.
 
-A person is placed at the seat holding the largest share of their box (at least `min_overlap`) or under
-their feet (see `assign_people`); the best placed person is the seat's candidate, others are visitors. People
-whose feet stand in a walkway (zones of kind 'patrol' unless `walkways` says otherwise) are passing by and are
-never placed at a seat: an examiner walking the aisle overlaps the seats beside it with the upper body.
+A person is placed at the seat holding the largest share of their box (at least the camera's
+`seating.min_overlap`) or under their feet (see `assign_people`); the best placed person is the seat's
+candidate, others are visitors. People whose feet stand in a walkway (zones of kind 'patrol' unless the
+camera's `seating.walkways` says otherwise) are passing by and are never placed at a seat: an examiner walking
+the aisle overlaps the seats beside it with the upper body. The camera's scene (analytics/scene.py) holds the
+seating; the rules share each frame's placement through the observation's memo.
 """
 
 from __future__ import annotations
@@ -50,8 +52,7 @@ class _SeatRule(EpisodeRule):
                  scene: Scene | None = None) -> None:
         super().__init__(config, fps, zones, scene)
         self.seats = zones_of_kind(self.zones, config.seats, ["seat"], self.name)
-        self.walkways = (config.walkways if config.walkways is not None
-                         else [z.id for z in self.zones.values() if z.kind == "patrol"])
+        self.walkways = self.scene.walkways  # the camera's seating: shared by all its exam rules
 
     def walkway_people(self, obs: Observation, inside: bool = True) -> np.ndarray:
         """People standing in a walkway (examiners on patrol, anyone passing), or with `inside=False` the
@@ -62,15 +63,14 @@ class _SeatRule(EpisodeRule):
     def place(self, obs: Observation) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
         # The exam rules of one camera place the same people at the same seats: once per frame, kept in the
         # observation's memo by the settings that decide it.
-        key = ("seats", tuple(self.seats), tuple(self.walkways), self.config.min_overlap,
-               tuple(id(self.zones[s]) for s in self.seats))
+        key = ("seats", tuple(self.seats), tuple(id(self.zones[s]) for s in self.seats))
         placed = obs.memo.get(key)
         if placed is None:
             polygons = self.polygons(self.seats, obs.frame_wh)
             # Someone standing in the aisle is walking past (an examiner on patrol), not sitting at the seat.
             people = self.walkway_people(obs, inside=False)
             placed = obs.memo[key] = polygons, assign_people(obs.detections, people, polygons,
-                                                             self.config.min_overlap)
+                                                             self.scene.seating.min_overlap)
         return placed
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from analytics.config import SeatingConfig
 from analytics.geometry import EAR_K
 from analytics.rule_config import (
     ExamCandidateAbsentConfig,
@@ -23,6 +24,7 @@ from analytics.rules.exam import (
     ExamPhoneRule,
     ExamSeatCrowdedRule,
 )
+from analytics.scene import Scene
 
 SEATED = {"s1": [150, 450, 250, 650], "s2": [400, 450, 500, 650], "s3": [650, 450, 750, 650]}
 TID = {"s1": 1, "s2": 2, "s3": 3}
@@ -117,8 +119,8 @@ def test_examiner_patrolling_the_aisle_does_not_fill_an_empty_seat(kit, room):
         return objs
     events = room.run(ExamCandidateAbsentRule(cfg, 5, room.zones), frames(40, scene_at))
     assert kit.summary(events)[0] == ("opened", "exam_candidate_absent", "s1", 10.0, 25.0, None)
-    no_walkway = cfg.model_copy(update={"walkways": []})
-    assert room.run(ExamCandidateAbsentRule(no_walkway, 5, room.zones), frames(40, scene_at)) == []
+    no_walkway = Scene(room.zones, 5, SeatingConfig(walkways=[]))  # the camera's seating, not the rule's
+    assert room.run(ExamCandidateAbsentRule(cfg, 5, room.zones, no_walkway), frames(40, scene_at)) == []
 
 
 def test_finished_candidate_released_by_an_event(kit, room):

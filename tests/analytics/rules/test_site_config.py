@@ -79,3 +79,21 @@ def test_lane_settings_live_on_the_zone_and_its_zones_are_checked():
     with pytest.raises(ConfigError) as info:
         parse_config(bad, env={})
     assert any("cameras[0].zones[5]：" in p for p in info.value.problems)  # a desk zone with lane settings
+
+
+def test_seating_lives_on_the_camera_and_is_shared_by_its_exam_rules():
+    raw = site(RULES[6:11])
+    raw["cameras"][0]["seating"] = {"min_overlap": 0.4, "walkways": ["room"]}
+    cam = parse_config(raw, env={}).cameras[0]
+    analytics = CameraAnalytics("c1", 5, cam.zones, cam.rules, seating=cam.seating)
+    assert analytics.scene.seating.min_overlap == 0.4
+    assert {tuple(r.walkways) for r in analytics.rules} == {("room",)}  # every exam rule, one setting
+    moved = site([{"type": "exam_phone", "min_overlap": 0.5}])
+    with pytest.raises(ConfigError) as info:
+        parse_config(moved, env={})
+    assert info.value.problems == ["config：cameras[0].rules[0]：min_overlap 现属于摄像机：请写在其 `seating:` 下"
+                                   "（cameras[].seating.min_overlap）"]
+    raw["cameras"][0]["seating"] = {"walkways": ["aisle"]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, env={})
+    assert info.value.problems == ["config：cameras[0]：seating.walkways 引用的区域 'aisle' 在本摄像机中不存在"]
