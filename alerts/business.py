@@ -24,11 +24,12 @@ from psycopg_pool import ConnectionPool
 
 from alerts.config import AlertsConfig
 from alerts.enqueue import enqueue
-from alerts.routing import SEVERITY_ORDER, AlertFacts, route
+from alerts.routing import AlertFacts, route
 from alerts.store import open_alert
 from alerts.timeline import add_event
 from analytics.business.texts import explain
 from analytics.texts import alert_title
+from common.model import severity_at_least
 from i18n import DEFAULT_LOCALE
 
 
@@ -145,7 +146,7 @@ class BusinessAlerts:
         n = 0
         for channel in targets:
             floor = self._min_severity.get(channel)
-            if floor is not None and SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[floor]:
+            if floor is not None and not severity_at_least(f.severity, floor):
                 continue
             enqueue(conn, channel, f"alert-{alert_id}-opened-{channel}",
                     {**payload, "audience": "unit" if channel in unit_channels else "centre"}, alert_id)

@@ -20,12 +20,13 @@ import supervision as sv
 from alerts.config import AlertsConfig
 from alerts.links import LinkSigner
 from alerts.notifiers import Notifier
-from alerts.routing import SEVERITY_ORDER, AlertFacts, route
+from alerts.routing import AlertFacts, route
 from alerts.store import AlertRef, AlertStore, Message
 from alerts.writer import AlertWriter, Closing, Opening, new_uid
 from analytics import Incident, IncidentEvent
 from analytics.health import HEALTH_RULES
 from analytics.texts import alert_title, rule_texts
+from common.model import severity_at_least
 from i18n import DEFAULT_LOCALE, local_datetime
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class AlertManager:
             out = []
             for name in targets:
                 notifier = self.notifiers.get(name)
-                if notifier is not None and SEVERITY_ORDER[inc.severity] < SEVERITY_ORDER[notifier.min_severity]:
+                if notifier is not None and not severity_at_least(inc.severity, notifier.min_severity):
                     continue
                 message = dict(payload)
                 if self.links is not None:

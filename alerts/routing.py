@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import Field, field_validator
 
 from alerts.enqueue import enqueue
-from common.model import SEVERITY_ORDER, Severity, Strict
+from common.model import SEVERITY_ORDER, Severity, Strict, severity_at_least
 from i18n import N_, TranslatableError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def _matches(m: RouteMatch, facts: AlertFacts, tz: ZoneInfo) -> bool:
         return False
     if m.rules and facts.rule not in m.rules:
         return False
-    if SEVERITY_ORDER[facts.severity] < SEVERITY_ORDER[m.min_severity]:
+    if not severity_at_least(facts.severity, m.min_severity):
         return False
     if m.hours:
         start, end = _parse_window(m.hours)

@@ -26,7 +26,6 @@ from analytics.zones import Zone
 class LaneFrame:
     """One lane zone in one frame: the people near its vehicle and the visit that just ended (if any)."""
 
-    tracker: LaneTracker
     near: list[int]
     finished: LaneSession | None
 
@@ -48,7 +47,7 @@ class Scene:
         """Follow every lane through this frame (through closed hours too: a visit spans them)."""
         for zone_id, tracker in self.lanes.items():
             near, finished = tracker.update(obs)
-            obs.lanes[zone_id] = LaneFrame(tracker, near, finished)
+            obs.lanes[zone_id] = LaneFrame(near, finished)
 
     def record(self, event: ExternalEvent) -> None:
         """An event from outside the video: each lane keeps the inspection records that name it."""
